@@ -1,0 +1,23 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+ENV := source scripts/env.sh
+
+.PHONY: demo test lint typecheck unit crd
+
+demo:  ## fine-tune the shipped MiniLM on the shipped tweets on CPU (the embedded default)
+	$(ENV) && finetune demo
+
+test:  ## install everything, lint, type-check and run the whole test suite
+	$(ENV) && ruff check . && ruff format --check . && mypy && python -m pytest
+
+lint:
+	$(ENV) && ruff check . && ruff format --check .
+
+typecheck:
+	$(ENV) && mypy
+
+unit:
+	$(ENV) && python -m pytest tests/unit
+
+crd:  ## regenerate crds/finetunejob.yaml from the spec models
+	$(ENV) && finetune crd > crds/finetunejob.yaml

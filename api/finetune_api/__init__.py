@@ -1,0 +1,9 @@
+"""The FineTuneJob API (finetune.dev/v1alpha1): the typed spec every other part reads."""
+
+GROUP = "finetune.dev"
+VERSION = "v1alpha1"
+KIND = "FineTuneJob"
+PLURAL = "finetunejobs"
+SINGULAR = "finetunejob"
+SHORT_NAMES = ("ftj",)
+API_VERSION = f"{GROUP}/{VERSION}"

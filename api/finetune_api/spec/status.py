@@ -1,0 +1,92 @@
+"""status: what the operator observed, for `kubectl get ftj` and for automation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from .base import URI_MAX, SpecModel
+from .enums import FailureClass, Phase
+
+
+class Condition(SpecModel):
+    """A condition per the Kubernetes API conventions."""
+
+    type: str = Field(
+        max_length=64,
+        description="Condition type: Validated, Initialized, Running, Complete, Failed, Suspended, GatePassed.",
+    )
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        max_length=128,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="A CamelCase machine-readable reason.",
+    )
+    message: str = Field(default="", max_length=4096, description="A human-readable explanation.")
+    last_transition_time: datetime = Field(description="When status last changed.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation this condition was computed from."
+    )
+
+
+class Progress(SpecModel):
+    """Training progress, reported by the trainer."""
+
+    step: int = Field(default=0, ge=0, description="Optimizer steps completed.")
+    total_steps: int | None = Field(default=None, ge=0, description="Planned optimizer steps.")
+    epoch: float | None = Field(default=None, ge=0, description="Epochs completed (fractional).")
+    percent: int = Field(default=0, ge=0, le=100, description="Completion in percent.")
+    eta: str | None = Field(default=None, max_length=32, description="Estimated time left, e.g. 12m30s.")
+    summary: str | None = Field(default=None, max_length=64, description="The printer column text, e.g. '42% 84/200'.")
+
+
+class Metrics(SpecModel):
+    """The latest metrics."""
+
+    train_loss: float | None = Field(
+        default=None, description="Latest training loss (smoothed over the logging interval)."
+    )
+    eval_loss: float | None = Field(default=None, description="Latest evaluation loss.")
+    metric_name: str | None = Field(
+        default=None, max_length=32, description="Name of the headline metric (spec.evaluation.metric)."
+    )
+    eval_metric: float | None = Field(default=None, description="Latest value of the headline metric.")
+    baseline_metric: float | None = Field(default=None, description="The headline metric of the untouched model.")
+
+
+class OutputStatus(SpecModel):
+    """Where the published model is. Set only after its manifest was written."""
+
+    uri: str = Field(max_length=URI_MAX, description="The output prefix.")
+    manifest: str = Field(
+        max_length=URI_MAX, description="The manifest.json object: file list with sha256, lineage, metrics."
+    )
+
+
+class Failure(SpecModel):
+    """Why the job failed."""
+
+    reason: FailureClass = Field(description="The failure class; decides whether a retry can help.")
+    message: str = Field(default="", max_length=4096, description="What happened and how to fix it.")
+    exit_code: int | None = Field(default=None, description="The trainer's exit code, when it exited.")
+
+
+class FineTuneJobStatus(SpecModel):
+    """Observed state of a FineTuneJob."""
+
+    phase: Phase | None = Field(
+        default=None, description="Pending, Initializing, Running, Succeeded, Failed or Suspended."
+    )
+    conditions: list[Condition] | None = Field(default=None, max_length=16, description="Conditions, one per type.")
+    observed_generation: int | None = Field(default=None, ge=0, description="The .metadata.generation last acted on.")
+    start_time: datetime | None = Field(default=None, description="When the trainer Job was created.")
+    completion_time: datetime | None = Field(default=None, description="When the job reached Succeeded or Failed.")
+    job_name: str | None = Field(default=None, max_length=63, description="The batch/v1 Job running the trainer.")
+    attempts: int | None = Field(default=None, ge=0, description="Trainer pod attempts so far.")
+    progress: Progress | None = Field(default=None, description="Training progress.")
+    metrics: Metrics | None = Field(default=None, description="Training and evaluation metrics.")
+    output: OutputStatus | None = Field(default=None, description="The published output.")
+    failure: Failure | None = Field(default=None, description="Set when phase is Failed.")
+    last_checkpoint: str | None = Field(default=None, max_length=URI_MAX, description="The newest complete checkpoint.")

@@ -1,0 +1,215 @@
+"""The checks a schema cannot express. Each takes the typed spec and yields Problems.
+
+Add a check by writing a function and decorating it with @check; `run_checks` runs them all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+from ..spec.enums import METRICS_BY_TASK, CausalFormat, MethodType, Metric, TaskType
+from ..spec.job import FineTuneJobSpec
+from ..storage_uri import DATA_EXTENSIONS, StorageUri, parse_uri
+from .problems import Problem, Severity
+
+Check = Callable[[FineTuneJobSpec], Iterator[Problem]]
+CHECKS: list[Check] = []
+
+
+def check(fn: Check) -> Check:
+    CHECKS.append(fn)
+    return fn
+
+
+def run_checks(spec: FineTuneJobSpec) -> list[Problem]:
+    return [p for fn in CHECKS for p in fn(spec)]
+
+
+@check
+def dataset_formats_are_known(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    if spec.dataset.format is not None:
+        return
+    for field in ("train", "eval"):
+        uri = getattr(spec.dataset, field)
+        if uri is None:
+            continue
+        parsed = parse_uri(uri)
+        if parsed.is_prefix or parsed.extension not in DATA_EXTENSIONS:
+            yield Problem(
+                f"spec.dataset.{field}",
+                f"cannot tell the file format of {uri!r} from its extension",
+                "name a file ending in .jsonl, .json, .csv or .parquet, or set spec.dataset.format",
+                source="check",
+            )
+
+
+@check
+def model_uri_is_unambiguous(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    for field, uri in (("uri", spec.model.uri), ("tokenizerUri", spec.model.tokenizer_uri)):
+        if uri is not None and parse_uri(uri).kind == "ambiguous":
+            yield Problem(
+                f"spec.model.{field}",
+                f"{uri!r} is neither an s3:// prefix, a path, nor a Hub id of the form org/name",
+                "write s3://bucket/prefix/, /abs/path, ./relative/path, or org/name",
+                source="check",
+            )
+
+
+@check
+def output_does_not_overwrite_inputs(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    out = parse_uri(spec.output.uri)
+    inputs = {"spec.model.uri": spec.model.uri, "spec.dataset.train": spec.dataset.train}
+    if spec.dataset.eval:
+        inputs["spec.dataset.eval"] = spec.dataset.eval
+    for where, uri in inputs.items():
+        src = parse_uri(uri)
+        if src.kind == out.kind and (src.contains(out) or out.contains(src)):
+            yield Problem(
+                "spec.output.uri",
+                f"overlaps {where} ({uri!r}); publishing would overwrite or mix with the input",
+                "choose an output prefix outside the model and dataset locations",
+                source="check",
+            )
+
+
+@check
+def output_is_a_prefix(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    if parse_uri(spec.output.uri).extension in DATA_EXTENSIONS | {".safetensors", ".bin"}:
+        yield Problem(
+            "spec.output.uri",
+            "looks like a file, but the output is a folder (prefix) holding the model and manifest.json",
+            "end the URI with '/', e.g. s3://models/out/my-job/",
+            source="check",
+        )
+
+
+@check
+def columns_are_distinct(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    task = spec.task
+    if task.type == TaskType.SEQUENCE_CLASSIFICATION:
+        text, label = task.text_column or "text", task.label_column or "label"
+        if text == label:
+            yield Problem(
+                "spec.task.labelColumn",
+                f"is the same column as the text ({text!r})",
+                "name the label column",
+                source="check",
+            )
+        if task.labels is not None and len(set(task.labels)) != len(task.labels):
+            dup = sorted({x for x in task.labels if task.labels.count(x) > 1})
+            yield Problem("spec.task.labels", f"lists {dup} more than once", "list each label once", source="check")
+    elif (task.format or CausalFormat.PROMPT_COMPLETION) == CausalFormat.PROMPT_COMPLETION:
+        prompt, completion = task.prompt_column or "prompt", task.completion_column or "completion"
+        if prompt == completion:
+            yield Problem(
+                "spec.task.completionColumn",
+                f"is the same column as the prompt ({prompt!r})",
+                "name the completion column",
+                source="check",
+            )
+
+
+@check
+def headline_metric_fits_task(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    metric = spec.evaluation.metric
+    if metric is not None and metric not in METRICS_BY_TASK[spec.task.type]:
+        allowed = ", ".join(METRICS_BY_TASK[spec.task.type])
+        yield Problem(
+            "spec.evaluation.metric",
+            f"{metric} is not measured for {spec.task.type}",
+            f"use one of {allowed}",
+            source="check",
+        )
+
+
+@check
+def gate_improvement_is_possible(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    gate = spec.evaluation.gate
+    if gate and gate.metric in (Metric.ACCURACY, Metric.MACRO_F1) and gate.min_improvement >= 1:
+        yield Problem(
+            "spec.evaluation.gate.minImprovement",
+            f"{gate.metric} lies between 0 and 1, so an improvement of {gate.min_improvement} can never be met",
+            "give the improvement as a fraction, e.g. 0.02 for two points",
+            source="check",
+        )
+
+
+@check
+def prefix_tuning_without_checkpointing(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    if spec.method.type == MethodType.PREFIX_TUNING and spec.training.gradient_checkpointing:
+        yield Problem(
+            "spec.training.gradientCheckpointing",
+            "prefix tuning feeds learned key/value caches that gradient checkpointing cannot recompute",
+            "set gradientCheckpointing to false, or use prompt-tuning or lora",
+            source="check",
+        )
+
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def duration_seconds(text: str) -> int:
+    match = _DURATION.match(text)
+    if not match or not text:
+        raise ValueError(f"not a duration: {text!r}")
+    h, m, s = (int(g) if g else 0 for g in match.groups())
+    return h * 3600 + m * 60 + s
+
+
+@check
+def durations_are_positive(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    for field, value in (("maxRuntime", spec.max_runtime), ("ttlAfterFinished", spec.ttl_after_finished)):
+        if value is not None and duration_seconds(value) == 0:
+            yield Problem(f"spec.{field}", f"{value!r} is zero", "give a positive duration such as 6h", source="check")
+
+
+@check
+def remote_code_is_a_conscious_choice(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    if spec.model.trust_remote_code:
+        yield Problem(
+            "spec.model.trustRemoteCode",
+            "the model folder's Python code will run inside the trainer pod",
+            "use only with models whose code you have reviewed",
+            Severity.WARNING,
+            source="check",
+        )
+    if spec.model.allow_pickle:
+        yield Problem(
+            "spec.model.allowPickle",
+            "pickle weight files can execute code when loaded",
+            "convert the weights to safetensors and leave allowPickle false",
+            Severity.WARNING,
+            source="check",
+        )
+
+
+@check
+def image_is_pinned(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    image = spec.image
+    if image is None:
+        return
+    last = image.rsplit("/", 1)[-1]
+    if "@sha256:" not in image and (":" not in last or last.endswith(":latest")):
+        yield Problem(
+            "spec.image",
+            f"{image!r} has no fixed tag or digest, so a retry may run different code",
+            "pin a version tag or an @sha256: digest",
+            Severity.WARNING,
+            source="check",
+        )
+
+
+@check
+def local_paths_in_cluster_need_a_mount(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    uris: list[tuple[str, StorageUri]] = [("spec.output.uri", parse_uri(spec.output.uri))]
+    uris += [("spec.dataset.train", parse_uri(spec.dataset.train)), ("spec.model.uri", parse_uri(spec.model.uri))]
+    for where, parsed in uris:
+        if parsed.kind == "path" and not parsed.is_absolute:
+            yield Problem(
+                where,
+                "is a relative path: fine for `finetune run`, but a trainer pod cannot see your working directory",
+                "use s3:// (or an absolute path on a mounted volume) when applying to a cluster",
+                Severity.WARNING,
+                source="check",
+            )
