@@ -65,6 +65,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from finetune_trainer.cli import demo
+    except ImportError as exc:
+        print(f"`finetune demo` needs the trainer: pip install 'finetune-operator[trainer,dev]' ({exc})", file=sys.stderr)
+        return EXIT_USAGE
+    code: int = demo(args)
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finetune", description="Fine-tune language models: FineTuneJob tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("demo", help="the embedded default: the README example on CPU against a local S3 server")
+    p.add_argument("--file", default="examples/tweets-lora.yaml", help="the FineTuneJob to run")
+    p.add_argument("--runs", default="runs", help="where the output is copied")
+    p.add_argument("--max-samples", type=int, default=None, help="train on at most this many rows")
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 

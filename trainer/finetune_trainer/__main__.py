@@ -1,0 +1,46 @@
+"""`accelerate launch -m finetune_trainer --config /etc/finetune/job.yaml`: the trainer pod's entrypoint."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import EXIT_CODES, write_termination_message
+from .job_file import load_job
+from .main import RunOptions, configure_logging, execute
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m finetune_trainer")
+    parser.add_argument("--config", required=True, help="the FineTuneJob manifest (the operator mounts it from a ConfigMap)")
+    parser.add_argument("--work-dir", default=os.environ.get("FINETUNE_WORK_DIR", "/tmp/finetune"))  # noqa: S108 - an emptyDir in pods
+    parser.add_argument("--metrics-port", type=int, default=int(os.environ.get("FINETUNE_METRICS_PORT", "0")))
+    parser.add_argument("--status-file", default=os.environ.get("FINETUNE_STATUS_FILE"))
+    parser.add_argument("--termination-log", default=os.environ.get("FINETUNE_TERMINATION_LOG", "/dev/termination-log"))
+    parser.add_argument("--progress-bar", action="store_true")
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        job = load_job(Path(args.config))
+    except Exception as exc:  # noqa: BLE001 - a bad config file is a config error, whatever broke
+        from finetune_api.spec.enums import FailureClass
+
+        write_termination_message(FailureClass.CONFIG_ERROR, str(exc), args.termination_log)
+        print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_CODES[FailureClass.CONFIG_ERROR]
+    rank = int(os.environ.get("RANK", "0"))
+    opts = RunOptions(
+        work_dir=Path(args.work_dir),
+        metrics_port=args.metrics_port if rank == 0 else 0,
+        progress_bar=args.progress_bar,
+        status_file=Path(args.status_file) if args.status_file else None,
+        termination_log=args.termination_log,
+    )
+    code, _ = execute(job, opts)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

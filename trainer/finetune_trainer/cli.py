@@ -1,0 +1,76 @@
+"""`finetune run` and `finetune demo`: the trainer from the command line, without Kubernetes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from finetune_api.spec.job import FineTuneJob
+
+from .errors import ConfigError
+from .job_file import load_job
+from .main import RunOptions, configure_logging, execute
+from .training.run import RunResult
+
+
+def with_overrides(job: FineTuneJob, output: str | None, s3_endpoint: str | None) -> FineTuneJob:
+    spec = job.spec
+    if output:
+        spec = spec.model_copy(update={"output": spec.output.model_copy(update={"uri": output})})
+    if s3_endpoint:
+        from finetune_api.spec.storage import S3Spec
+
+        s3 = (spec.s3 or S3Spec()).model_copy(update={"endpoint": s3_endpoint})
+        spec = spec.model_copy(update={"s3": s3})
+    return job.model_copy(update={"spec": spec})
+
+
+def print_summary(result: RunResult, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
+    m: dict[str, Any] = result.metrics
+    print("\n" + "=" * 64, file=out)
+    print(f"{'metric':<16}{'baseline (untouched)':>24}{'tuned':>14}", file=out)
+    for key in ("eval_accuracy", "eval_macro_f1", "eval_loss", "eval_perplexity"):
+        if key in m["tuned"]:
+            base = m["baseline"].get(key)
+            print(f"{key.removeprefix('eval_'):<16}{'-' if base is None else f'{base:.4f}':>24}{m['tuned'][key]:>14.4f}", file=out)
+    if result.gate:
+        print(result.gate.explain(), file=out)
+    p = m["parameters"]
+    print(f"trainable parameters: {p['trainable']:,} of {p['total']:,}; steps: {m['steps']}; {m['train_runtime_s']:.0f} s", file=out)
+    for line in result.hygiene:
+        print(f"data: {line}", file=out)
+    print(f"output: {result.output_uri}  manifest: {result.manifest_uri}", file=out)
+    print("=" * 64, file=out)
+
+
+def run_from_cli(args: argparse.Namespace) -> int:
+    configure_logging()
+    try:
+        job = with_overrides(load_job(Path(args.file)), args.output, args.s3_endpoint)
+    except ConfigError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    work = Path(args.work_dir) if args.work_dir else Path(tempfile.gettempdir()) / "finetune" / job.metadata.name
+    code, result = execute(job, RunOptions(work_dir=work, metrics_port=args.metrics_port, progress_bar=not args.no_progress, termination_log=os.devnull))
+    if result:
+        print_summary(result)
+    return code
+
+
+def demo(args: argparse.Namespace) -> int:
+    """The embedded default: the README example, end to end, against a local S3 server."""
+    from . import assets
+    from .demo import run_demo
+
+    configure_logging()
+    print("==> preparing the shipped model and data (once, cached in", assets.cache_root(), ")")
+    return run_demo(Path(args.file), Path(args.runs), max_samples=args.max_samples)
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str)

@@ -1,0 +1,96 @@
+"""Data hygiene before any training step: empty rows, duplicates, train/eval leakage, label balance."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import DataError
+from .records import Record
+
+
+@dataclass
+class HygieneReport:
+    train_rows_read: int = 0
+    eval_rows_read: int = 0
+    empty_dropped: int = 0
+    duplicates_dropped: int = 0
+    overlap: int = 0
+    truncated_rows: int = 0
+    label_counts: dict[str, int] = field(default_factory=dict)
+    eval_label_counts: dict[str, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"train rows read: {self.train_rows_read}, eval rows read: {self.eval_rows_read}",
+            f"empty rows dropped: {self.empty_dropped}, duplicate training rows dropped: {self.duplicates_dropped}",
+            f"train/eval overlap: {self.overlap}, rows truncated to maxLength: {self.truncated_rows}",
+        ]
+        if self.label_counts:
+            total = sum(self.label_counts.values())
+            out.append("label balance: " + ", ".join(f"{k} {v} ({v / total:.0%})" for k, v in sorted(self.label_counts.items())))
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def drop_empty(records: list[Record], report: HygieneReport) -> list[Record]:
+    kept = [r for r in records if not r.is_empty]
+    report.empty_dropped += len(records) - len(kept)
+    return kept
+
+
+def deduplicate(records: list[Record], report: HygieneReport) -> list[Record]:
+    seen: set[tuple[str, str | None]] = set()
+    kept = []
+    for r in records:
+        ident = (r.key, r.label)
+        if ident not in seen:
+            seen.add(ident)
+            kept.append(r)
+    report.duplicates_dropped += len(records) - len(kept)
+    return kept
+
+
+def check_overlap(train: list[Record], evaluation: list[Record], allow: bool, report: HygieneReport) -> None:
+    train_keys = {r.key for r in train}
+    shared = [r for r in evaluation if r.key in train_keys]
+    report.overlap = len(shared)
+    if shared and not allow:
+        examples = "; ".join(repr(next(iter(r.fields.values())))[:120] for r in shared[:2])
+        raise DataError(
+            f"{len(shared)} evaluation rows also appear in the training data (e.g. {examples}); "
+            "leaked rows inflate the evaluation. Remove them, or set spec.dataset.allowOverlap: true"
+        )
+
+
+def split(records: list[Record], fraction: float, seed: int, stratify: bool) -> tuple[list[Record], list[Record]]:
+    """A seeded hold-out split, stratified by label when asked (each label keeps its share)."""
+    rng = random.Random(seed)
+    groups: dict[str | None, list[Record]] = {}
+    for r in records:
+        groups.setdefault(r.label if stratify else None, []).append(r)
+    train, held = [], []
+    for key in sorted(groups, key=str):
+        group = groups[key][:]
+        rng.shuffle(group)
+        n = max(1, round(len(group) * fraction)) if len(group) > 1 else 0
+        held += group[:n]
+        train += group[n:]
+    rng.shuffle(train)
+    rng.shuffle(held)
+    return train, held
+
+
+def sample(records: list[Record], limit: int | None, seed: int) -> list[Record]:
+    if limit is None or len(records) <= limit:
+        return records
+    rng = random.Random(seed)
+    return rng.sample(records, limit)
+
+
+def count_labels(records: list[Record]) -> dict[str, int]:
+    return dict(Counter(r.label for r in records if r.label is not None))

@@ -1,0 +1,77 @@
+"""Failure classes, their exit codes, and the termination message the operator reads.
+
+The exit code is the contract with the operator's podFailurePolicy: config, data, storage and gate
+failures end the job at once (a retry cannot help); preemption and OOM may retry and resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from finetune_api.spec.enums import FailureClass
+
+EXIT_CODES: dict[FailureClass, int] = {
+    FailureClass.CONFIG_ERROR: 10,
+    FailureClass.DATA_ERROR: 11,
+    FailureClass.STORAGE_ERROR: 12,
+    FailureClass.OUT_OF_MEMORY: 13,
+    FailureClass.PREEMPTED: 14,
+    FailureClass.GATE_NOT_MET: 15,
+    FailureClass.INTERNAL_ERROR: 1,
+}
+CLASS_OF_EXIT = {code: cls for cls, code in EXIT_CODES.items()}
+# Exit codes after which a retry cannot help; the operator fails the job on these at once.
+NON_RETRYABLE = frozenset(
+    EXIT_CODES[c]
+    for c in (FailureClass.CONFIG_ERROR, FailureClass.DATA_ERROR, FailureClass.STORAGE_ERROR, FailureClass.GATE_NOT_MET)
+)
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+MAX_MESSAGE = 3500  # the kubelet keeps 4096 bytes of a termination message
+
+
+class TrainerError(Exception):
+    failure: FailureClass = FailureClass.INTERNAL_ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.failure]
+
+
+class ConfigError(TrainerError):
+    failure = FailureClass.CONFIG_ERROR
+
+
+class DataError(TrainerError):
+    failure = FailureClass.DATA_ERROR
+
+
+class StorageError(TrainerError):
+    failure = FailureClass.STORAGE_ERROR
+
+
+class OutOfMemory(TrainerError):
+    failure = FailureClass.OUT_OF_MEMORY
+
+
+class Preempted(TrainerError):
+    failure = FailureClass.PREEMPTED
+
+
+class GateNotMet(TrainerError):
+    failure = FailureClass.GATE_NOT_MET
+
+
+def write_termination_message(failure: FailureClass, message: str, path: str | None = None) -> None:
+    """A JSON line {reason, message} the operator copies into status.failure. Never raises."""
+    target = path or os.environ.get("FINETUNE_TERMINATION_LOG", DEFAULT_TERMINATION_LOG)
+    body = json.dumps({"reason": str(failure), "message": message[:MAX_MESSAGE]})
+    try:
+        Path(target).write_text(body, encoding="utf-8")
+    except OSError:
+        pass  # locally there is usually no /dev/termination-log; the message is printed anyway

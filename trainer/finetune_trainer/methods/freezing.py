@@ -1,0 +1,58 @@
+"""full, feature-extraction and partial: which weights train, with the model left as it is."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from torch import nn
+
+from finetune_api.spec.enums import MethodType, TaskType
+from finetune_api.spec.method import MethodSpec
+
+from .base import Method, MethodContext, freeze_all, head_prefixes, transformer_blocks, unfreeze
+
+
+class Full(Method):
+    types = (MethodType.FULL,)
+    default_learning_rate = 2e-5
+
+    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model
+
+
+def _head_modules(model: nn.Module, task: TaskType) -> list[nn.Module]:
+    if task == TaskType.CAUSAL_LM:
+        head = model.get_output_embeddings()
+        return [head] if head is not None else []
+    return [getattr(model, name) for name in head_prefixes(model)]
+
+
+class FeatureExtraction(Method):
+    types = (MethodType.FEATURE_EXTRACTION,)
+    default_learning_rate = 1e-3
+
+    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+        freeze_all(model)
+        unfreeze(_head_modules(model, ctx.task))
+        return model
+
+
+class Partial(Method):
+    types = (MethodType.PARTIAL,)
+    default_learning_rate = 5e-5
+    DEFAULT_LAYERS: ClassVar[int] = 2
+
+    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+        _, blocks = transformer_blocks(model)
+        n = spec.layers or self.DEFAULT_LAYERS
+        if n > len(blocks):
+            from ..errors import ConfigError
+
+            raise ConfigError(f"spec.method.layers is {n}, but the model has {len(blocks)} blocks; use at most {len(blocks)}")
+        freeze_all(model)
+        unfreeze([*blocks[len(blocks) - n :], *_head_modules(model, ctx.task)])
+        # The final norm sits after the blocks and shapes what the head sees; it trains with them.
+        unfreeze([m for name, m in model.named_modules() if name.endswith(("final_layer_norm", "norm", "ln_f")) and "layers" not in name])
+        return model

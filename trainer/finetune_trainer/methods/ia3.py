@@ -1,0 +1,29 @@
+"""ia3: learned vectors that rescale attention keys/values and feed-forward activations."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from finetune_api.spec.enums import MethodType
+from finetune_api.spec.method import MethodSpec
+
+from .adapters import check_targets, peft_task_type
+from .base import Method, MethodContext
+
+
+class IA3(Method):
+    types = (MethodType.IA3,)
+    default_learning_rate = 3e-3
+    produces_adapter = True
+
+    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+        from peft import IA3Config, get_peft_model
+
+        check_targets(model, spec.target_modules)
+        check_targets(model, spec.feedforward_modules, "feedforwardModules")
+        config = IA3Config(
+            task_type=peft_task_type(ctx.task),
+            target_modules=spec.target_modules,
+            feedforward_modules=spec.feedforward_modules,
+        )
+        return get_peft_model(model, config)

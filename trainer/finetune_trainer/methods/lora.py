@@ -1,0 +1,63 @@
+"""lora and qlora: low-rank adapters on chosen linear layers (qlora: over a 4-bit quantized base)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from finetune_api.spec.enums import MethodType
+from finetune_api.spec.method import MethodSpec, QuantizationSpec
+
+from ..errors import ConfigError
+from .adapters import check_targets, peft_task_type
+from .base import Method, MethodContext
+
+
+class LoRA(Method):
+    types = (MethodType.LORA, MethodType.QLORA)
+    default_learning_rate = 2e-4
+    produces_adapter = True
+    DEFAULT_R: ClassVar[int] = 16
+    DEFAULT_DROPOUT: ClassVar[float] = 0.05
+
+    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+        check_targets(model, spec.target_modules)
+        r = spec.r or self.DEFAULT_R
+        config = LoraConfig(
+            task_type=peft_task_type(ctx.task),
+            r=r,
+            lora_alpha=spec.alpha or 2 * r,
+            lora_dropout=self.DEFAULT_DROPOUT if spec.dropout is None else spec.dropout,
+            target_modules=_targets(spec.target_modules),
+        )
+        if spec.type == MethodType.QLORA:
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        return get_peft_model(model, config)
+
+
+def _targets(names: list[str] | None) -> Any:
+    if names == ["all-linear"]:
+        return "all-linear"
+    return names  # None: PEFT's per-architecture default
+
+
+def quantization_config(spec: QuantizationSpec | None) -> Any:
+    """The bitsandbytes config for loading a qlora base model; CUDA only."""
+    if not torch.cuda.is_available():
+        raise ConfigError("spec.method.type qlora needs a CUDA GPU (bitsandbytes 4-bit kernels); on CPU use lora")
+    from transformers import BitsAndBytesConfig
+
+    q = spec or QuantizationSpec()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[q.compute_dtype.value]
+    if q.bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=q.quant_type.value,
+        bnb_4bit_use_double_quant=q.double_quant,
+        bnb_4bit_compute_dtype=dtype,
+    )

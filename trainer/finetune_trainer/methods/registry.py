@@ -1,0 +1,24 @@
+"""The one place a method type is mapped to its implementation."""
+
+from __future__ import annotations
+
+from finetune_api.spec.enums import MethodType
+
+from .base import Method
+from .freezing import FeatureExtraction, Full, Partial
+from .ia3 import IA3
+from .layerwise import LayerwiseLR
+from .lora import LoRA
+from .soft_prompts import PrefixTuning, PromptTuning
+
+METHODS: dict[MethodType, Method] = {}
+for _impl in (Full(), FeatureExtraction(), Partial(), LayerwiseLR(), LoRA(), PromptTuning(), PrefixTuning(), IA3()):
+    for _type in _impl.types:
+        METHODS[_type] = _impl
+
+missing = set(MethodType) - set(METHODS)
+assert not missing, f"methods without an implementation: {missing}"
+
+
+def get_method(method_type: MethodType) -> Method:
+    return METHODS[method_type]

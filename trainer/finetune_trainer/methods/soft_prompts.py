@@ -1,0 +1,46 @@
+"""prompt-tuning and prefix-tuning: learned virtual tokens; the model's weights stay frozen."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from torch import nn
+
+from finetune_api.spec.enums import MethodType
+from finetune_api.spec.method import MethodSpec
+
+from .adapters import peft_task_type
+from .base import Method, MethodContext
+
+
+class PromptTuning(Method):
+    types = (MethodType.PROMPT_TUNING,)
+    default_learning_rate = 3e-2
+    produces_adapter = True
+    DEFAULT_TOKENS: ClassVar[int] = 20
+
+    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+        from peft import PromptTuningConfig, PromptTuningInit, get_peft_model
+
+        init = {}
+        if spec.init_text:
+            init = {
+                "prompt_tuning_init": PromptTuningInit.TEXT,
+                "prompt_tuning_init_text": spec.init_text,
+                "tokenizer_name_or_path": ctx.model_dir,
+            }
+        config = PromptTuningConfig(task_type=peft_task_type(ctx.task), num_virtual_tokens=spec.virtual_tokens or self.DEFAULT_TOKENS, **init)
+        return get_peft_model(model, config)
+
+
+class PrefixTuning(Method):
+    types = (MethodType.PREFIX_TUNING,)
+    default_learning_rate = 1e-2
+    produces_adapter = True
+    DEFAULT_TOKENS: ClassVar[int] = 20
+
+    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+        from peft import PrefixTuningConfig, get_peft_model
+
+        config = PrefixTuningConfig(task_type=peft_task_type(ctx.task), num_virtual_tokens=spec.virtual_tokens or self.DEFAULT_TOKENS)
+        return get_peft_model(model, config)

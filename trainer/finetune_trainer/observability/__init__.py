@@ -1,0 +1,1 @@
+"""Progress and metrics: a progress bar locally, Prometheus metrics and a status file in pods."""

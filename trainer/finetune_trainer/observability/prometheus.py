@@ -1,0 +1,71 @@
+"""Prometheus metrics of a training run, labelled by job, served on a port from the config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+from .progress import ProgressState
+
+PHASES = ("Initializing", "Baseline", "Running", "Evaluating", "Publishing", "Succeeded", "Failed")
+
+
+class PrometheusSink:
+    def __init__(self, namespace: str, job: str, port: int, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.labels = {"namespace": namespace, "finetunejob": job}
+        names = list(self.labels)
+
+        def gauge(name: str, doc: str, extra: tuple[str, ...] = ()) -> Gauge:
+            return Gauge(f"finetune_trainer_{name}", doc, [*names, *extra], registry=self.registry)
+
+        self.step = gauge("step", "Optimizer steps completed.")
+        self.total_steps = gauge("total_steps", "Planned optimizer steps.")
+        self.epoch = gauge("epoch", "Epochs completed (fractional).")
+        self.progress = gauge("progress_ratio", "Completed fraction of the planned steps (0-1).")
+        self.train_loss = gauge("train_loss", "Training loss, averaged over the last logging interval.")
+        self.learning_rate = gauge("learning_rate", "Current learning rate.")
+        self.eval_loss = gauge("eval_loss", "Latest evaluation loss.")
+        self.eval_metric = gauge("eval_metric", "Latest value of the headline evaluation metric.", ("metric",))
+        self.baseline_metric = gauge("baseline_metric", "Headline metric of the untouched model.", ("metric",))
+        self.samples_per_second = gauge("samples_per_second", "Training samples per second.")
+        self.tokens_per_second = gauge("tokens_per_second", "Non-padding training tokens per second.")
+        self.gpu_memory = gauge("gpu_memory_allocated_bytes", "Peak GPU memory allocated by the trainer.", ("device",))
+        self.phase = gauge("phase", "1 for the current phase of the run, else 0.", ("phase",))
+        self.server: Any = None
+        if port:
+            self.server, _thread = start_http_server(port, addr="0.0.0.0", registry=self.registry)  # noqa: S104 - scraped by Prometheus in-cluster
+
+    def update(self, state: ProgressState) -> None:
+        lbl = self.labels
+        self.step.labels(**lbl).set(state.step)
+        self.total_steps.labels(**lbl).set(state.total_steps)
+        self.epoch.labels(**lbl).set(state.epoch)
+        self.progress.labels(**lbl).set(state.step / state.total_steps if state.total_steps else 0)
+        for gauge, value in (
+            (self.train_loss, state.train_loss),
+            (self.learning_rate, state.learning_rate),
+            (self.eval_loss, state.eval_loss),
+            (self.samples_per_second, state.samples_per_second),
+            (self.tokens_per_second, state.tokens_per_second),
+        ):
+            if value is not None:
+                gauge.labels(**lbl).set(value)
+        if state.metric_name and state.eval_metric is not None:
+            self.eval_metric.labels(**lbl, metric=state.metric_name).set(state.eval_metric)
+        if state.metric_name and state.baseline_metric is not None:
+            self.baseline_metric.labels(**lbl, metric=state.metric_name).set(state.baseline_metric)
+        for phase in PHASES:
+            self.phase.labels(**lbl, phase=phase).set(1 if phase == state.phase else 0)
+        try:
+            import torch
+
+            for i in range(torch.cuda.device_count()):
+                self.gpu_memory.labels(**lbl, device=str(i)).set(torch.cuda.max_memory_allocated(i))
+        except Exception:  # noqa: BLE001, S110 - metrics only
+            pass
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()

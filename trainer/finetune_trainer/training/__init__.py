@@ -1,0 +1,1 @@
+"""Training: load the model, run the loop with checkpoints and observability, evaluate, publish."""

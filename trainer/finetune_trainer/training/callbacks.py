@@ -1,0 +1,81 @@
+"""Hooks into the transformers training loop: progress, checkpoint upload, SIGTERM handling."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from ..observability.progress import Reporter
+from .checkpoints import CheckpointStore
+
+
+class ProgressCallback(TrainerCallback):
+    def __init__(self, reporter: Reporter, tokens_per_sample: float, metric_key: str, loss_log: list[dict[str, float]]) -> None:
+        self.reporter = reporter
+        self.tokens_per_sample = tokens_per_sample
+        self.metric_key = metric_key
+        self.loss_log = loss_log
+        self.t0 = time.time()
+        self.step0 = 0
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self.t0, self.step0 = time.time(), state.global_step
+        self.reporter.update(phase="Running", step=state.global_step, total_steps=state.max_steps)
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        elapsed = max(time.time() - self.t0, 1e-9)
+        samples = (state.global_step - self.step0) * args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+        self.reporter.update(
+            step=state.global_step,
+            epoch=state.epoch or 0.0,
+            samples_per_second=samples / elapsed,
+            tokens_per_second=samples * self.tokens_per_sample / elapsed,
+        )
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict[str, float] | None = None, **kw: Any) -> None:
+        logs = logs or {}
+        if "loss" in logs:
+            self.loss_log.append({"step": state.global_step, "train_loss": logs["loss"]})
+            self.reporter.update(train_loss=logs["loss"], learning_rate=logs.get("learning_rate"))
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: dict[str, float] | None = None, **kw: Any) -> None:
+        metrics = metrics or {}
+        if "eval_loss" in metrics:
+            self.loss_log.append({"step": state.global_step, "eval_loss": metrics["eval_loss"]})
+        self.reporter.update(eval_loss=metrics.get("eval_loss"), eval_metric=metrics.get(self.metric_key))
+
+
+class CheckpointSyncCallback(TrainerCallback):
+    """After the loop writes checkpoint-N locally, copy it to the store (main process only)."""
+
+    def __init__(self, checkpoints: CheckpointStore, reporter: Reporter) -> None:
+        self.checkpoints = checkpoints
+        self.reporter = reporter
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        local = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if local.is_dir():
+            uri = self.checkpoints.save(local, state.global_step)
+            self.reporter.update(last_checkpoint=uri)
+
+
+class PreemptionCallback(TrainerCallback):
+    """SIGTERM (preemption, node drain, `kubectl delete`): save a checkpoint at the next step, then stop."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        if self.requested:
+            control.should_save = True
+            control.should_training_stop = True

@@ -1,0 +1,111 @@
+"""From the spec's dataset section to tokenized train and eval sets, with the hygiene report."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finetune_api.spec.enums import CausalFormat, TaskType
+from finetune_api.spec.job import FineTuneJobSpec
+from finetune_api.storage_uri import parse_uri
+
+from ..data import hygiene
+from ..data.files import format_of, read_table
+from ..data.records import Record, to_records
+from ..data.tokenize import TokenizedSet, tokenize_causal, tokenize_classification
+from ..errors import DataError
+from ..storage import open_store
+from ..storage.store import sha256_file
+
+log = logging.getLogger(__name__)
+DEFAULT_EVAL_SPLIT = 0.1
+MAX_DEFAULT_LENGTH = 1024
+
+
+@dataclass
+class PreparedData:
+    train_records: list[Record]
+    eval_records: list[Record]
+    labels: list[str] | None
+    report: hygiene.HygieneReport
+    hashes: dict[str, str] = field(default_factory=dict)
+    train: TokenizedSet | None = None
+    eval: TokenizedSet | None = None
+
+
+def fetch_file(uri: str, spec: FineTuneJobSpec, dest_dir: Path) -> Path:
+    parsed = parse_uri(uri)
+    if parsed.kind != "s3":
+        local = Path(parsed.key).expanduser()
+        if not local.is_file():
+            raise DataError(f"{uri} does not exist")
+        return local
+    store = open_store(uri.rsplit("/", 1)[0] + "/", spec.s3)
+    name = uri.rsplit("/", 1)[-1]
+    dest = dest_dir / hashlib.sha256(uri.encode()).hexdigest()[:12] / name
+    store.download(name, dest)
+    return dest
+
+
+def load_records(spec: FineTuneJobSpec, work: Path) -> PreparedData:
+    ds, task = spec.dataset, spec.task
+    report = hygiene.HygieneReport()
+    train_path = fetch_file(ds.train, spec, work / "data")
+    hashes = {ds.train: sha256_file(train_path)}
+    train = to_records(read_table(train_path, format_of(ds.train, ds.format), ds.encoding, ds.train), task, ds.train)
+    report.train_rows_read = len(train)
+    train = hygiene.drop_empty(train, report)
+    if ds.deduplicate:
+        train = hygiene.deduplicate(train, report)
+    classification = task.type == TaskType.SEQUENCE_CLASSIFICATION
+    if ds.eval:
+        eval_path = fetch_file(ds.eval, spec, work / "data")
+        hashes[ds.eval] = sha256_file(eval_path)
+        evaluation = to_records(read_table(eval_path, format_of(ds.eval, ds.format), ds.encoding, ds.eval), task, ds.eval)
+        report.eval_rows_read = len(evaluation)
+        evaluation = hygiene.drop_empty(evaluation, report)
+    else:
+        train, evaluation = hygiene.split(train, ds.eval_split or DEFAULT_EVAL_SPLIT, spec.training.seed, stratify=classification)
+        report.eval_rows_read = len(evaluation)
+    hygiene.check_overlap(train, evaluation, ds.allow_overlap, report)
+    train = hygiene.sample(train, ds.max_samples, spec.training.seed)
+    evaluation = hygiene.sample(evaluation, ds.max_eval_samples, spec.training.seed)
+    if not train:
+        raise DataError(f"{ds.train}: no training rows left after dropping empty and duplicate rows")
+    if not evaluation:
+        raise DataError("no evaluation rows: give spec.dataset.eval or a larger evalSplit")
+    labels = None
+    if classification:
+        _require_labels(train, ds.train)
+        _require_labels(evaluation, ds.eval or ds.train)
+        labels = list(task.labels) if task.labels else sorted({r.label for r in train if r.label is not None})
+        if len(labels) < 2:
+            raise DataError(f"{ds.train}: found a single label {labels}; classification needs at least two")
+        report.label_counts = hygiene.count_labels(train)
+        report.eval_label_counts = hygiene.count_labels(evaluation)
+    return PreparedData(train, evaluation, labels, report, hashes)
+
+
+def _require_labels(records: list[Record], source: str) -> None:
+    for number, r in enumerate(records, start=1):
+        if r.label is None:
+            raise DataError(f"{source}: row {number} has an empty label; fill it or drop the row")
+
+
+def tokenize(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any) -> None:
+    max_length = spec.dataset.max_length or min(int(getattr(tokenizer, "model_max_length", MAX_DEFAULT_LENGTH)), MAX_DEFAULT_LENGTH)
+    if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
+        assert data.labels is not None
+        ids = {label: i for i, label in enumerate(data.labels)}
+        data.train = tokenize_classification(data.train_records, tokenizer, ids, max_length, spec.dataset.train)
+        data.eval = tokenize_classification(data.eval_records, tokenizer, ids, max_length, spec.dataset.eval or spec.dataset.train)
+    else:
+        fmt = spec.task.format or CausalFormat.PROMPT_COMPLETION
+        data.train = tokenize_causal(data.train_records, tokenizer, fmt, max_length)
+        data.eval = tokenize_causal(data.eval_records, tokenizer, fmt, max_length)
+    data.report.truncated_rows = data.train.truncated + data.eval.truncated
+    if not len(data.train) or not len(data.eval):
+        raise DataError("no usable rows after tokenization (every prompt filled spec.dataset.maxLength); raise maxLength")

@@ -1,0 +1,85 @@
+"""Fetch the model folder and load model and tokenizer: safetensors only and no remote code unless allowed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from finetune_api.spec.enums import MethodType, TaskType
+from finetune_api.spec.job import FineTuneJobSpec
+from finetune_api.storage_uri import parse_uri
+
+from ..errors import ConfigError
+from ..storage import open_store
+
+log = logging.getLogger(__name__)
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+def fetch_model(spec: FineTuneJobSpec, dest: Path) -> tuple[str, dict[str, str]]:
+    """Download the model folder; returns the local dir (or Hub id) and the ETags for lineage."""
+    uri = parse_uri(spec.model.uri)
+    if uri.kind == "hub":
+        return spec.model.uri, {}
+    store = open_store(spec.model.uri, spec.s3)
+    objects = store.list()
+    if not objects:
+        raise ConfigError(f"spec.model.uri: {spec.model.uri} holds no files; upload the model folder (config.json, *.safetensors, tokenizer)")
+    names = [o.key for o in objects]
+    if not any(n.endswith(".safetensors") for n in names):
+        if any(n.endswith(PICKLE_SUFFIXES) for n in names) and not spec.model.allow_pickle:
+            raise ConfigError(
+                "spec.model.uri has only pickle weights (*.bin); convert them to safetensors, "
+                "or set spec.model.allowPickle: true if you trust the file"
+            )
+    wanted = [o for o in objects if spec.model.allow_pickle or not o.key.endswith(PICKLE_SUFFIXES)]
+    if all((dest / o.key).is_file() and (dest / o.key).stat().st_size == o.size for o in wanted):
+        log.info("model already in %s", dest)
+    else:
+        store.download_all(dest, keys=[o.key for o in wanted])
+    return str(dest), {o.key: o.etag for o in wanted}
+
+
+def load_tokenizer(source: str, spec: FineTuneJobSpec) -> Any:
+    from transformers import AutoTokenizer
+
+    tok_source = source
+    if spec.model.tokenizer_uri:
+        tok_source = spec.model.tokenizer_uri
+    tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=spec.model.revision, trust_remote_code=spec.model.trust_remote_code)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(source: str, spec: FineTuneJobSpec, labels: list[str] | None, dtype: torch.dtype, tokenizer: Any) -> Any:
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    kwargs: dict[str, Any] = {
+        "revision": spec.model.revision,
+        "trust_remote_code": spec.model.trust_remote_code,
+        "use_safetensors": not spec.model.allow_pickle,
+        "dtype": dtype,
+    }
+    if spec.method.type == MethodType.QLORA:
+        from ..methods.lora import quantization_config
+
+        kwargs["quantization_config"] = quantization_config(spec.method.quantization)
+    if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
+        assert labels is not None
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            **kwargs,
+        )
+    else:
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model
