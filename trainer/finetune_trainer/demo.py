@@ -14,6 +14,8 @@ from pathlib import Path
 from .cli import print_summary, with_overrides
 from .job_file import load_job
 from .main import RunOptions, execute
+from .artifacts import publish
+from .artifacts.manifest import MANIFEST
 from .storage import open_store
 
 
@@ -46,7 +48,9 @@ def run_demo(example: Path, runs: Path, max_samples: int | None) -> int:
         code, result = execute(job, RunOptions(work_dir=runs / ".work" / job.metadata.name, progress_bar=True, termination_log=os.devnull))
         local = runs / job.metadata.name
         out_store = open_store(job.spec.output.uri, job.spec.s3)
-        out_store.download_all(local)
+        manifest = publish.read_manifest(out_store)
+        if manifest:
+            out_store.download_all(local, keys=[f["path"] for f in manifest["files"]] + [MANIFEST])
         if result:
             print_summary(result)
         print(f"==> artifacts in {local}/ (model card README.md, loss_curve.png, metrics.json, manifest.json)")

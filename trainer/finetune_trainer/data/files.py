@@ -38,9 +38,16 @@ def read_table(path: Path, fmt: DataFormat, encoding: str, label: str) -> pd.Dat
         else:
             frame = pd.DataFrame(_read_json(path, encoding, label))
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        # Parsers report offsets within their read buffer; decode the whole file to find the real spot.
+        raw = path.read_bytes()
+        try:
+            raw.decode(encoding)
+            start = exc.start
+        except UnicodeDecodeError as full:
+            start = full.start
+        line = raw[:start].count(b"\n") + 1
         raise DataError(
-            f"{label}: not valid {encoding} at byte {exc.start} (line {line}); "
+            f"{label}: not valid {encoding} at byte {start} (line {line}); "
             "set spec.dataset.encoding to the file's encoding, e.g. latin-1"
         ) from None
     except DataError:

@@ -21,6 +21,7 @@ class ProgressCallback(TrainerCallback):
         self.loss_log = loss_log
         self.t0 = time.time()
         self.step0 = 0
+        self.last_eval: tuple[int, dict[str, float]] | None = None
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         self.t0, self.step0 = time.time(), state.global_step
@@ -44,6 +45,7 @@ class ProgressCallback(TrainerCallback):
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: dict[str, float] | None = None, **kw: Any) -> None:
         metrics = metrics or {}
+        self.last_eval = (state.global_step, dict(metrics))
         if "eval_loss" in metrics:
             self.loss_log.append({"step": state.global_step, "eval_loss": metrics["eval_loss"]})
         self.reporter.update(eval_loss=metrics.get("eval_loss"), eval_metric=metrics.get(self.metric_key))

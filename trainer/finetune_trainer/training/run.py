@@ -159,8 +159,11 @@ class JobRunner:
         runtime = time.time() - started
 
         self.reporter.update(phase="Evaluating")
-        tuned = add_perplexity(trainer.evaluate())
-        # The pre-training eval above may come from a checkpointed baseline.json; both use this eval set.
+        progress = next(c for c in trainer.callback_handler.callbacks if isinstance(c, ProgressCallback))
+        if progress.last_eval and progress.last_eval[0] == trainer.state.global_step and not args.load_best_model_at_end:
+            tuned = add_perplexity(progress.last_eval[1])  # the loop just evaluated this very model
+        else:
+            tuned = add_perplexity(trainer.evaluate())
         self.reporter.update(eval_metric=tuned.get(key), eval_loss=tuned.get("eval_loss"))
         gate = judge(spec.evaluation.gate, baseline[key], tuned[key]) if spec.evaluation.gate and baseline else None
         metrics: dict[str, Any] = {
@@ -240,6 +243,7 @@ class JobRunner:
     def _baseline(self, model: Any, args: Any, data: PreparedData, checkpoints: CheckpointStore, tokenizer: Any) -> dict[str, float]:
         """The untouched model on the eval set; kept beside the checkpoints so a resumed run reuses it."""
         from transformers import Trainer
+        from transformers.trainer_callback import PrinterCallback
 
         cached = "baseline.json"
         if checkpoints.store.exists(cached):
@@ -255,6 +259,7 @@ class JobRunner:
             compute_metrics=compute,
             preprocess_logits_for_metrics=preprocess,
         )
+        trainer.remove_callback(PrinterCallback)
         metrics = add_perplexity(trainer.evaluate())
         checkpoints.store.write_bytes(cached, json.dumps(metrics).encode())
         return metrics

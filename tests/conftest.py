@@ -1,0 +1,73 @@
+"""Shared fixtures: the shipped assets, a real S3 protocol server on 127.0.0.1, and job builders."""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on loopback, speaking the real S3 protocol to boto3."""
+    from moto.server import ThreadedMotoServer
+
+    # Dummy credentials for the throwaway server; the trainer finds them through boto3's normal chain.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture(scope="session")
+def shipped_s3(s3_client: Any, s3_endpoint: str) -> str:
+    """The shipped MiniLM and tweets uploaded where the examples expect them (s3://models, s3://data)."""
+    from finetune_api.spec.storage import S3Spec
+    from finetune_trainer import assets
+    from finetune_trainer.storage import open_store
+
+    for bucket in ("models", "data"):
+        s3_client.create_bucket(Bucket=bucket)
+    spec = S3Spec(endpoint=s3_endpoint)
+    open_store("s3://models/all-minilm-l6-v2/", spec).upload_all(assets.minilm())
+    tweets = assets.tweets()
+    for name in ("train.csv", "eval.csv"):
+        open_store("s3://data/tweets/", spec).upload(tweets / name, name)
+    return s3_endpoint
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        elif value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out

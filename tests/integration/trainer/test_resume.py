@@ -1,0 +1,68 @@
+"""Interruptions lose no work: SIGKILL then restart resumes from the last complete checkpoint in S3."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from finetune_trainer.storage import open_store
+from finetune_trainer.training.checkpoints import CheckpointStore
+from tests.integration.trainer.jobs import tweets_job
+
+pytestmark = pytest.mark.training
+TOTAL = 40
+
+
+def _launch(config: Path, work: Path, status: Path, log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "finetune_trainer", "--config", str(config), "--work-dir", str(work), "--status-file", str(status), "--termination-log", str(work) + ".term"]
+    return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=os.environ.copy())
+
+
+def test_sigkill_then_restart_resumes_without_repeating_steps(shipped_s3: str, tmp_path: Path) -> None:
+    job = tweets_job(
+        "resume",
+        shipped_s3,
+        dataset={"maxSamples": 640, "maxEvalSamples": 64},
+        training={"maxSteps": TOTAL, "batchSize": 16, "loggingSteps": 1},
+        output={"checkpointEvery": 10, "keepCheckpoints": 2},
+    )
+    config = tmp_path / "job.yaml"
+    config.write_text(yaml.safe_dump(job.model_dump(by_alias=True, exclude_none=True, mode="json")))
+    checkpoints = CheckpointStore(open_store(job.spec.output.uri + "checkpoints/", job.spec.s3), 2)
+
+    first = _launch(config, tmp_path / "pod1", tmp_path / "status1.json", tmp_path / "pod1.log")
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if first.poll() is not None:
+            pytest.fail("the first run ended before it could be killed:\n" + (tmp_path / "pod1.log").read_text()[-3000:])
+        done = checkpoints.complete()
+        status = json.loads((tmp_path / "status1.json").read_text()) if (tmp_path / "status1.json").exists() else {}
+        if done and status.get("step", 0) >= done[-1].step + 3:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("no checkpoint appeared in time")
+    first.send_signal(signal.SIGKILL)  # no chance to save: the pod vanished
+    first.wait()
+    killed_at = json.loads((tmp_path / "status1.json").read_text())["step"]
+    resume_step = checkpoints.complete()[-1].step
+    assert resume_step < killed_at < TOTAL
+
+    # A new pod: fresh local disk, only the object store survives.
+    second = _launch(config, tmp_path / "pod2", tmp_path / "status2.json", tmp_path / "pod2.log")
+    assert second.wait(timeout=600) == 0, (tmp_path / "pod2.log").read_text()[-3000:]
+    log = (tmp_path / "pod2.log").read_text()
+    assert f"(step {resume_step})" in log
+    metrics = json.loads(open_store(job.spec.output.uri, job.spec.s3).read_bytes("metrics.json"))
+    assert metrics["steps"] == TOTAL
+    logged = [p["step"] for p in metrics["loss_history"] if "train_loss" in p]
+    assert logged == list(range(resume_step + 1, TOTAL + 1)), "the resumed run repeated or skipped steps"
+    assert len(checkpoints.complete()) <= 2, "checkpoint retention was not applied"

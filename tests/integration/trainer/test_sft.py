@@ -1,0 +1,86 @@
+"""Causal-LM SFT of the shipped SmolLM2-135M-Instruct with LoRA: prompt-completion (Alpaca) and chat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finetune_api.spec.job import FineTuneJob
+from finetune_trainer.main import RunOptions, execute
+from finetune_trainer.storage import open_store
+from tests.conftest import merge
+
+pytestmark = pytest.mark.training
+
+
+@pytest.fixture(scope="module")
+def sft_s3(shipped_s3: str) -> str:
+    from finetune_api.spec.storage import S3Spec
+    from finetune_trainer import assets
+
+    spec = S3Spec(endpoint=shipped_s3)
+    open_store("s3://models/smollm2-135m-instruct/", spec).upload_all(assets.smollm2())
+    sft = assets.alpaca()
+    for name in ("alpaca_en_demo.json", "v1_sft_demo.jsonl"):
+        open_store("s3://data/sft/", spec).upload(sft / name, name)
+    return shipped_s3
+
+
+def sft_job(name: str, endpoint: str, task: dict[str, Any], train: str) -> FineTuneJob:
+    doc = {
+        "apiVersion": "finetune.dev/v1alpha1",
+        "kind": "FineTuneJob",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"uri": "s3://models/smollm2-135m-instruct/"},
+            "task": task,
+            "dataset": {"train": train, "evalSplit": 0.1, "maxSamples": 48, "maxEvalSamples": 16, "maxLength": 128},
+            "method": {"type": "lora", "r": 8, "alpha": 16, "targetModules": ["q_proj", "v_proj"]},
+            "training": {"maxSteps": 10, "batchSize": 4, "learningRate": 1e-3, "loggingSteps": 2},
+            "evaluation": {"gate": {"metric": "eval-loss", "minImprovement": 0.0}},
+            "output": {"uri": f"s3://models/out/{name}/"},
+            "s3": {"endpoint": endpoint},
+        },
+    }
+    return FineTuneJob.model_validate(merge(doc, {}))
+
+
+def _reload_eval_loss(job: FineTuneJob, adapter_dir: Path, work: Path) -> float:
+    """Load base + adapter with peft, evaluate on the same eval rows the trainer used."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+    from finetune_trainer.data.collate import PadToLongest
+    from finetune_trainer.training.data_plan import load_records, tokenize
+    from finetune_trainer.training.model_loading import fetch_model, load_tokenizer
+
+    base_dir, _ = fetch_model(job.spec, work / "model")
+    tokenizer = load_tokenizer(base_dir, job.spec)
+    data = load_records(job.spec, work)
+    tokenize(data, job.spec, tokenizer)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter_dir)
+    args = TrainingArguments(output_dir=str(work / "eval"), per_device_eval_batch_size=8, use_cpu=True, report_to="none", label_names=["labels"])
+    trainer = Trainer(model=model, args=args, eval_dataset=data.eval, data_collator=PadToLongest(tokenizer.pad_token_id))
+    return float(trainer.evaluate()["eval_loss"])
+
+
+def test_alpaca_prompt_completion_lora(sft_s3: str, tmp_path: Path) -> None:
+    task = {"type": "causal-lm", "format": "prompt-completion", "promptColumn": "instruction", "inputColumn": "input", "completionColumn": "output"}
+    job = sft_job("sft-alpaca", sft_s3, task, "s3://data/sft/alpaca_en_demo.json")
+    code, result = execute(job, RunOptions(work_dir=tmp_path / "run", progress_bar=False, termination_log=str(tmp_path / "t")))
+    assert code == 0 and result is not None, (tmp_path / "t").read_text()
+    base, tuned = result.metrics["baseline"]["eval_loss"], result.metrics["tuned"]["eval_loss"]
+    assert tuned < base, f"eval loss {base:.4f} -> {tuned:.4f}"
+    adapter = tmp_path / "published"
+    open_store(job.spec.output.uri, job.spec.s3).download_all(adapter, prefix="adapter/")
+    reloaded = _reload_eval_loss(job, adapter, tmp_path / "reload")
+    assert reloaded == pytest.approx(tuned, rel=1e-3), "the published adapter does not reproduce the logged eval loss"
+
+
+def test_chat_messages_lora(sft_s3: str, tmp_path: Path) -> None:
+    job = sft_job("sft-chat", sft_s3, {"type": "causal-lm", "format": "chat", "messagesColumn": "messages"}, "s3://data/sft/v1_sft_demo.jsonl")
+    code, result = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "t")))
+    assert code == 0 and result is not None, (tmp_path / "t").read_text()
+    assert result.metrics["tuned"]["eval_loss"] < result.metrics["baseline"]["eval_loss"]
