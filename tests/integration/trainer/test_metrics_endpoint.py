@@ -32,6 +32,7 @@ def test_scrape_during_run(shipped_s3: str, tmp_path: Path) -> None:
     worker.start()
     steps: list[float] = []
     losses: list[float] = []
+    phases: set[str] = set()
     deadline = time.time() + 300
     while worker.is_alive() and time.time() < deadline:
         try:
@@ -44,9 +45,10 @@ def test_scrape_during_run(shipped_s3: str, tmp_path: Path) -> None:
             steps.append(step)
         if loss is not None:
             losses.append(loss)
-            assert 'finetune_trainer_phase{finetunejob="metrics",namespace="tests",phase="Running"} 1.0' in text
+        phases.update(re.findall(r'^finetune_trainer_phase\{[^}]*phase="(\w+)"\} 1\.0$', text, re.M))
         time.sleep(0.2)
     worker.join(timeout=300)
     assert outcome.get("code") == 0
     assert len(steps) >= 3 and steps == sorted(steps) and steps[-1] > steps[0], steps
     assert losses and all(0 < x < 10 for x in losses)
+    assert {"Baseline", "Running"} <= phases, phases

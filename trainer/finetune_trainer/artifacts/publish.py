@@ -17,6 +17,7 @@ from .manifest import MANIFEST
 
 log = logging.getLogger(__name__)
 STAGING = ".staging"
+GATE_NOTE = "GATE_NOT_MET.json"
 
 
 def stage(store: Store, folder: Path, run_id: str) -> str:
@@ -32,9 +33,19 @@ def promote(store: Store, staging_prefix: str, manifest: dict[str, Any]) -> str:
     for entry in manifest["files"]:
         store.copy(f"{staging_prefix}/{entry['path']}", entry["path"])
     store.write_bytes(MANIFEST, json.dumps(manifest, indent=2).encode())
-    staged = [o.key for o in store.list(staging_prefix + "/")]
-    store.delete(staged)
+    clean_staging(store)
     return str(store.uri.join(MANIFEST))
+
+
+def clean_staging(store: Store) -> None:
+    """Remove staged files of this and of earlier interrupted publishes; keep gate-rejected runs for inspection."""
+    runs: dict[str, list[str]] = {}
+    for obj in store.list(STAGING + "/"):
+        run = obj.key.split("/", 2)[1]
+        runs.setdefault(run, []).append(obj.key)
+    for keys in runs.values():
+        if not any(k.endswith("/" + GATE_NOTE) for k in keys):
+            store.delete(keys)
 
 
 def read_manifest(store: Store) -> dict[str, Any] | None:

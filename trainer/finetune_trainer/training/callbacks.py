@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,9 @@ class PreemptionCallback(TrainerCallback):
 
     def __init__(self) -> None:
         self.requested = False
-        signal.signal(signal.SIGTERM, self._on_signal)
+        # Only the main thread may install handlers; an embedded run (a thread) keeps the host's handler.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.requested = True

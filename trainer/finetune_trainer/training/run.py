@@ -331,7 +331,7 @@ class JobRunner:
         run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
         staging = publish.stage(store, out, run_id)
         if gate is not None and not gate.passed:
-            store.write_bytes(f"{staging}/GATE_NOT_MET.json", json.dumps(metrics["gate"], indent=2).encode())
+            store.write_bytes(f"{staging}/{publish.GATE_NOTE}", json.dumps(metrics["gate"], indent=2).encode())
             raise GateNotMet(f"{gate.explain()}; artifacts kept at {store.uri.join(staging)} without a manifest")
         manifest_uri = publish.promote(store, staging, manifest)
         return RunResult(self.spec.output.uri, manifest_uri, metrics, gate, out)
