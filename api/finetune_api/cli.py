@@ -69,7 +69,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         from finetune_trainer.cli import demo
     except ImportError as exc:
-        print(f"`finetune demo` needs the trainer: pip install 'finetune-operator[trainer,dev]' ({exc})", file=sys.stderr)
+        print(
+            f"`finetune demo` needs the trainer: pip install 'finetune-operator[trainer,dev]' ({exc})", file=sys.stderr
+        )
         return EXIT_USAGE
     code: int = demo(args)
     return code

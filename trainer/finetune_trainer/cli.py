@@ -37,11 +37,18 @@ def print_summary(result: RunResult, out=sys.stdout) -> None:  # type: ignore[no
     for key in ("eval_accuracy", "eval_macro_f1", "eval_loss", "eval_perplexity"):
         if key in m["tuned"]:
             base = m["baseline"].get(key)
-            print(f"{key.removeprefix('eval_'):<16}{'-' if base is None else f'{base:.4f}':>24}{m['tuned'][key]:>14.4f}", file=out)
+            print(
+                f"{key.removeprefix('eval_'):<16}{'-' if base is None else f'{base:.4f}':>24}{m['tuned'][key]:>14.4f}",
+                file=out,
+            )
     if result.gate:
         print(result.gate.explain(), file=out)
     p = m["parameters"]
-    print(f"trainable parameters: {p['trainable']:,} of {p['total']:,}; steps: {m['steps']}; {m['train_runtime_s']:.0f} s", file=out)
+    print(
+        f"trainable parameters: {p['trainable']:,} of {p['total']:,}; "
+        f"steps: {m['steps']}; {m['train_runtime_s']:.0f} s",
+        file=out,
+    )
     for line in result.hygiene:
         print(f"data: {line}", file=out)
     print(f"output: {result.output_uri}  manifest: {result.manifest_uri}", file=out)
@@ -56,7 +63,12 @@ def run_from_cli(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.gettempdir()) / "finetune" / job.metadata.name
-    code, result = execute(job, RunOptions(work_dir=work, metrics_port=args.metrics_port, progress_bar=not args.no_progress, termination_log=os.devnull))
+    code, result = execute(
+        job,
+        RunOptions(
+            work_dir=work, metrics_port=args.metrics_port, progress_bar=not args.no_progress, termination_log=os.devnull
+        ),
+    )
     if result:
         print_summary(result)
     return code

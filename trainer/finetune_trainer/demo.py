@@ -11,11 +11,11 @@ import os
 import sys
 from pathlib import Path
 
+from .artifacts import publish
+from .artifacts.manifest import MANIFEST
 from .cli import print_summary, with_overrides
 from .job_file import load_job
 from .main import RunOptions, execute
-from .artifacts import publish
-from .artifacts.manifest import MANIFEST
 from .storage import open_store
 
 
@@ -45,7 +45,9 @@ def run_demo(example: Path, runs: Path, max_samples: int | None) -> int:
         for name in ("train.csv", "eval.csv"):
             open_store("s3://data/tweets/", job.spec.s3).upload(tweets_dir / name, name)
         print(f"==> running {example} against S3 at {endpoint}")
-        code, result = execute(job, RunOptions(work_dir=runs / ".work" / job.metadata.name, progress_bar=True, termination_log=os.devnull))
+        code, result = execute(
+            job, RunOptions(work_dir=runs / ".work" / job.metadata.name, progress_bar=True, termination_log=os.devnull)
+        )
         local = runs / job.metadata.name
         out_store = open_store(job.spec.output.uri, job.spec.s3)
         manifest = publish.read_manifest(out_store)

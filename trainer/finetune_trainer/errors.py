@@ -6,6 +6,7 @@ failures end the job at once (a retry cannot help); preemption and OOM may retry
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -71,7 +72,6 @@ def write_termination_message(failure: FailureClass, message: str, path: str | N
     """A JSON line {reason, message} the operator copies into status.failure. Never raises."""
     target = path or os.environ.get("FINETUNE_TERMINATION_LOG", DEFAULT_TERMINATION_LOG)
     body = json.dumps({"reason": str(failure), "message": message[:MAX_MESSAGE]})
-    try:
+    # Locally there is usually no /dev/termination-log; the message is logged anyway.
+    with contextlib.suppress(OSError):
         Path(target).write_text(body, encoding="utf-8")
-    except OSError:
-        pass  # locally there is usually no /dev/termination-log; the message is printed anyway

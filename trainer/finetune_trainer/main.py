@@ -35,7 +35,7 @@ def configure_logging() -> None:
     try:
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     except ImportError:
         pass
     for noisy in ("botocore", "boto3", "s3transfer", "urllib3", "httpx", "werkzeug"):
@@ -67,7 +67,7 @@ def execute(job: FineTuneJob, opts: RunOptions) -> tuple[int, RunResult | None]:
         reporter.update(phase="Failed")
         write_termination_message(FailureClass.OUT_OF_MEMORY, "out of host memory", opts.termination_log)
         return EXIT_CODES[FailureClass.OUT_OF_MEMORY], None
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: classify, report, exit
+    except Exception as exc:
         reporter.update(phase="Failed")
         log.error("internal error:\n%s", traceback.format_exc())
         write_termination_message(FailureClass.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", opts.termination_log)

@@ -41,7 +41,13 @@ def render_reference() -> str:
         for rule in node["x-kubernetes-validations"]:
             lines.append(f"- `{where or '(object)'}`: {rule['message']}")
     for section in ("spec", "status"):
-        lines += ["", f"## {section}", "", "| field | type | required | default | description |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {section}",
+            "",
+            "| field | type | required | default | description |",
+            "|---|---|---|---|---|",
+        ]
         lines += list(_rows(root["properties"][section], section, section == "spec"))
     return "\n".join(lines) + "\n"
 

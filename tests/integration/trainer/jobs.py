@@ -16,7 +16,12 @@ def tweets_job(name: str, endpoint: str, **changes: Any) -> FineTuneJob:
         "spec": {
             "model": {"uri": "s3://models/all-minilm-l6-v2/"},
             "task": {"type": "sequence-classification", "textColumn": "text", "labelColumn": "sentiment"},
-            "dataset": {"train": "s3://data/tweets/train.csv", "eval": "s3://data/tweets/eval.csv", "maxSamples": 256, "maxEvalSamples": 256},
+            "dataset": {
+                "train": "s3://data/tweets/train.csv",
+                "eval": "s3://data/tweets/eval.csv",
+                "maxSamples": 256,
+                "maxEvalSamples": 256,
+            },
             "method": {"type": "lora"},
             "training": {"maxSteps": 12, "batchSize": 16, "loggingSteps": 4},
             "output": {"uri": f"s3://models/out/{name}/"},

@@ -15,7 +15,9 @@ from tests.integration.trainer.jobs import tweets_job
 GOOD = "text,sentiment\nI love it,positive\nI hate it,negative\nit is a tuesday,neutral\n"
 
 
-def _run(tmp_path: Path, endpoint: str, train: Path, eval_file: Path | None = None, **changes: object) -> tuple[int, str]:
+def _run(
+    tmp_path: Path, endpoint: str, train: Path, eval_file: Path | None = None, **changes: object
+) -> tuple[int, str]:
     dataset: dict[str, object] = {"train": str(train), "eval": str(eval_file) if eval_file else None}
     if eval_file is None:
         dataset["evalSplit"] = 0.3

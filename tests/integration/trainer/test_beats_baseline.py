@@ -17,7 +17,9 @@ pytestmark = pytest.mark.training
     [({"type": "lora", "r": 16, "alpha": 32}, 1e-3), ({"type": "full"}, 5e-5)],
     ids=["lora", "full"],
 )
-def test_tuned_accuracy_beats_baseline_on_held_out_tweets(method: dict[str, object], lr: float, shipped_s3: str, tmp_path: Path) -> None:
+def test_tuned_accuracy_beats_baseline_on_held_out_tweets(
+    method: dict[str, object], lr: float, shipped_s3: str, tmp_path: Path
+) -> None:
     job = tweets_job(
         f"beat-{method['type']}",
         shipped_s3,

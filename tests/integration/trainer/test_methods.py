@@ -20,7 +20,11 @@ CLASSIFICATION_METHODS: dict[str, dict[str, Any]] = {
     "partial": {"type": "partial", "layers": 2},
     "layerwise-lr": {"type": "layerwise-lr", "decay": 0.8},
     "lora": {"type": "lora", "r": 8},
-    "prompt-tuning": {"type": "prompt-tuning", "virtualTokens": 10, "initText": "Is this tweet negative, neutral or positive?"},
+    "prompt-tuning": {
+        "type": "prompt-tuning",
+        "virtualTokens": 10,
+        "initText": "Is this tweet negative, neutral or positive?",
+    },
     "prefix-tuning": {"type": "prefix-tuning", "virtualTokens": 10},
     "ia3": {"type": "ia3"},
 }
@@ -29,7 +33,9 @@ CLASSIFICATION_METHODS: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("method", sorted(CLASSIFICATION_METHODS))
 def test_method_lowers_eval_loss(method: str, shipped_s3: str, tmp_path: Path) -> None:
     job = tweets_job(f"m-{method}", shipped_s3, method=CLASSIFICATION_METHODS[method])
-    code, result = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "term")))
+    code, result = execute(
+        job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "term"))
+    )
     assert code == 0, (tmp_path / "term").read_text() if (tmp_path / "term").exists() else code
     assert result is not None
     base, tuned = result.metrics["baseline"]["eval_loss"], result.metrics["tuned"]["eval_loss"]
@@ -39,9 +45,13 @@ def test_method_lowers_eval_loss(method: str, shipped_s3: str, tmp_path: Path) -
     if method not in ("full", "layerwise-lr"):
         assert params["trainable"] < params["total"] / 2, f"{method} trains {params}"
     out = open_store(job.spec.output.uri, job.spec.s3)
-    keys = {o.key for o in out.list()}
+    keys = {o.key for o in out.list_objects()}
     assert "manifest.json" in keys and "metrics.json" in keys and "loss_curve.png" in keys
-    weights = "adapter/adapter_model.safetensors" if method in ("lora", "prompt-tuning", "prefix-tuning", "ia3") else "model/model.safetensors"
+    weights = (
+        "adapter/adapter_model.safetensors"
+        if method in ("lora", "prompt-tuning", "prefix-tuning", "ia3")
+        else "model/model.safetensors"
+    )
     assert weights in keys
 
 
@@ -53,5 +63,7 @@ def test_qlora_on_cpu_is_a_clear_config_error(shipped_s3: str, tmp_path: Path) -
     job = tweets_job("qlora-cpu", shipped_s3, method={"type": "qlora"}, resources={"gpus": 1})
     term = tmp_path / "term"
     code, _ = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(term)))
-    assert code == EXIT_CODES[__import__("finetune_api.spec.enums", fromlist=["FailureClass"]).FailureClass.CONFIG_ERROR]
+    assert (
+        code == EXIT_CODES[__import__("finetune_api.spec.enums", fromlist=["FailureClass"]).FailureClass.CONFIG_ERROR]
+    )
     assert "CUDA GPU" in term.read_text() and "lora" in term.read_text()

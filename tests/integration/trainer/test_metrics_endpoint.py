@@ -24,10 +24,23 @@ def _value(text: str, name: str) -> float | None:
 
 def test_scrape_during_run(shipped_s3: str, tmp_path: Path) -> None:
     port = free_port()
-    job = tweets_job("metrics", shipped_s3, dataset={"maxSamples": 480, "maxEvalSamples": 32}, training={"maxSteps": 30, "loggingSteps": 2})
+    job = tweets_job(
+        "metrics",
+        shipped_s3,
+        dataset={"maxSamples": 480, "maxEvalSamples": 32},
+        training={"maxSteps": 30, "loggingSteps": 2},
+    )
     outcome: dict[str, int] = {}
     worker = threading.Thread(
-        target=lambda: outcome.setdefault("code", execute(job, RunOptions(work_dir=tmp_path, metrics_port=port, progress_bar=False, termination_log=str(tmp_path / "t")))[0])
+        target=lambda: outcome.setdefault(
+            "code",
+            execute(
+                job,
+                RunOptions(
+                    work_dir=tmp_path, metrics_port=port, progress_bar=False, termination_log=str(tmp_path / "t")
+                ),
+            )[0],
+        )
     )
     worker.start()
     steps: list[float] = []
@@ -36,7 +49,7 @@ def test_scrape_during_run(shipped_s3: str, tmp_path: Path) -> None:
     deadline = time.time() + 300
     while worker.is_alive() and time.time() < deadline:
         try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()  # noqa: S310 - loopback
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
         except OSError:
             time.sleep(0.2)
             continue

@@ -18,7 +18,9 @@ from tests.integration.trainer.jobs import tweets_job
 pytestmark = pytest.mark.training
 
 
-def test_failed_upload_leaves_no_manifest_and_rerun_completes(shipped_s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_upload_leaves_no_manifest_and_rerun_completes(
+    shipped_s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     job = tweets_job("publish", shipped_s3, training={"maxSteps": 4})
     out = open_store(job.spec.output.uri, job.spec.s3)
     opts = RunOptions(work_dir=tmp_path / "w1", progress_bar=False, termination_log=str(tmp_path / "t1"))
@@ -36,29 +38,41 @@ def test_failed_upload_leaves_no_manifest_and_rerun_completes(shipped_s3: str, t
         real_copy(self, src, dst)
 
     monkeypatch.setattr(S3Store, "copy", flaky_copy)
-    code, _ = execute(job, RunOptions(work_dir=tmp_path / "w2", progress_bar=False, termination_log=str(tmp_path / "t2")))
+    code, _ = execute(
+        job, RunOptions(work_dir=tmp_path / "w2", progress_bar=False, termination_log=str(tmp_path / "t2"))
+    )
     assert code == EXIT_CODES[FailureClass.STORAGE_ERROR]
     assert json.loads((tmp_path / "t2").read_text())["reason"] == "StorageError"
     assert not out.exists("manifest.json"), "a half-published output still had a manifest"
 
     monkeypatch.setattr(S3Store, "copy", real_copy)
-    assert execute(job, RunOptions(work_dir=tmp_path / "w3", progress_bar=False, termination_log=str(tmp_path / "t3")))[0] == 0
+    assert (
+        execute(job, RunOptions(work_dir=tmp_path / "w3", progress_bar=False, termination_log=str(tmp_path / "t3")))[0]
+        == 0
+    )
     manifest = json.loads(out.read_bytes("manifest.json"))
     local = tmp_path / "download"
     out.download_all(local, keys=[f["path"] for f in manifest["files"]])
     assert verify(local, manifest) == []
     assert manifest["baseModel"]["uri"] == job.spec.model.uri and manifest["seed"] == job.spec.training.seed
     assert set(manifest["datasets"]) == {job.spec.dataset.train, job.spec.dataset.eval}
-    assert not [o.key for o in out.list(".staging/")], "staging files were left behind after a successful publish"
+    assert not [o.key for o in out.list_objects(".staging/")], (
+        "staging files were left behind after a successful publish"
+    )
 
 
 def test_gate_not_met_keeps_artifacts_in_staging_without_manifest(shipped_s3: str, tmp_path: Path) -> None:
-    job = tweets_job("gated", shipped_s3, training={"maxSteps": 2}, evaluation={"gate": {"metric": "accuracy", "minImprovement": 0.9}})
+    job = tweets_job(
+        "gated",
+        shipped_s3,
+        training={"maxSteps": 2},
+        evaluation={"gate": {"metric": "accuracy", "minImprovement": 0.9}},
+    )
     term = tmp_path / "t"
     code, _ = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(term)))
     assert code == EXIT_CODES[FailureClass.GATE_NOT_MET]
     out = open_store(job.spec.output.uri, job.spec.s3)
     assert not out.exists("manifest.json")
-    staged = [o.key for o in out.list(".staging/")]
+    staged = [o.key for o in out.list_objects(".staging/")]
     assert any(k.endswith("GATE_NOT_MET.json") for k in staged) and any(k.endswith("metrics.json") for k in staged)
     assert "gate not met" in json.loads(term.read_text())["message"]

@@ -22,7 +22,19 @@ TOTAL = 40
 
 
 def _launch(config: Path, work: Path, status: Path, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "finetune_trainer", "--config", str(config), "--work-dir", str(work), "--status-file", str(status), "--termination-log", str(work) + ".term"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "finetune_trainer",
+        "--config",
+        str(config),
+        "--work-dir",
+        str(work),
+        "--status-file",
+        str(status),
+        "--termination-log",
+        str(work) + ".term",
+    ]
     return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=os.environ.copy())
 
 
@@ -42,7 +54,9 @@ def test_sigkill_then_restart_resumes_without_repeating_steps(shipped_s3: str, t
     deadline = time.time() + 300
     while time.time() < deadline:
         if first.poll() is not None:
-            pytest.fail("the first run ended before it could be killed:\n" + (tmp_path / "pod1.log").read_text()[-3000:])
+            pytest.fail(
+                "the first run ended before it could be killed:\n" + (tmp_path / "pod1.log").read_text()[-3000:]
+            )
         done = checkpoints.complete()
         status = json.loads((tmp_path / "status1.json").read_text()) if (tmp_path / "status1.json").exists() else {}
         if done and status.get("step", 0) >= done[-1].step + 3:

@@ -61,15 +61,31 @@ def _reload_eval_loss(job: FineTuneJob, adapter_dir: Path, work: Path) -> float:
     data = load_records(job.spec, work)
     tokenize(data, job.spec, tokenizer)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter_dir)
-    args = TrainingArguments(output_dir=str(work / "eval"), per_device_eval_batch_size=8, use_cpu=True, report_to="none", label_names=["labels"])
-    trainer = Trainer(model=model, args=args, eval_dataset=data.eval, data_collator=PadToLongest(tokenizer.pad_token_id))
+    args = TrainingArguments(
+        output_dir=str(work / "eval"),
+        per_device_eval_batch_size=8,
+        use_cpu=True,
+        report_to="none",
+        label_names=["labels"],
+    )
+    trainer = Trainer(
+        model=model, args=args, eval_dataset=data.eval, data_collator=PadToLongest(tokenizer.pad_token_id)
+    )
     return float(trainer.evaluate()["eval_loss"])
 
 
 def test_alpaca_prompt_completion_lora(sft_s3: str, tmp_path: Path) -> None:
-    task = {"type": "causal-lm", "format": "prompt-completion", "promptColumn": "instruction", "inputColumn": "input", "completionColumn": "output"}
+    task = {
+        "type": "causal-lm",
+        "format": "prompt-completion",
+        "promptColumn": "instruction",
+        "inputColumn": "input",
+        "completionColumn": "output",
+    }
     job = sft_job("sft-alpaca", sft_s3, task, "s3://data/sft/alpaca_en_demo.json")
-    code, result = execute(job, RunOptions(work_dir=tmp_path / "run", progress_bar=False, termination_log=str(tmp_path / "t")))
+    code, result = execute(
+        job, RunOptions(work_dir=tmp_path / "run", progress_bar=False, termination_log=str(tmp_path / "t"))
+    )
     assert code == 0 and result is not None, (tmp_path / "t").read_text()
     base, tuned = result.metrics["baseline"]["eval_loss"], result.metrics["tuned"]["eval_loss"]
     assert tuned < base, f"eval loss {base:.4f} -> {tuned:.4f}"
@@ -80,7 +96,12 @@ def test_alpaca_prompt_completion_lora(sft_s3: str, tmp_path: Path) -> None:
 
 
 def test_chat_messages_lora(sft_s3: str, tmp_path: Path) -> None:
-    job = sft_job("sft-chat", sft_s3, {"type": "causal-lm", "format": "chat", "messagesColumn": "messages"}, "s3://data/sft/v1_sft_demo.jsonl")
+    job = sft_job(
+        "sft-chat",
+        sft_s3,
+        {"type": "causal-lm", "format": "chat", "messagesColumn": "messages"},
+        "s3://data/sft/v1_sft_demo.jsonl",
+    )
     code, result = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "t")))
     assert code == 0 and result is not None, (tmp_path / "t").read_text()
     assert result.metrics["tuned"]["eval_loss"] < result.metrics["baseline"]["eval_loss"]

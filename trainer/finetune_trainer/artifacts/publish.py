@@ -40,7 +40,7 @@ def promote(store: Store, staging_prefix: str, manifest: dict[str, Any]) -> str:
 def clean_staging(store: Store) -> None:
     """Remove staged files of this and of earlier interrupted publishes; keep gate-rejected runs for inspection."""
     runs: dict[str, list[str]] = {}
-    for obj in store.list(STAGING + "/"):
+    for obj in store.list_objects(STAGING + "/"):
         run = obj.key.split("/", 2)[1]
         runs.setdefault(run, []).append(obj.key)
     for keys in runs.values():

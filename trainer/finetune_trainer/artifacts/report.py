@@ -33,11 +33,16 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
 
 
-def model_card(job: str, spec_yaml: str, metrics: dict[str, Any], hygiene: list[str], params: dict[str, int], base_model: str) -> str:
+def model_card(
+    job: str, spec_yaml: str, metrics: dict[str, Any], hygiene: list[str], params: dict[str, int], base_model: str
+) -> str:
     baseline, tuned = metrics.get("baseline", {}), metrics.get("tuned", {})
-    keys = [k for k in ("eval_accuracy", "eval_macro_f1", "eval_loss", "eval_perplexity") if k in tuned or k in baseline]
+    keys = [
+        k for k in ("eval_accuracy", "eval_macro_f1", "eval_loss", "eval_perplexity") if k in tuned or k in baseline
+    ]
     rows = "\n".join(f"| {k.removeprefix('eval_')} | {_fmt(baseline.get(k))} | {_fmt(tuned.get(k))} |" for k in keys)
     gate = metrics.get("gate")
+    trainable, total = params.get("trainable", 0), params.get("total", 0)
     gate_line = f"\n**Gate:** {gate['explanation']}\n" if gate else ""
     return f"""# {job}
 
@@ -53,7 +58,7 @@ Fine-tuned from `{base_model}` by finetune-operator.
 
 ## Training
 
-- trainable parameters: {params.get("trainable", 0):,} of {params.get("total", 0):,} ({100 * params.get("trainable", 0) / max(params.get("total", 1), 1):.2f}%)
+- trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)
 - steps: {metrics.get("steps")}, train runtime: {_fmt(metrics.get("train_runtime_s"))} s
 
 ## Data hygiene

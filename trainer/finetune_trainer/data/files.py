@@ -95,4 +95,6 @@ def require_columns(frame: pd.DataFrame, columns: dict[str, str], label: str) ->
     for field, column in columns.items():
         if column not in frame.columns:
             shown = ", ".join(map(str, list(frame.columns)[:20]))
-            raise DataError(f"{label} has no column {column!r} (columns: {shown}); set spec.task.{field} to the right column")
+            raise DataError(
+                f"{label} has no column {column!r} (columns: {shown}); set spec.task.{field} to the right column"
+            )

@@ -30,7 +30,10 @@ class HygieneReport:
         ]
         if self.label_counts:
             total = sum(self.label_counts.values())
-            out.append("label balance: " + ", ".join(f"{k} {v} ({v / total:.0%})" for k, v in sorted(self.label_counts.items())))
+            out.append(
+                "label balance: "
+                + ", ".join(f"{k} {v} ({v / total:.0%})" for k, v in sorted(self.label_counts.items()))
+            )
         return out
 
     def as_dict(self) -> dict[str, Any]:

@@ -48,7 +48,10 @@ def columns_for(task: TaskSpec) -> dict[str, str]:
         return cols
     fmt = task.format or CausalFormat.PROMPT_COMPLETION
     if fmt == CausalFormat.PROMPT_COMPLETION:
-        cols = {"promptColumn": task.prompt_column or "prompt", "completionColumn": task.completion_column or "completion"}
+        cols = {
+            "promptColumn": task.prompt_column or "prompt",
+            "completionColumn": task.completion_column or "completion",
+        }
         if task.input_column:
             cols["inputColumn"] = task.input_column
         return cols
@@ -84,7 +87,9 @@ def to_records(frame: pd.DataFrame, task: TaskSpec, label: str) -> list[Record]:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str) and not value.strip())
+    return (
+        value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str) and not value.strip())
+    )
 
 
 def _text(value: Any) -> str:

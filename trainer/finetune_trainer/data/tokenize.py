@@ -26,25 +26,30 @@ class TokenizedSet:
 
     @property
     def tokens(self) -> int:
-        return sum(len(e["input_ids"]) for e in self.examples)  # type: ignore[arg-type]
+        return sum(len(e["input_ids"]) for e in self.examples)  # type: ignore[arg-type,misc]
 
 
 def _cut(ids: list[int], max_length: int) -> tuple[list[int], bool]:
     return (ids[:max_length], True) if len(ids) > max_length else (ids, False)
 
 
-def tokenize_classification(records: list[Record], tokenizer: Any, label_ids: dict[str, int], max_length: int, source: str) -> TokenizedSet:
+def tokenize_classification(
+    records: list[Record], tokenizer: Any, label_ids: dict[str, int], max_length: int, source: str
+) -> TokenizedSet:
     texts = [r.fields["text"] for r in records]
     pairs = [r.fields.get("text_pair") for r in records]
     has_pairs = any(p is not None for p in pairs)
     enc = tokenizer(texts, pairs if has_pairs else None, truncation=False, add_special_tokens=True)
     examples: list[dict[str, list[int] | int]] = []
     truncated = 0
-    for number, (record, ids) in enumerate(zip(records, enc["input_ids"], strict=True), start=1):
+    for number, (record, encoded) in enumerate(zip(records, enc["input_ids"], strict=True), start=1):
         if record.label not in label_ids:
             known = ", ".join(list(label_ids)[:20])
-            raise DataError(f"{source}: row {number}: label {record.label!r} is not one of the labels ({known}); fix the row or spec.task.labels")
-        ids, cut = _cut(list(ids), max_length)
+            raise DataError(
+                f"{source}: row {number}: label {record.label!r} is not one of the labels ({known}); "
+                "fix the row or spec.task.labels"
+            )
+        ids, cut = _cut(list(encoded), max_length)
         if cut:
             ids[-1] = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else ids[-1]
         truncated += cut
@@ -79,7 +84,9 @@ def _prompt_completion(record: Record, tokenizer: Any) -> tuple[list[int], list[
     prompt, completion = record.fields["prompt"], record.fields["completion"]
     if getattr(tokenizer, "chat_template", None):
         # Instruct models were trained on their chat format; a prompt in that format starts closer to the target.
-        prompt_text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+        prompt_text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
         completion_text = completion + _eos(tokenizer)
         prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     else:

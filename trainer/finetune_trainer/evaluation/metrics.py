@@ -15,7 +15,8 @@ def argmax_logits(logits: Any, labels: Any) -> torch.Tensor:
     """Keep only the predicted class during evaluation, not every logit."""
     if isinstance(logits, tuple):
         logits = logits[0]
-    return logits.argmax(dim=-1)
+    predicted: torch.Tensor = logits.argmax(dim=-1)
+    return predicted
 
 
 def classification_metrics(prediction: Any) -> dict[str, float]:

@@ -1,5 +1,6 @@
 """Adaptation methods, one module per family, chosen through one registry."""
 
-from .registry import METHODS, Method, get_method
+from .base import Method
+from .registry import METHODS, get_method
 
 __all__ = ["METHODS", "Method", "get_method"]

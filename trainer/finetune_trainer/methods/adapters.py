@@ -21,4 +21,6 @@ def check_targets(model: nn.Module, targets: list[str] | None, field: str = "tar
     missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
     if missing:
         linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
-        raise ConfigError(f"spec.method.{field}: {missing} match no module of this model; linear layers here are named {linear}")
+        raise ConfigError(
+            f"spec.method.{field}: {missing} match no module of this model; linear layers here are named {linear}"
+        )

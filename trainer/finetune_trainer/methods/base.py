@@ -33,7 +33,9 @@ class Method:
         raise NotImplementedError
 
     def parameter_groups(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> list[dict[str, Any]]:
-        return decay_groups([(n, p) for n, p in model.named_parameters() if p.requires_grad], ctx.learning_rate, ctx.weight_decay)
+        return decay_groups(
+            [(n, p) for n, p in model.named_parameters() if p.requires_grad], ctx.learning_rate, ctx.weight_decay
+        )
 
 
 def decay_groups(named: list[tuple[str, nn.Parameter]], lr: float, weight_decay: float) -> list[dict[str, Any]]:
@@ -52,9 +54,9 @@ def transformer_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
     """The stack of transformer blocks: the longest ModuleList of identical modules."""
     best: tuple[str, nn.ModuleList] | None = None
     for name, module in model.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) > 0 and len({type(m) for m in module}) == 1:
-            if best is None or len(module) > len(best[1]):
-                best = (name, module)
+        uniform = isinstance(module, nn.ModuleList) and len(module) > 0 and len({type(m) for m in module}) == 1
+        if uniform and (best is None or len(module) > len(best[1])):
+            best = (name, module)
     if best is None:
         raise ConfigError(f"cannot find the transformer blocks of {type(model).__name__}; use full or lora")
     return best

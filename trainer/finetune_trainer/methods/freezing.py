@@ -24,8 +24,8 @@ class Full(Method):
 
 def _head_modules(model: nn.Module, task: TaskType) -> list[nn.Module]:
     if task == TaskType.CAUSAL_LM:
-        head = model.get_output_embeddings()
-        return [head] if head is not None else []
+        head = model.get_output_embeddings()  # type: ignore[operator]  # a transformers PreTrainedModel
+        return [head] if isinstance(head, nn.Module) else []
     return [getattr(model, name) for name in head_prefixes(model)]
 
 
@@ -50,9 +50,17 @@ class Partial(Method):
         if n > len(blocks):
             from ..errors import ConfigError
 
-            raise ConfigError(f"spec.method.layers is {n}, but the model has {len(blocks)} blocks; use at most {len(blocks)}")
+            raise ConfigError(
+                f"spec.method.layers is {n}, but the model has {len(blocks)} blocks; use at most {len(blocks)}"
+            )
         freeze_all(model)
         unfreeze([*blocks[len(blocks) - n :], *_head_modules(model, ctx.task)])
         # The final norm sits after the blocks and shapes what the head sees; it trains with them.
-        unfreeze([m for name, m in model.named_modules() if name.endswith(("final_layer_norm", "norm", "ln_f")) and "layers" not in name])
+        unfreeze(
+            [
+                m
+                for name, m in model.named_modules()
+                if name.endswith(("final_layer_norm", "norm", "ln_f")) and "layers" not in name
+            ]
+        )
         return model

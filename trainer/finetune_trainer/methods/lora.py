@@ -30,12 +30,12 @@ class LoRA(Method):
         config = LoraConfig(
             task_type=peft_task_type(ctx.task),
             r=r,
-            lora_alpha=spec.alpha or 2 * r,
+            lora_alpha=spec.alpha or 2 * r,  # type: ignore[arg-type]  # peft accepts float scaling
             lora_dropout=self.DEFAULT_DROPOUT if spec.dropout is None else spec.dropout,
             target_modules=_targets(spec.target_modules),
         )
         if spec.type == MethodType.QLORA:
-            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)  # type: ignore[no-untyped-call]
         return get_peft_model(model, config)
 
 
@@ -54,8 +54,8 @@ def quantization_config(spec: QuantizationSpec | None) -> Any:
     q = spec or QuantizationSpec()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[q.compute_dtype.value]
     if q.bits == 8:
-        return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(
+        return BitsAndBytesConfig(load_in_8bit=True)  # type: ignore[no-untyped-call]
+    return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
         load_in_4bit=True,
         bnb_4bit_quant_type=q.quant_type.value,
         bnb_4bit_use_double_quant=q.double_quant,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import nn
 
@@ -22,14 +22,16 @@ class PromptTuning(Method):
     def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
         from peft import PromptTuningConfig, PromptTuningInit, get_peft_model
 
-        init = {}
+        init: dict[str, Any] = {}
         if spec.init_text:
             init = {
                 "prompt_tuning_init": PromptTuningInit.TEXT,
                 "prompt_tuning_init_text": spec.init_text,
                 "tokenizer_name_or_path": ctx.model_dir,
             }
-        config = PromptTuningConfig(task_type=peft_task_type(ctx.task), num_virtual_tokens=spec.virtual_tokens or self.DEFAULT_TOKENS, **init)
+        config = PromptTuningConfig(
+            task_type=peft_task_type(ctx.task), num_virtual_tokens=spec.virtual_tokens or self.DEFAULT_TOKENS, **init
+        )
         return get_peft_model(model, config)
 
 
@@ -42,5 +44,7 @@ class PrefixTuning(Method):
     def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
         from peft import PrefixTuningConfig, get_peft_model
 
-        config = PrefixTuningConfig(task_type=peft_task_type(ctx.task), num_virtual_tokens=spec.virtual_tokens or self.DEFAULT_TOKENS)
+        config = PrefixTuningConfig(
+            task_type=peft_task_type(ctx.task), num_virtual_tokens=spec.virtual_tokens or self.DEFAULT_TOKENS
+        )
         return get_peft_model(model, config)

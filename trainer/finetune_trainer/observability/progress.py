@@ -6,6 +6,7 @@ trainer keeps beside its termination message); locally a tqdm bar shows it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -82,7 +83,9 @@ class BarSink:
             self.close()
             return
         if self.bar is None:
-            self.bar = tqdm(total=state.total_steps, initial=state.step, desc="training", unit="step", dynamic_ncols=True)
+            self.bar = tqdm(
+                total=state.total_steps, initial=state.step, desc="training", unit="step", dynamic_ncols=True
+            )
         self.bar.n = state.step
         post = {}
         if state.train_loss is not None:
@@ -109,10 +112,9 @@ class Reporter:
         for key, value in changes.items():
             setattr(self.state, key, value)
         for sink in self.sinks:
-            try:
+            # Observability must never kill a paid-for training run.
+            with contextlib.suppress(Exception):
                 sink.update(self.state)
-            except Exception:  # noqa: BLE001, S110 - observability must not kill a paid-for training run
-                pass
 
     def close(self) -> None:
         for sink in self.sinks:

@@ -49,7 +49,7 @@ def _explain(exc: Exception, what: str) -> StorageError:
         code = exc.response.get("Error", {}).get("Code", "")
         hints = {
             "AccessDenied": "the credentials may not read/write this location; check the bucket policy or IAM role",
-            "InvalidAccessKeyId": "the access key id is unknown to this endpoint; check the Secret and spec.s3.endpoint",
+            "InvalidAccessKeyId": "the access key id is unknown here; check the Secret and spec.s3.endpoint",
             "SignatureDoesNotMatch": "the secret access key is wrong; check the Secret",
             "NoSuchBucket": "the bucket does not exist; create it or fix the URI",
             "NoSuchKey": "the object does not exist; fix the URI",
@@ -72,7 +72,7 @@ class S3Store:
             return self.base
         return f"{self.base.rstrip('/')}/{key}" if self.base else key
 
-    def list(self, prefix: str = "") -> list[ObjectInfo]:
+    def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
         full = self._key(prefix)
         if full and not full.endswith("/") and not prefix and self.uri.is_prefix:
             full += "/"
@@ -106,7 +106,7 @@ class S3Store:
         os.replace(tmp, dest)
 
     def download_all(self, dest: Path, prefix: str = "", keys: list[str] | None = None) -> list[Path]:
-        wanted = keys if keys is not None else [o.key for o in self.list(prefix)]
+        wanted = keys if keys is not None else [o.key for o in self.list_objects(prefix)]
         targets = [dest / (k[len(prefix) :].lstrip("/") if prefix else k) for k in wanted]
         with ThreadPoolExecutor(PARALLEL_FILES) as pool:
             list(pool.map(self.download, wanted, targets))
@@ -120,7 +120,10 @@ class S3Store:
 
     def upload_all(self, src_dir: Path, prefix: str = "") -> list[str]:
         files = sorted(p for p in src_dir.rglob("*") if p.is_file())
-        keys = [f"{prefix.rstrip('/')}/{p.relative_to(src_dir).as_posix()}" if prefix else p.relative_to(src_dir).as_posix() for p in files]
+        keys = [
+            f"{prefix.rstrip('/')}/{p.relative_to(src_dir).as_posix()}" if prefix else p.relative_to(src_dir).as_posix()
+            for p in files
+        ]
         with ThreadPoolExecutor(PARALLEL_FILES) as pool:
             list(pool.map(self.upload, files, keys))
         return keys
@@ -141,7 +144,9 @@ class S3Store:
     def copy(self, src_key: str, dst_key: str) -> None:
         # Managed copy: server-side, multipart above the threshold; no bytes pass through the pod.
         try:
-            self.client.copy({"Bucket": self.bucket, "Key": self._key(src_key)}, self.bucket, self._key(dst_key), Config=TRANSFER)
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self._key(src_key)}, self.bucket, self._key(dst_key), Config=TRANSFER
+            )
         except (ClientError, BotoCoreError) as exc:
             raise _explain(exc, f"copying to s3://{self.bucket}/{self._key(dst_key)}") from exc
 

@@ -27,7 +27,7 @@ class Store(Protocol):
 
     uri: StorageUri
 
-    def list(self, prefix: str = "") -> list[ObjectInfo]: ...
+    def list_objects(self, prefix: str = "") -> list[ObjectInfo]: ...
     def exists(self, key: str) -> bool: ...
     def download(self, key: str, dest: Path) -> None: ...
     def download_all(self, dest: Path, prefix: str = "", keys: list[str] | None = None) -> list[Path]: ...
@@ -52,7 +52,7 @@ class LocalStore:
             raise StorageError(f"{key!r} escapes {self.root}")
         return path
 
-    def list(self, prefix: str = "") -> list[ObjectInfo]:
+    def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
         base = self._path(prefix)
         if base.is_file():
             return [ObjectInfo(prefix, base.stat().st_size)]
@@ -75,7 +75,7 @@ class LocalStore:
         shutil.copyfile(src, dest)
 
     def download_all(self, dest: Path, prefix: str = "", keys: list[str] | None = None) -> list[Path]:
-        wanted = keys if keys is not None else [o.key for o in self.list(prefix)]
+        wanted = keys if keys is not None else [o.key for o in self.list_objects(prefix)]
         out = []
         for key in wanted:
             target = dest / Path(key).relative_to(prefix) if prefix else dest / key
@@ -93,7 +93,11 @@ class LocalStore:
     def upload_all(self, src_dir: Path, prefix: str = "") -> list[str]:
         keys = []
         for path in sorted(p for p in src_dir.rglob("*") if p.is_file()):
-            key = f"{prefix.rstrip('/')}/{path.relative_to(src_dir).as_posix()}" if prefix else path.relative_to(src_dir).as_posix()
+            key = (
+                f"{prefix.rstrip('/')}/{path.relative_to(src_dir).as_posix()}"
+                if prefix
+                else path.relative_to(src_dir).as_posix()
+            )
             self.upload(path, key)
             keys.append(key)
         return keys

@@ -15,7 +15,9 @@ from .checkpoints import CheckpointStore
 
 
 class ProgressCallback(TrainerCallback):
-    def __init__(self, reporter: Reporter, tokens_per_sample: float, metric_key: str, loss_log: list[dict[str, float]]) -> None:
+    def __init__(
+        self, reporter: Reporter, tokens_per_sample: float, metric_key: str, loss_log: list[dict[str, float]]
+    ) -> None:
         self.reporter = reporter
         self.tokens_per_sample = tokens_per_sample
         self.metric_key = metric_key
@@ -30,7 +32,12 @@ class ProgressCallback(TrainerCallback):
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         elapsed = max(time.time() - self.t0, 1e-9)
-        samples = (state.global_step - self.step0) * args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+        samples = (
+            (state.global_step - self.step0)
+            * args.train_batch_size
+            * args.gradient_accumulation_steps
+            * args.world_size
+        )
         self.reporter.update(
             step=state.global_step,
             epoch=state.epoch or 0.0,
@@ -38,13 +45,27 @@ class ProgressCallback(TrainerCallback):
             tokens_per_second=samples * self.tokens_per_sample / elapsed,
         )
 
-    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict[str, float] | None = None, **kw: Any) -> None:
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kw: Any,
+    ) -> None:
         logs = logs or {}
         if "loss" in logs:
             self.loss_log.append({"step": state.global_step, "train_loss": logs["loss"]})
             self.reporter.update(train_loss=logs["loss"], learning_rate=logs.get("learning_rate"))
 
-    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: dict[str, float] | None = None, **kw: Any) -> None:
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, float] | None = None,
+        **kw: Any,
+    ) -> None:
         metrics = metrics or {}
         self.last_eval = (state.global_step, dict(metrics))
         if "eval_loss" in metrics:
@@ -62,7 +83,7 @@ class CheckpointSyncCallback(TrainerCallback):
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         if not state.is_world_process_zero:
             return
-        local = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        local = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
         if local.is_dir():
             uri = self.checkpoints.save(local, state.global_step)
             self.reporter.update(last_checkpoint=uri)

@@ -31,7 +31,7 @@ class CheckpointStore:
 
     def complete(self) -> list[StoredCheckpoint]:
         found = []
-        for obj in self.store.list():
+        for obj in self.store.list_objects():
             if obj.key.endswith("/" + MARKER):
                 prefix = obj.key[: -len(MARKER) - 1]
                 meta = json.loads(self.store.read_bytes(obj.key))
@@ -48,7 +48,7 @@ class CheckpointStore:
     def prune(self) -> None:
         complete = self.complete()
         for old in complete[: max(0, len(complete) - self.keep)]:
-            keys = [o.key for o in self.store.list(old.prefix + "/")]
+            keys = [o.key for o in self.store.list_objects(old.prefix + "/")]
             # Drop the marker first: a half-deleted checkpoint must never look complete.
             self.store.delete([k for k in keys if k.endswith(MARKER)])
             self.store.delete([k for k in keys if not k.endswith(MARKER)])

@@ -64,11 +64,15 @@ def load_records(spec: FineTuneJobSpec, work: Path) -> PreparedData:
     if ds.eval:
         eval_path = fetch_file(ds.eval, spec, work / "data")
         hashes[ds.eval] = sha256_file(eval_path)
-        evaluation = to_records(read_table(eval_path, format_of(ds.eval, ds.format), ds.encoding, ds.eval), task, ds.eval)
+        evaluation = to_records(
+            read_table(eval_path, format_of(ds.eval, ds.format), ds.encoding, ds.eval), task, ds.eval
+        )
         report.eval_rows_read = len(evaluation)
         evaluation = hygiene.drop_empty(evaluation, report)
     else:
-        train, evaluation = hygiene.split(train, ds.eval_split or DEFAULT_EVAL_SPLIT, spec.training.seed, stratify=classification)
+        train, evaluation = hygiene.split(
+            train, ds.eval_split or DEFAULT_EVAL_SPLIT, spec.training.seed, stratify=classification
+        )
         report.eval_rows_read = len(evaluation)
     hygiene.check_overlap(train, evaluation, ds.allow_overlap, report)
     train = hygiene.sample(train, ds.max_samples, spec.training.seed)
@@ -96,16 +100,22 @@ def _require_labels(records: list[Record], source: str) -> None:
 
 
 def tokenize(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any) -> None:
-    max_length = spec.dataset.max_length or min(int(getattr(tokenizer, "model_max_length", MAX_DEFAULT_LENGTH)), MAX_DEFAULT_LENGTH)
+    max_length = spec.dataset.max_length or min(
+        int(getattr(tokenizer, "model_max_length", MAX_DEFAULT_LENGTH)), MAX_DEFAULT_LENGTH
+    )
     if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
         assert data.labels is not None
         ids = {label: i for i, label in enumerate(data.labels)}
         data.train = tokenize_classification(data.train_records, tokenizer, ids, max_length, spec.dataset.train)
-        data.eval = tokenize_classification(data.eval_records, tokenizer, ids, max_length, spec.dataset.eval or spec.dataset.train)
+        data.eval = tokenize_classification(
+            data.eval_records, tokenizer, ids, max_length, spec.dataset.eval or spec.dataset.train
+        )
     else:
         fmt = spec.task.format or CausalFormat.PROMPT_COMPLETION
         data.train = tokenize_causal(data.train_records, tokenizer, fmt, max_length)
         data.eval = tokenize_causal(data.eval_records, tokenizer, fmt, max_length)
     data.report.truncated_rows = data.train.truncated + data.eval.truncated
     if not len(data.train) or not len(data.eval):
-        raise DataError("no usable rows after tokenization (every prompt filled spec.dataset.maxLength); raise maxLength")
+        raise DataError(
+            "no usable rows after tokenization (every prompt filled spec.dataset.maxLength); raise maxLength"
+        )

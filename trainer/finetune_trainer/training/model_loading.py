@@ -26,16 +26,19 @@ def fetch_model(spec: FineTuneJobSpec, dest: Path) -> tuple[str, dict[str, str]]
     if uri.kind == "hub":
         return spec.model.uri, {}
     store = open_store(spec.model.uri, spec.s3)
-    objects = store.list()
+    objects = store.list_objects()
     if not objects:
-        raise ConfigError(f"spec.model.uri: {spec.model.uri} holds no files; upload the model folder (config.json, *.safetensors, tokenizer)")
+        raise ConfigError(
+            f"spec.model.uri: {spec.model.uri} holds no files; "
+            "upload the model folder (config.json, *.safetensors, tokenizer)"
+        )
     names = [o.key for o in objects]
-    if not any(n.endswith(".safetensors") for n in names):
-        if any(n.endswith(PICKLE_SUFFIXES) for n in names) and not spec.model.allow_pickle:
-            raise ConfigError(
-                "spec.model.uri has only pickle weights (*.bin); convert them to safetensors, "
-                "or set spec.model.allowPickle: true if you trust the file"
-            )
+    only_pickle = not any(n.endswith(".safetensors") for n in names) and any(n.endswith(PICKLE_SUFFIXES) for n in names)
+    if only_pickle and not spec.model.allow_pickle:
+        raise ConfigError(
+            "spec.model.uri has only pickle weights (*.bin); convert them to safetensors, "
+            "or set spec.model.allowPickle: true if you trust the file"
+        )
     wanted = [o for o in objects if spec.model.allow_pickle or not o.key.endswith(PICKLE_SUFFIXES)]
     if all((dest / o.key).is_file() and (dest / o.key).stat().st_size == o.size for o in wanted):
         log.info("model already in %s", dest)
@@ -50,7 +53,9 @@ def load_tokenizer(source: str, spec: FineTuneJobSpec) -> Any:
     tok_source = source
     if spec.model.tokenizer_uri:
         tok_source = spec.model.tokenizer_uri
-    tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=spec.model.revision, trust_remote_code=spec.model.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(
+        tok_source, revision=spec.model.revision, trust_remote_code=spec.model.trust_remote_code
+    )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

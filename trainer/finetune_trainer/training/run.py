@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import yaml
 
-from finetune_api.spec.enums import METRICS_BY_TASK, MethodType, Metric, Optimizer, SaveMode, TaskType
+from finetune_api.spec.enums import Metric, Optimizer, SaveMode, TaskType
 from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
 
 from ..artifacts import publish
@@ -79,7 +79,9 @@ def _optimizer(groups: list[dict[str, Any]], spec: FineTuneJobSpec, lr: float, o
     if kind == Optimizer.ADAFACTOR:
         from transformers.optimization import Adafactor
 
-        return Adafactor(groups, lr=lr, scale_parameter=False, relative_step=False, warmup_init=False)
+        return Adafactor(  # type: ignore[no-untyped-call]
+            groups, lr=lr, scale_parameter=False, relative_step=False, warmup_init=False
+        )
     # Fused AdamW runs one kernel for all parameters on GPUs; foreach is the fast path on CPU.
     return torch.optim.AdamW(groups, lr=lr, fused=on_gpu, foreach=None if on_gpu else True)
 
@@ -90,7 +92,11 @@ def _checkpointing_args(enabled: bool) -> dict[str, Any]:
         return {}
     from transformers import TrainingArguments
 
-    name = "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__ else "gradient_checkpointing"
+    name = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+        else "gradient_checkpointing"
+    )
     return {name: True, f"{name}_kwargs": {"use_reentrant": False}}
 
 
@@ -137,10 +143,14 @@ class JobRunner:
             self.reporter.update(baseline_metric=baseline.get(key), eval_loss=baseline.get("eval_loss"))
             log.info("baseline: %s", {k: round(v, 4) for k, v in baseline.items() if isinstance(v, float)})
 
-        ctx = MethodContext(task=spec.task.type, model_dir=model_dir, learning_rate=lr, weight_decay=spec.training.weight_decay)
+        ctx = MethodContext(
+            task=spec.task.type, model_dir=model_dir, learning_rate=lr, weight_decay=spec.training.weight_decay
+        )
         model = method.prepare(model, spec.method, ctx)
         trainable, total = count_parameters(model)
-        log.info("parameters: %s trainable of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / max(total, 1))
+        log.info(
+            "parameters: %s trainable of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / max(total, 1)
+        )
         optimizer = _optimizer(method.parameter_groups(model, spec.method, ctx), spec, lr, precision.on_gpu)
 
         preemption = PreemptionCallback()
@@ -160,7 +170,11 @@ class JobRunner:
 
         self.reporter.update(phase="Evaluating")
         progress = next(c for c in trainer.callback_handler.callbacks if isinstance(c, ProgressCallback))
-        if progress.last_eval and progress.last_eval[0] == trainer.state.global_step and not args.load_best_model_at_end:
+        if (
+            progress.last_eval
+            and progress.last_eval[0] == trainer.state.global_step
+            and not args.load_best_model_at_end
+        ):
             tuned = add_perplexity(progress.last_eval[1])  # the loop just evaluated this very model
         else:
             tuned = add_perplexity(trainer.evaluate())
@@ -240,7 +254,9 @@ class JobRunner:
 
         return PadToLongest(tokenizer.pad_token_id, pad_to_multiple_of=8 if on_gpu else None)
 
-    def _baseline(self, model: Any, args: Any, data: PreparedData, checkpoints: CheckpointStore, tokenizer: Any) -> dict[str, float]:
+    def _baseline(
+        self, model: Any, args: Any, data: PreparedData, checkpoints: CheckpointStore, tokenizer: Any
+    ) -> dict[str, float]:
         """The untouched model on the eval set; kept beside the checkpoints so a resumed run reuses it."""
         from transformers import Trainer
         from transformers.trainer_callback import PrinterCallback
@@ -264,7 +280,17 @@ class JobRunner:
         checkpoints.store.write_bytes(cached, json.dumps(metrics).encode())
         return metrics
 
-    def _trainer(self, model: Any, args: Any, data: PreparedData, optimizer: Any, key: str, checkpoints: CheckpointStore, preemption: PreemptionCallback, tokenizer: Any) -> Any:
+    def _trainer(
+        self,
+        model: Any,
+        args: Any,
+        data: PreparedData,
+        optimizer: Any,
+        key: str,
+        checkpoints: CheckpointStore,
+        preemption: PreemptionCallback,
+        tokenizer: Any,
+    ) -> Any:
         from transformers import EarlyStoppingCallback, Trainer
         from transformers.trainer_callback import PrinterCallback
 
@@ -294,7 +320,16 @@ class JobRunner:
         trainer.remove_callback(PrinterCallback)
         return trainer
 
-    def _save(self, model: Any, tokenizer: Any, out: Path, adapter: bool, metrics: dict[str, Any], data: PreparedData, params: tuple[int, int]) -> None:
+    def _save(
+        self,
+        model: Any,
+        tokenizer: Any,
+        out: Path,
+        adapter: bool,
+        metrics: dict[str, Any],
+        data: PreparedData,
+        params: tuple[int, int],
+    ) -> None:
         out.mkdir(parents=True, exist_ok=True)
         save = self.spec.output.save
         if adapter:
@@ -309,14 +344,27 @@ class JobRunner:
             model.save_pretrained(out / "model")
             tokenizer.save_pretrained(out / "model")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-        spec_yaml = yaml.safe_dump(self.job.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"}), sort_keys=False)
+        spec_yaml = yaml.safe_dump(
+            self.job.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"}), sort_keys=False
+        )
         (out / "finetunejob.yaml").write_text(spec_yaml)
-        loss_curve(self.loss_points, out / "loss_curve.png", f"{self.name}: {self.spec.method.type} on {self.spec.task.type}")
+        loss_curve(
+            self.loss_points, out / "loss_curve.png", f"{self.name}: {self.spec.method.type} on {self.spec.task.type}"
+        )
         (out / "README.md").write_text(
-            model_card(self.name, spec_yaml, metrics, data.report.lines(), {"trainable": params[0], "total": params[1]}, self.spec.model.uri)
+            model_card(
+                self.name,
+                spec_yaml,
+                metrics,
+                data.report.lines(),
+                {"trainable": params[0], "total": params[1]},
+                self.spec.model.uri,
+            )
         )
 
-    def _publish(self, out: Path, metrics: dict[str, Any], gate: GateResult | None, data: PreparedData, etags: dict[str, str]) -> RunResult:
+    def _publish(
+        self, out: Path, metrics: dict[str, Any], gate: GateResult | None, data: PreparedData, etags: dict[str, str]
+    ) -> RunResult:
         store = open_store(self.spec.output.uri, self.spec.s3)
         lineage = {
             "job": {"name": self.name, "namespace": self.job.metadata.namespace},
@@ -335,4 +383,3 @@ class JobRunner:
             raise GateNotMet(f"{gate.explain()}; artifacts kept at {store.uri.join(staging)} without a manifest")
         manifest_uri = publish.promote(store, staging, manifest)
         return RunResult(self.spec.output.uri, manifest_uri, metrics, gate, out)
-
