@@ -80,3 +80,32 @@ def test_sigkill_then_restart_resumes_without_repeating_steps(shipped_s3: str, t
     logged = [p["step"] for p in metrics["loss_history"] if "train_loss" in p]
     assert logged == list(range(resume_step + 1, TOTAL + 1)), "the resumed run repeated or skipped steps"
     assert len(checkpoints.complete()) <= 2, "checkpoint retention was not applied"
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_as_preempted(shipped_s3: str, tmp_path: Path) -> None:
+    from finetune_api.spec.enums import FailureClass
+    from finetune_trainer.errors import EXIT_CODES
+
+    job = tweets_job(
+        "sigterm",
+        shipped_s3,
+        dataset={"maxSamples": 640, "maxEvalSamples": 64},
+        training={"maxSteps": TOTAL, "batchSize": 16, "loggingSteps": 1},
+        output={"checkpointEvery": 1000},  # no periodic checkpoint: only the one SIGTERM asks for
+    )
+    config = tmp_path / "job.yaml"
+    config.write_text(yaml.safe_dump(job.model_dump(by_alias=True, exclude_none=True, mode="json")))
+    checkpoints = CheckpointStore(open_store(job.spec.output.uri + "checkpoints/", job.spec.s3), 2)
+    status = tmp_path / "status.json"
+    pod = _launch(config, tmp_path / "pod", status, tmp_path / "pod.log")
+    deadline = time.time() + 300
+    while time.time() < deadline and pod.poll() is None:
+        if status.exists() and json.loads(status.read_text()).get("step", 0) >= 5:
+            break
+        time.sleep(0.2)
+    pod.send_signal(signal.SIGTERM)  # what the kubelet sends on preemption or drain
+    assert pod.wait(timeout=300) == EXIT_CODES[FailureClass.PREEMPTED], (tmp_path / "pod.log").read_text()[-2000:]
+    term = json.loads(Path(str(tmp_path / "pod") + ".term").read_text())
+    assert term["reason"] == "Preempted"
+    saved = checkpoints.complete()
+    assert saved and 5 <= saved[-1].step < TOTAL, "SIGTERM did not leave a checkpoint to resume from"

@@ -95,13 +95,16 @@ def test_alpaca_prompt_completion_lora(sft_s3: str, tmp_path: Path) -> None:
     assert reloaded == pytest.approx(tuned, rel=1e-3), "the published adapter does not reproduce the logged eval loss"
 
 
-def test_chat_messages_lora(sft_s3: str, tmp_path: Path) -> None:
+def test_chat_messages_lora_packed(sft_s3: str, tmp_path: Path) -> None:
     job = sft_job(
         "sft-chat",
         sft_s3,
         {"type": "causal-lm", "format": "chat", "messagesColumn": "messages"},
         "s3://data/sft/v1_sft_demo.jsonl",
     )
+    packed = job.spec.training.model_copy(update={"packing": True})
+    job = job.model_copy(update={"spec": job.spec.model_copy(update={"training": packed})})
     code, result = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "t")))
     assert code == 0 and result is not None, (tmp_path / "t").read_text()
     assert result.metrics["tuned"]["eval_loss"] < result.metrics["baseline"]["eval_loss"]
+    assert result.metrics["packed"] is True, "packing was asked for and the model supports it"

@@ -33,3 +33,47 @@ class PadToLongest:
         out = {"input_ids": ids, "attention_mask": mask}
         out["labels"] = labels if labels is not None else torch.tensor([e["labels"] for e in batch], dtype=torch.long)
         return out
+
+
+@dataclass
+class PackFlat:
+    """Padding-free packing: a batch becomes one row with position ids restarting at every example.
+
+    With no attention mask and restarting position ids, the model's mask builder gives each example
+    its own block of the causal mask (varlen kernels under flash attention), so examples never attend
+    to each other. The first label of each example is ignored, so no example learns to predict
+    another's first token.
+    """
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        ids: list[int] = []
+        labels: list[int] = []
+        positions: list[int] = []
+        for example in batch:
+            n = len(example["input_ids"])
+            ids += example["input_ids"]
+            labels += [IGNORE, *example["labels"][1:]]
+            positions += list(range(n))
+        return {
+            "input_ids": torch.tensor([ids], dtype=torch.long),
+            "labels": torch.tensor([labels], dtype=torch.long),
+            "position_ids": torch.tensor([positions], dtype=torch.long),
+        }
+
+
+def prepare_for_packing(model: Any) -> bool:
+    """Make the model keep packed examples apart; False when it cannot.
+
+    transformers' mask builder reads restarting position ids as example boundaries only without a
+    KV cache, so the cache is switched off (training never uses it anyway).
+    """
+    import inspect
+    import sys
+
+    base = getattr(model, "get_base_model", lambda: model)()
+    module = sys.modules.get(type(base).__module__)
+    takes_positions = "position_ids" in inspect.signature(base.forward).parameters
+    if not (takes_positions and module is not None and hasattr(module, "create_causal_mask")):
+        return False
+    base.config.use_cache = False
+    return True

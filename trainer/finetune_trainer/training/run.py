@@ -86,6 +86,30 @@ def _optimizer(groups: list[dict[str, Any]], spec: FineTuneJobSpec, lr: float, o
     return torch.optim.AdamW(groups, lr=lr, fused=on_gpu, foreach=None if on_gpu else True)
 
 
+def _trainer_class() -> type:
+    from transformers import Trainer
+
+    class EvalUnpackedTrainer(Trainer):
+        """Evaluates with plain padded batches even when training packs, so eval losses stay comparable."""
+
+        def __init__(self, *args: Any, eval_collator: Any = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.eval_collator = eval_collator
+
+        def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+            train_collator, self.data_collator = self.data_collator, self.eval_collator or self.data_collator
+            try:
+                return super().evaluate(*args, **kwargs)
+            finally:
+                self.data_collator = train_collator
+
+    return EvalUnpackedTrainer
+
+
+def _Trainer(**kwargs: Any) -> Any:  # noqa: N802 - reads as the class it builds
+    return _trainer_class()(**kwargs)
+
+
 def _checkpointing_args(enabled: bool) -> dict[str, Any]:
     """Activation (gradient) checkpointing, under the argument name this transformers version uses."""
     if not enabled:
@@ -108,6 +132,7 @@ class JobRunner:
         self.reporter = reporter
         self.name = job.metadata.name
         self.loss_points: list[dict[str, float]] = []
+        self.packed = False
 
     def run(self) -> RunResult:
         from transformers import set_seed
@@ -188,6 +213,7 @@ class JobRunner:
             "train_runtime_s": runtime,
             "parameters": {"trainable": trainable, "total": total},
             "precision": precision.name,
+            "packed": self.packed,
             "hygiene": data.report.as_dict(),
             "loss_history": self.loss_points,
         }
@@ -249,9 +275,15 @@ class JobRunner:
             return classification_metrics, argmax_logits
         return None, None
 
-    def _collator(self, tokenizer: Any, on_gpu: bool) -> Any:
-        from ..data.collate import PadToLongest
+    def _collator(self, tokenizer: Any, on_gpu: bool, model: Any = None) -> Any:
+        from ..data.collate import PackFlat, PadToLongest, prepare_for_packing
 
+        if model is not None and self.spec.training.packing:
+            if prepare_for_packing(model):
+                log.info("packing: each batch is one padding-free row; attention stays within each example")
+                self.packed = True
+                return PackFlat()
+            log.warning("packing: %s cannot keep packed examples apart; training unpacked", type(model).__name__)
         return PadToLongest(tokenizer.pad_token_id, pad_to_multiple_of=8 if on_gpu else None)
 
     def _baseline(
@@ -291,7 +323,7 @@ class JobRunner:
         preemption: PreemptionCallback,
         tokenizer: Any,
     ) -> Any:
-        from transformers import EarlyStoppingCallback, Trainer
+        from transformers import EarlyStoppingCallback
         from transformers.trainer_callback import PrinterCallback
 
         compute, preprocess = self._compute()
@@ -305,12 +337,13 @@ class JobRunner:
         if self.spec.training.early_stopping and args.load_best_model_at_end:
             es = self.spec.training.early_stopping
             callbacks.append(EarlyStoppingCallback(es.patience, es.threshold))
-        trainer = Trainer(
+        trainer = _Trainer(
             model=model,
             args=args,
             train_dataset=data.train,
             eval_dataset=data.eval,
-            data_collator=self._collator(tokenizer, not args.use_cpu),
+            data_collator=self._collator(tokenizer, not args.use_cpu, model),
+            eval_collator=self._collator(tokenizer, not args.use_cpu),
             compute_metrics=compute,
             preprocess_logits_for_metrics=preprocess,
             optimizers=(optimizer, None),
