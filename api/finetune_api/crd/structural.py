@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-# propertyNames has no place in a structural schema; map keys are checked locally and by the Job API.
-_DROP = {"title", "$defs", "propertyNames"}
+# propertyNames and patternProperties have no place in a CRD schema; map keys are checked locally
+# (pydantic) and by the Job API when the operator renders them.
+_DROP = {"title", "$defs", "propertyNames", "patternProperties"}
 Schema = dict[str, Any]
 
 

@@ -7,7 +7,7 @@ from pydantic import Field
 from .base import DNS_SUBDOMAIN, NAME_MAX, SpecModel
 from .enums import AddressingStyle
 
-SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
+SECRET_KEY_NAME = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 - a pattern for key names, not a secret
 
 
 class SecretKeyRef(SpecModel):
@@ -15,18 +15,21 @@ class SecretKeyRef(SpecModel):
 
     name: str = Field(max_length=NAME_MAX, pattern=DNS_SUBDOMAIN, description="Name of the Secret.")
     access_key_id_key: str = Field(
-        default="AWS_ACCESS_KEY_ID", max_length=NAME_MAX, pattern=SECRET_KEY, description="Key of the access key id."
+        default="AWS_ACCESS_KEY_ID",
+        max_length=NAME_MAX,
+        pattern=SECRET_KEY_NAME,
+        description="Key of the access key id.",
     )
     secret_access_key_key: str = Field(
         default="AWS_SECRET_ACCESS_KEY",
         max_length=NAME_MAX,
-        pattern=SECRET_KEY,
+        pattern=SECRET_KEY_NAME,
         description="Key of the secret access key.",
     )
     session_token_key: str | None = Field(
         default=None,
         max_length=NAME_MAX,
-        pattern=SECRET_KEY,
+        pattern=SECRET_KEY_NAME,
         description="Key of a session token, for temporary credentials.",
     )
 

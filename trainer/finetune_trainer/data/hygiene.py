@@ -72,7 +72,7 @@ def check_overlap(train: list[Record], evaluation: list[Record], allow: bool, re
 
 def split(records: list[Record], fraction: float, seed: int, stratify: bool) -> tuple[list[Record], list[Record]]:
     """A seeded hold-out split, stratified by label when asked (each label keeps its share)."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible data order, not cryptography
     groups: dict[str | None, list[Record]] = {}
     for r in records:
         groups.setdefault(r.label if stratify else None, []).append(r)
@@ -91,7 +91,7 @@ def split(records: list[Record], fraction: float, seed: int, stratify: bool) -> 
 def sample(records: list[Record], limit: int | None, seed: int) -> list[Record]:
     if limit is None or len(records) <= limit:
         return records
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible data order, not cryptography
     return rng.sample(records, limit)
 
 

@@ -16,8 +16,9 @@ for _impl in (Full(), FeatureExtraction(), Partial(), LayerwiseLR(), LoRA(), Pro
     for _type in _impl.types:
         METHODS[_type] = _impl
 
-missing = set(MethodType) - set(METHODS)
-assert not missing, f"methods without an implementation: {missing}"
+_missing = set(MethodType) - set(METHODS)
+if _missing:
+    raise ImportError(f"methods without an implementation: {_missing}")
 
 
 def get_method(method_type: MethodType) -> Method:

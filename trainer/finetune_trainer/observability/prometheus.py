@@ -35,7 +35,7 @@ class PrometheusSink:
         self.phase = gauge("phase", "1 for the current phase of the run, else 0.", ("phase",))
         self.server: Any = None
         if port:
-            self.server, _thread = start_http_server(port, addr="0.0.0.0", registry=self.registry)
+            self.server, _thread = start_http_server(port, addr="0.0.0.0", registry=self.registry)  # noqa: S104 - scraped in-cluster
 
     def update(self, state: ProgressState) -> None:
         lbl = self.labels
@@ -63,7 +63,7 @@ class PrometheusSink:
 
             for i in range(torch.cuda.device_count()):
                 self.gpu_memory.labels(**lbl, device=str(i)).set(torch.cuda.max_memory_allocated(i))
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - GPU metrics are best effort
             pass
 
     def close(self) -> None:

@@ -104,7 +104,8 @@ def tokenize(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any) -> None:
         int(getattr(tokenizer, "model_max_length", MAX_DEFAULT_LENGTH)), MAX_DEFAULT_LENGTH
     )
     if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
-        assert data.labels is not None
+        if data.labels is None:
+            raise DataError("classification needs labels; none were found")
         ids = {label: i for i, label in enumerate(data.labels)}
         data.train = tokenize_classification(data.train_records, tokenizer, ids, max_length, spec.dataset.train)
         data.eval = tokenize_classification(

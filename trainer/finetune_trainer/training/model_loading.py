@@ -75,7 +75,8 @@ def load_model(source: str, spec: FineTuneJobSpec, labels: list[str] | None, dty
 
         kwargs["quantization_config"] = quantization_config(spec.method.quantization)
     if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
-        assert labels is not None
+        if labels is None:
+            raise ConfigError("sequence-classification needs the label set")
         model = AutoModelForSequenceClassification.from_pretrained(
             source,
             num_labels=len(labels),

