@@ -152,7 +152,7 @@ class ControlPlane:
                 f"--service-account-private-key-file={pki['sa_key']}",
                 f"--root-ca-file={pki['ca']}",
                 "--use-service-account-credentials=false",
-                "--controllers=*,-nodeipam,-nodelifecycle",
+                "--controllers=*,-nodeipam",
             ],
         )
         self._spawn("kube-scheduler", [str(self.bin / "kube-scheduler"), *common, f"--secure-port={free_port()}"])

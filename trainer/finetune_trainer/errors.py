@@ -1,7 +1,6 @@
 """Failure classes, their exit codes, and the termination message the operator reads.
 
-The exit code is the contract with the operator's podFailurePolicy: config, data, storage and gate
-failures end the job at once (a retry cannot help); preemption and OOM may retry and resume.
+The exit codes themselves live in finetune_api.exit_codes, shared with the operator.
 """
 
 from __future__ import annotations
@@ -11,23 +10,23 @@ import json
 import os
 from pathlib import Path
 
+from finetune_api.exit_codes import CLASS_OF_EXIT, EXIT_CODES, NON_RETRYABLE
 from finetune_api.spec.enums import FailureClass
 
-EXIT_CODES: dict[FailureClass, int] = {
-    FailureClass.CONFIG_ERROR: 10,
-    FailureClass.DATA_ERROR: 11,
-    FailureClass.STORAGE_ERROR: 12,
-    FailureClass.OUT_OF_MEMORY: 13,
-    FailureClass.PREEMPTED: 14,
-    FailureClass.GATE_NOT_MET: 15,
-    FailureClass.INTERNAL_ERROR: 1,
-}
-CLASS_OF_EXIT = {code: cls for cls, code in EXIT_CODES.items()}
-# Exit codes after which a retry cannot help; the operator fails the job on these at once.
-NON_RETRYABLE = frozenset(
-    EXIT_CODES[c]
-    for c in (FailureClass.CONFIG_ERROR, FailureClass.DATA_ERROR, FailureClass.STORAGE_ERROR, FailureClass.GATE_NOT_MET)
-)
+__all__ = [
+    "CLASS_OF_EXIT",
+    "EXIT_CODES",
+    "NON_RETRYABLE",
+    "ConfigError",
+    "DataError",
+    "GateNotMet",
+    "OutOfMemory",
+    "Preempted",
+    "StorageError",
+    "TrainerError",
+    "write_termination_message",
+]
+
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 MAX_MESSAGE = 3500  # the kubelet keeps 4096 bytes of a termination message
 

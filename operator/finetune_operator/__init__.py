@@ -1,0 +1,1 @@
+"""The FineTuneJob operator: spec -> checks -> rendered Kubernetes objects -> observed status."""

@@ -1,0 +1,80 @@
+"""Event routing only; every decision lives in finetune_operator.reconcile."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from finetune_api import GROUP, PLURAL, VERSION
+
+from ..kube import KubeApi
+from ..metrics import OPERATOR_METRICS
+from ..naming import JOB_LABEL
+from ..reconcile import TERMINAL, ensure, expired, preflight, reject, sync_status
+from ..settings import OperatorSettings
+
+SETTINGS = OperatorSettings()
+_api: KubeApi | None = None
+
+
+def api() -> KubeApi:
+    global _api  # noqa: PLW0603 - one client per process, created after kopf has logged in
+    if _api is None:
+        _api = KubeApi()
+    return _api
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod: the ServiceAccount's token; elsewhere: the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Our status schema is strict: kopf keeps its bookkeeping in annotations, not in status.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="finetune.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="finetune.dev")
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.peering.name = "finetune-operator"
+    if SETTINGS.metrics_port:
+        OPERATOR_METRICS.serve(SETTINGS.metrics_port)
+
+
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+def reconcile(body: kopf.Body, **_: Any) -> None:
+    if (body.get("status") or {}).get("phase") in TERMINAL:
+        return
+    with OPERATOR_METRICS.reconcile.time():
+        try:
+            job, problems = preflight(dict(body))
+            if problems or job is None:
+                reject(api(), dict(body), problems)
+                return
+            ensure(api(), dict(body), job, SETTINGS)
+            sync_status(api(), dict(body))
+        except Exception as exc:
+            OPERATOR_METRICS.errors.labels(reason=type(exc).__name__).inc()
+            raise kopf.TemporaryError(f"{type(exc).__name__}: {exc}", delay=5) from exc
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={JOB_LABEL: kopf.PRESENT})
+@kopf.on.event("", "v1", "pods", labels={JOB_LABEL: kopf.PRESENT})
+def child_changed(body: kopf.Body, **_: Any) -> None:
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["labels"][JOB_LABEL]
+    owner = api().get_finetunejob(namespace, name)
+    if owner is None or (owner.get("status") or {}).get("phase") in TERMINAL:
+        return
+    sync_status(api(), owner)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=15, when=lambda spec, **_: bool(spec.get("ttlAfterFinished")))
+def ttl_after_finished(body: kopf.Body, **_: Any) -> None:
+    if expired(dict(body)):
+        meta = body["metadata"]
+        api().delete_finetunejob(meta["namespace"], meta["name"])

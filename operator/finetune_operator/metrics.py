@@ -1,0 +1,35 @@
+"""The operator's own Prometheus metrics: FineTuneJobs by phase, reconcile latency, errors by reason."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from finetune_api.spec.enums import Phase
+
+
+class OperatorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.jobs = Gauge("finetune_operator_finetunejobs", "FineTuneJobs by phase.", ["phase"], registry=self.registry)
+        self.reconcile = Histogram(
+            "finetune_operator_reconcile_duration_seconds",
+            "Time to reconcile one FineTuneJob.",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.errors = Counter(
+            "finetune_operator_reconcile_errors", "Reconcile errors by reason.", ["reason"], registry=self.registry
+        )
+        for phase in Phase:
+            self.jobs.labels(phase=phase.value).set(0)
+
+    def transition(self, old: str | None, new: str) -> None:
+        if old:
+            self.jobs.labels(phase=old).dec()
+        self.jobs.labels(phase=new).inc()
+
+    def serve(self, port: int) -> None:
+        start_http_server(port, addr="0.0.0.0", registry=self.registry)  # noqa: S104 - scraped in-cluster
+
+
+OPERATOR_METRICS = OperatorMetrics()

@@ -1,0 +1,30 @@
+"""Names and labels derived from a FineTuneJob, so every reconcile computes the same objects (idempotence)."""
+
+from __future__ import annotations
+
+JOB_LABEL = "finetune.dev/job"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "finetune-operator", "app.kubernetes.io/name": "finetune-trainer"}
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+CONFIG_KEY = "finetunejob.yaml"
+CONFIG_MOUNT = "/etc/finetune"
+
+
+def config_map_name(job: str) -> str:
+    return f"{job}-config"
+
+
+def job_name(job: str) -> str:
+    return job
+
+
+def service_name(job: str) -> str:
+    return job
+
+
+def trainer_service_account(job: str) -> str:
+    return f"{job}-trainer"
+
+
+def labels(job: str) -> dict[str, str]:
+    return {**MANAGED_BY, JOB_LABEL: job}

@@ -1,0 +1,139 @@
+"""One reconcile of a FineTuneJob: checks -> rendered objects applied -> status from what is observed.
+
+Kept apart from kopf so it can be read (and called) as plain code; the handlers only route events here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, cast
+
+import kopf
+from pydantic import ValidationError
+
+from finetune_api.spec.enums import FailureClass, Phase
+from finetune_api.spec.job import FineTuneJob
+from finetune_api.validation.checks import duration_seconds, run_checks
+from finetune_api.validation.problems import Severity
+
+from .kube import KubeApi
+from .metrics import OPERATOR_METRICS
+from .naming import job_name
+from .render import render
+from .settings import OperatorSettings
+from .status.conditions import conditions
+from .status.observe import Observation, observe
+
+log = logging.getLogger(__name__)
+TERMINAL = (Phase.SUCCEEDED.value, Phase.FAILED.value)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse(body: dict[str, Any]) -> FineTuneJob:
+    doc: dict[str, Any] = {k: body[k] for k in ("apiVersion", "kind", "spec") if k in body}
+    meta = body["metadata"]
+    doc["metadata"] = {
+        "name": meta["name"],
+        "namespace": meta.get("namespace"),
+        "labels": dict(meta.get("labels") or {}) or None,
+    }
+    return FineTuneJob.model_validate(doc)
+
+
+def preflight(body: dict[str, Any]) -> tuple[FineTuneJob | None, list[str]]:
+    """The checks a schema cannot express, before anything is created (no pod, no GPU taken)."""
+    try:
+        job = parse(body)
+    except ValidationError as exc:
+        return None, [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
+    errors = [p.render() for p in run_checks(job.spec) if p.severity == Severity.ERROR]
+    return job, errors
+
+
+def reject(api: KubeApi, body: dict[str, Any], problems: list[str]) -> None:
+    meta = body["metadata"]
+    message = "; ".join(problems)[:4000]
+    obs = Observation(Phase.FAILED, str(FailureClass.INVALID_SPEC), message, FailureClass.INVALID_SPEC)
+    status = {
+        "phase": obs.phase.value,
+        "observedGeneration": meta.get("generation"),
+        "conditions": conditions(
+            (body.get("status") or {}).get("conditions"), obs, meta.get("generation", 0), now(), validated=False
+        ),
+        "failure": {"reason": FailureClass.INVALID_SPEC.value, "message": message},
+        "completionTime": now(),
+    }
+    api.patch_status(meta["namespace"], meta["name"], status)
+    kopf.warn(cast(kopf.Body, body), reason="InvalidSpec", message=message)
+
+
+def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: OperatorSettings) -> None:
+    """Create or converge every object the job needs; an unchanged spec changes nothing."""
+    existing = api.get_job(job.metadata.namespace or "default", job_name(job.metadata.name))
+    for obj in render(job, settings).objects:
+        if obj["kind"] == "Job" and existing is not None:
+            # A Job's template is immutable; after creation only suspension follows the spec.
+            want = bool(obj["spec"]["suspend"])
+            if bool((existing.get("spec") or {}).get("suspend")) != want and not _queued_unadmitted(job, existing):
+                api.set_job_suspend(obj["metadata"]["namespace"], obj["metadata"]["name"], want)
+            continue
+        kopf.adopt(obj, owner=cast(kopf.Body, body))
+        api.apply(obj)
+    if existing is None:
+        kopf.info(cast(kopf.Body, body), reason="JobCreated", message=f"created Job {job_name(job.metadata.name)}")
+
+
+def _queued_unadmitted(job: FineTuneJob, existing: dict[str, Any]) -> bool:
+    """Kueue owns suspension of a queued Job until it admits it; never unsuspend it ourselves."""
+    queued = bool(job.spec.scheduling and job.spec.scheduling.queue_name)
+    return queued and not job.spec.suspend
+
+
+def sync_status(api: KubeApi, body: dict[str, Any]) -> Observation:
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    spec = body.get("spec") or {}
+    queued = bool((spec.get("scheduling") or {}).get("queueName"))
+    obs = observe(api.get_job(namespace, job_name(name)), api.trainer_pods(namespace, name), queued=queued)
+    old = body.get("status") or {}
+    status: dict[str, Any] = {
+        "phase": obs.phase.value,
+        "observedGeneration": meta.get("generation"),
+        "jobName": job_name(name),
+        "attempts": obs.attempts,
+        "conditions": conditions(old.get("conditions"), obs, meta.get("generation", 0), now()),
+    }
+    if obs.start_time:
+        status["startTime"] = obs.start_time
+    if obs.phase.value in TERMINAL:
+        status["completionTime"] = obs.completion_time or old.get("completionTime") or now()
+    if obs.failure:
+        status["failure"] = {"reason": obs.failure.value, "message": obs.message[:4000], "exitCode": obs.exit_code}
+    if obs.phase == Phase.SUCCEEDED:
+        progress = dict(old.get("progress") or {})
+        progress.update(percent=100, summary=f"100% {progress.get('totalSteps', '')}".strip())
+        status["progress"] = progress
+    if old.get("phase") != obs.phase.value:
+        OPERATOR_METRICS.transition(old.get("phase"), obs.phase.value)
+        event = kopf.warn if obs.phase == Phase.FAILED else kopf.info
+        event(
+            cast(kopf.Body, body),
+            reason=obs.reason,
+            message=f"{old.get('phase') or 'New'} -> {obs.phase.value}: {obs.message}"[:1000],
+        )
+    api.patch_status(namespace, name, status)
+    return obs
+
+
+def expired(body: dict[str, Any]) -> bool:
+    """Whether ttlAfterFinished has passed since the job finished."""
+    ttl = (body.get("spec") or {}).get("ttlAfterFinished")
+    status = body.get("status") or {}
+    if not ttl or status.get("phase") not in TERMINAL or not status.get("completionTime"):
+        return False
+    finished = dt.datetime.strptime(status["completionTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    return dt.datetime.now(dt.UTC) >= finished + dt.timedelta(seconds=duration_seconds(ttl))

@@ -1,0 +1,28 @@
+"""The ConfigMap holding the resolved trainer config: the FineTuneJob itself, as the trainer reads it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from finetune_api.spec.job import FineTuneJob
+
+from ..naming import CONFIG_KEY, config_map_name, labels
+
+
+def trainer_config(job: FineTuneJob) -> str:
+    """Defaults applied, status left out: the trainer validates it again exactly as `finetune validate` does."""
+    body = job.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"})
+    body["metadata"] = {"name": job.metadata.name, "namespace": job.metadata.namespace}
+    return yaml.safe_dump(body, sort_keys=False)
+
+
+def config_map(job: FineTuneJob) -> dict[str, Any]:
+    name = job.metadata.name
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": config_map_name(name), "namespace": job.metadata.namespace, "labels": labels(name)},
+        "data": {CONFIG_KEY: trainer_config(job)},
+    }

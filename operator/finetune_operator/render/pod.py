@@ -1,0 +1,161 @@
+"""The trainer pod template: restricted security context, S3 credentials by reference, GPUs, placement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from finetune_api.spec.job import FineTuneJob
+
+from ..naming import CONFIG_KEY, CONFIG_MOUNT, config_map_name, labels, service_name, trainer_service_account
+from ..settings import OperatorSettings
+
+CONTAINER = "trainer"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+
+
+def _env(job: FineTuneJob, settings: OperatorSettings) -> list[dict[str, Any]]:
+    spec = job.spec
+    env: list[dict[str, Any]] = [
+        {"name": "FINETUNE_TERMINATION_LOG", "value": "/dev/termination-log"},
+        {"name": "FINETUNE_METRICS_PORT", "value": str(settings.trainer_metrics_port)},
+        {"name": "FINETUNE_WORK_DIR", "value": "/work"},
+        {"name": "FINETUNE_STATUS_FILE", "value": "/work/progress.json"},
+        {"name": "HOME", "value": "/tmp"},  # noqa: S108 - an emptyDir: the root filesystem is read-only
+        {"name": "HF_HOME", "value": "/work/hf"},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        {"name": "FINETUNE_IMAGE", "value": spec.image or settings.trainer_image},
+    ]
+    ref = spec.s3.secret_ref if spec.s3 else None
+    if ref:
+        # Credentials reach the pod by reference only: never in the spec, args, logs or status.
+        keys = [("AWS_ACCESS_KEY_ID", ref.access_key_id_key), ("AWS_SECRET_ACCESS_KEY", ref.secret_access_key_key)]
+        if ref.session_token_key:
+            keys.append(("AWS_SESSION_TOKEN", ref.session_token_key))
+        env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}} for var, key in keys]
+    if spec.resources.nodes > 1:
+        env += [
+            {"name": "MASTER_ADDR", "value": f"{job.metadata.name}-0.{service_name(job.metadata.name)}"},
+            {"name": "MASTER_PORT", "value": str(settings.rendezvous_port)},
+            {"name": "NNODES", "value": str(spec.resources.nodes)},
+            {
+                "name": "NODE_RANK",
+                "valueFrom": {
+                    "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}
+                },
+            },
+        ]
+    return env
+
+
+def _command(job: FineTuneJob, settings: OperatorSettings) -> list[str]:
+    res = job.spec.resources
+    config = f"{CONFIG_MOUNT}/{CONFIG_KEY}"
+    if res.gpus == 0:
+        return ["python", "-m", "finetune_trainer", "--config", config]
+    launch = ["accelerate", "launch", f"--num_processes={res.gpus * res.nodes}", f"--num_machines={res.nodes}"]
+    if res.nodes > 1:
+        launch += [
+            "--machine_rank=$(NODE_RANK)",
+            "--main_process_ip=$(MASTER_ADDR)",
+            "--main_process_port=$(MASTER_PORT)",
+            "--rdzv_backend=static",
+        ]
+    if res.gpus * res.nodes > 1:
+        launch.append("--multi_gpu")
+    return [*launch, "-m", "finetune_trainer", "--config", config]
+
+
+def _resources(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:
+    res = job.spec.resources
+    amounts: dict[str, str] = {"cpu": res.cpu or settings.default_cpu, "memory": res.memory or settings.default_memory}
+    limits = dict(amounts)
+    if res.gpus:
+        limits[res.gpu_resource_name] = str(res.gpus)
+    return {"requests": {**amounts, **({res.gpu_resource_name: str(res.gpus)} if res.gpus else {})}, "limits": limits}
+
+
+def _placement(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:
+    spec = job.spec
+    sched = spec.scheduling
+    out: dict[str, Any] = {}
+    selector = dict(sched.node_selector or {}) if sched else {}
+    if spec.resources.gpu_type:
+        selector[GPU_PRODUCT_LABEL] = spec.resources.gpu_type
+    if selector:
+        out["nodeSelector"] = selector
+    tolerations = [t.model_dump(by_alias=True, exclude_none=True) for t in (sched.tolerations or [])] if sched else []
+    if spec.resources.gpus and settings.gpu_tolerations:
+        gpu_toleration = {"key": spec.resources.gpu_resource_name, "operator": "Exists", "effect": "NoSchedule"}
+        if gpu_toleration not in tolerations:
+            tolerations.append(gpu_toleration)
+    if tolerations:
+        out["tolerations"] = tolerations
+    if sched and sched.affinity:
+        out["affinity"] = sched.affinity
+    if sched and sched.priority_class_name:
+        out["priorityClassName"] = sched.priority_class_name
+    return out
+
+
+def pod_template(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:
+    name = job.metadata.name
+    spec = job.spec
+    container = {
+        "name": CONTAINER,
+        "image": spec.image or settings.trainer_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": _command(job, settings),
+        "env": _env(job, settings),
+        "ports": [{"name": "metrics", "containerPort": settings.trainer_metrics_port}]
+        + ([{"name": "rendezvous", "containerPort": settings.rendezvous_port}] if spec.resources.nodes > 1 else []),
+        "resources": _resources(job, settings),
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+            {"name": "work", "mountPath": "/work"},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir: the root filesystem is read-only
+            {"name": "shm", "mountPath": "/dev/shm"},  # noqa: S108 - memory-backed emptyDir for NCCL and loaders
+        ],
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": spec.service_account_name or trainer_service_account(name),
+        "terminationGracePeriodSeconds": settings.termination_grace_seconds,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": config_map_name(name)}},
+            {"name": "work", "emptyDir": {"sizeLimit": settings.work_dir_size}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": settings.shm_size}},
+        ],
+        **_placement(job, settings),
+    }
+    if spec.resources.nodes > 1:
+        pod_spec["subdomain"] = service_name(name)
+    return {
+        "metadata": {
+            # The job's own labels (cost centre, team, ...) follow it onto its pods; ours win on clashes.
+            "labels": {**(job.metadata.labels or {}), **labels(name)},
+            "annotations": {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(settings.trainer_metrics_port),
+                "prometheus.io/path": "/metrics",
+            },
+        },
+        "spec": pod_spec,
+    }

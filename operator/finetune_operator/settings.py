@@ -1,0 +1,26 @@
+"""The operator's settings: typed, documented, read once from the environment (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    """FINETUNE_OPERATOR_<NAME> environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="FINETUNE_OPERATOR_", frozen=True)
+
+    trainer_image: str = Field(default="ghcr.io/finetune-dev/trainer:0.1.0", description="Default trainer image.")
+    image_pull_policy: str = Field(default="IfNotPresent", description="Pull policy of trainer pods.")
+    trainer_metrics_port: int = Field(default=9090, description="Port of the trainer's Prometheus endpoint.")
+    rendezvous_port: int = Field(default=29500, description="torch.distributed rendezvous port for multi-node jobs.")
+    work_dir_size: str = Field(default="100Gi", description="sizeLimit of the trainer's scratch emptyDir.")
+    shm_size: str = Field(default="8Gi", description="sizeLimit of /dev/shm (memory-backed) for data loaders and NCCL.")
+    default_cpu: str = Field(default="4", description="CPU per trainer pod when the spec gives none.")
+    default_memory: str = Field(default="16Gi", description="Memory per trainer pod when the spec gives none.")
+    gpu_tolerations: bool = Field(default=True, description="Tolerate the nvidia.com/gpu NoSchedule taint on GPU pods.")
+    termination_grace_seconds: int = Field(
+        default=120, description="Time a SIGTERMed trainer has to save its checkpoint."
+    )
+    metrics_port: int = Field(default=8080, description="Port of the operator's own Prometheus endpoint.")

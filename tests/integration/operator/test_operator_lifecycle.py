@@ -1,0 +1,118 @@
+"""The operator in-process (kopf's runner) against the real control plane: kwok plays the nodes and pods."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.controlplane
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-lora.yaml"
+NS = "operator-tests"
+
+
+@pytest.fixture(scope="module")
+def operator(control_plane: Any) -> Iterator[Any]:
+    from kopf.testing import KopfRunner
+
+    os.environ["KUBECONFIG"] = str(control_plane.kubeconfig)
+    os.environ["FINETUNE_OPERATOR_METRICS_PORT"] = "0"
+    control_plane.kubectl("create", "namespace", NS, check=False)
+    args = ["run", "--standalone", "--all-namespaces", "-m", "finetune_operator.handlers.main"]
+    with KopfRunner(args, timeout=60) as runner:
+        time.sleep(2)
+        yield control_plane
+    assert runner.exception is None, runner.output[-3000:]
+
+
+def _job(name: str, **labels: str) -> dict[str, Any]:
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["metadata"] = {"name": name, "namespace": NS, "labels": labels}
+    return doc
+
+
+def _get(plane: Any, kind: str, name: str) -> dict[str, Any] | None:
+    out = plane.kubectl("get", kind, name, "-n", NS, "-o", "json", check=False)
+    try:
+        return dict(json.loads(out))
+    except ValueError:
+        return None
+
+
+def _wait(probe: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _phase(plane: Any, name: str) -> str:
+    return str(((_get(plane, "ftj", name) or {}).get("status") or {}).get("phase", ""))
+
+
+def test_readme_example_runs_to_succeeded(operator: Any) -> None:
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(_job("happy")))
+    job = _wait(lambda: _get(operator, "job", "happy"), "the Job")
+    pod = job["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    cm = _get(operator, "configmap", "happy-config")
+    assert cm is not None and "tweets" in cm["data"]["finetunejob.yaml"]
+    owner = job["metadata"]["ownerReferences"][0]
+    assert owner["kind"] == "FineTuneJob" and owner["name"] == "happy" and owner["controller"] is True
+    seen = set()
+
+    def done() -> bool:
+        seen.add(_phase(operator, "happy"))
+        return "Succeeded" in seen
+
+    _wait(done, "phase Succeeded", timeout=90)
+    assert "Running" in seen or "Initializing" in seen, seen
+    status = _get(operator, "ftj", "happy")["status"]  # type: ignore[index]
+    assert status["startTime"] and status["completionTime"] and status["attempts"] == 1
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert conds["Complete"]["status"] == "True" and conds["Failed"]["status"] == "False"
+    assert all(c["observedGeneration"] == 1 for c in conds.values())
+    events = operator.kubectl("get", "events", "-n", NS, "--field-selector", "involvedObject.name=happy", "-o", "json")
+    reasons = {e["reason"] for e in json.loads(events)["items"]}
+    assert {"JobCreated", "TrainerSucceeded"} <= reasons, reasons
+    table = operator.kubectl("get", "ftj", "happy", "-n", NS)
+    assert "Succeeded" in table and "lora" in table
+
+
+def test_data_error_fails_without_retry(operator: Any) -> None:
+    doc = _job("bad-data", **{"finetune.dev/test-exit-code": "11"})
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
+    _wait(lambda: _phase(operator, "bad-data") == "Failed", "phase Failed", timeout=90)
+    status = _get(operator, "ftj", "bad-data")["status"]  # type: ignore[index]
+    assert status["failure"]["reason"] == "DataError" and status["failure"]["exitCode"] == 11
+    assert status["attempts"] == 1, "a data error must not be retried"
+
+
+def test_preemption_exit_is_retried(operator: Any) -> None:
+    doc = _job("preempted", **{"finetune.dev/test-exit-code": "14"})
+    doc["spec"]["retries"] = 1
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
+    _wait(lambda: _phase(operator, "preempted") == "Failed", "phase Failed after retries", timeout=120)
+    status = _get(operator, "ftj", "preempted")["status"]  # type: ignore[index]
+    assert status["attempts"] == 2, "a preempted trainer is retried (retries: 1)"
+    assert status["failure"]["reason"] == "Preempted"
+
+
+def test_invalid_spec_is_rejected_before_any_pod(operator: Any) -> None:
+    doc = _job("overlap")
+    doc["spec"]["output"]["uri"] = "s3://data/tweets/"  # overlaps the dataset: only the deeper checks see it
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
+    _wait(lambda: _phase(operator, "overlap") == "Failed", "phase Failed", timeout=30)
+    status = _get(operator, "ftj", "overlap")["status"]  # type: ignore[index]
+    assert status["failure"]["reason"] == "InvalidSpec" and "spec.output.uri" in status["failure"]["message"]
+    assert _get(operator, "job", "overlap") is None, "no Job may exist for an invalid spec"

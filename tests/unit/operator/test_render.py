@@ -1,0 +1,89 @@
+"""Rendering is pure and stable: golden files per example, security defaults, no secret values, idempotence.
+
+Regenerate the golden files after an intended change with UPDATE_GOLDEN=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from finetune_api.validation import validate_file
+from finetune_operator.render import render
+from finetune_operator.settings import OperatorSettings
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
+GOLDEN = Path(__file__).parent / "golden"
+SETTINGS = OperatorSettings()
+
+
+def _rendered(path: Path) -> list[dict[str, Any]]:
+    job = validate_file(path)[0].job
+    assert job is not None
+    if job.metadata.namespace is None:
+        job = job.model_copy(update={"metadata": job.metadata.model_copy(update={"namespace": "default"})})
+    return list(render(job, SETTINGS).objects)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_golden(path: Path) -> None:
+    text = yaml.safe_dump_all(_rendered(path), sort_keys=False)
+    golden = GOLDEN / f"{path.stem}.yaml"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert golden.read_text() == text, f"rendering of {path.name} changed; review and rerun with UPDATE_GOLDEN=1"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_rendering_is_idempotent_and_secure(path: Path) -> None:
+    first, second = _rendered(path), _rendered(path)
+    assert first == second
+    job = next(o for o in first if o["kind"] == "Job")
+    pod = job["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"]:
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        for env in container["env"]:
+            if env["name"].startswith("AWS_"):
+                assert "value" not in env and "secretKeyRef" in env["valueFrom"], "credentials only by reference"
+    for obj in first:
+        assert len(obj["metadata"]["name"]) <= 63
+    # The only S3 material anywhere in the objects is the Secret's name and key names.
+    assert "AKIA" not in json.dumps(first)
+
+
+def test_multi_node_gets_indexed_job_and_headless_service() -> None:
+    objs = _rendered(next(p for p in EXAMPLES if p.stem == "multinode-full-sft"))
+    job = next(o for o in objs if o["kind"] == "Job")
+    svc = next(o for o in objs if o["kind"] == "Service")
+    assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 2 == job["spec"]["parallelism"]
+    assert job["spec"]["template"]["spec"]["subdomain"] == svc["metadata"]["name"]
+    assert svc["spec"]["clusterIP"] == "None"
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MASTER_ADDR"]["value"] == f"{job['metadata']['name']}-0.{svc['metadata']['name']}"
+    assert env["NNODES"]["value"] == "2"
+    assert job["spec"]["suspend"] is True and job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-team"
+    assert job["spec"]["activeDeadlineSeconds"] == 24 * 3600
+
+
+def test_pod_failure_policy_ends_user_errors_at_once() -> None:
+    job = next(o for o in _rendered(EXAMPLES[0]) if o["kind"] == "Job")
+    rules = job["spec"]["podFailurePolicy"]["rules"]
+    assert rules[0]["action"] == "FailJob" and set(rules[0]["onExitCodes"]["values"]) == {10, 11, 12, 15}
+    assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+
+
+def test_trainer_status_grant_is_limited_to_its_own_job() -> None:
+    objs = _rendered(EXAMPLES[0])
+    role = next(o for o in objs if o["kind"] == "Role")
+    (rule,) = role["rules"]
+    assert rule["resources"] == ["finetunejobs/status"] and rule["verbs"] == ["get", "patch"]
+    assert rule["resourceNames"] == [validate_file(EXAMPLES[0])[0].name]
