@@ -211,7 +211,7 @@ class ControlPlane:
         )
         if check and out.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {out.stderr}")
-        return out.stdout if out.returncode == 0 else out.stderr
+        return out.stdout if out.returncode == 0 else out.stdout + out.stderr
 
     def _wait(self, probe: object, what: str, timeout: float = 30) -> None:
         deadline = time.time() + timeout

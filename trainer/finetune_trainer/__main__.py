@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         progress_bar=args.progress_bar,
         status_file=Path(args.status_file) if args.status_file else None,
         termination_log=args.termination_log,
+        kube_status=rank == 0,
     )
     code, _ = execute(job, opts)
     return code

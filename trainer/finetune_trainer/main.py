@@ -25,6 +25,7 @@ class RunOptions:
     progress_bar: bool = True
     status_file: Path | None = None
     termination_log: str | None = None
+    kube_status: bool = False  # patch the FineTuneJob's status (in a pod, rank 0)
 
 
 def configure_logging() -> None:
@@ -53,6 +54,12 @@ def execute(job: FineTuneJob, opts: RunOptions) -> tuple[int, RunResult | None]:
         from .observability.prometheus import PrometheusSink
 
         sinks.append(PrometheusSink(job.metadata.namespace or "default", job.metadata.name, opts.metrics_port))
+    if opts.kube_status:
+        from .observability.kube_status import KubernetesStatusSink
+
+        kube = KubernetesStatusSink.in_cluster(job.metadata.namespace or "default", job.metadata.name)
+        if kube is not None:
+            sinks.append(kube)
     reporter = Reporter(sinks)
     opts.work_dir.mkdir(parents=True, exist_ok=True)
     try:
