@@ -116,3 +116,79 @@ def test_invalid_spec_is_rejected_before_any_pod(operator: Any) -> None:
     status = _get(operator, "ftj", "overlap")["status"]  # type: ignore[index]
     assert status["failure"]["reason"] == "InvalidSpec" and "spec.output.uri" in status["failure"]["message"]
     assert _get(operator, "job", "overlap") is None, "no Job may exist for an invalid spec"
+
+
+def _pods(plane: Any, name: str) -> list[dict[str, Any]]:
+    out = plane.kubectl("get", "pods", "-n", NS, "-l", f"finetune.dev/job={name}", "-o", "json")
+    return list(json.loads(out)["items"])
+
+
+def test_suspend_and_resume(operator: Any) -> None:
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(_job("pausable", **{"finetune.dev/test-hold": "true"})))
+    _wait(lambda: _phase(operator, "pausable") == "Running", "phase Running", timeout=60)
+    operator.kubectl("patch", "ftj", "pausable", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    _wait(lambda: _phase(operator, "pausable") == "Suspended", "phase Suspended", timeout=60)
+    job = _get(operator, "job", "pausable")
+    assert job is not None and job["spec"]["suspend"] is True
+    _wait(
+        lambda: (
+            not json.loads(operator.kubectl("get", "pods", "-n", NS, "-l", "finetune.dev/job=pausable", "-o", "json"))[
+                "items"
+            ]
+        ),
+        "pods gone",
+    )
+    operator.kubectl("patch", "ftj", "pausable", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    _wait(lambda: _phase(operator, "pausable") == "Running", "phase Running again", timeout=60)
+    conds = {c["type"]: c["status"] for c in _get(operator, "ftj", "pausable")["status"]["conditions"]}  # type: ignore[index]
+    assert conds["Suspended"] == "False" and conds["Running"] == "True"
+
+
+def test_deletion_cascades(operator: Any) -> None:
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(_job("doomed", **{"finetune.dev/test-hold": "true"})))
+    _wait(lambda: _get(operator, "job", "doomed"), "the Job")
+    operator.kubectl("delete", "ftj", "doomed", "-n", NS, "--wait=true")
+    for kind, name in (
+        ("job", "doomed"),
+        ("configmap", "doomed-config"),
+        ("role", "doomed-trainer"),
+        ("serviceaccount", "doomed-trainer"),
+    ):
+        _wait(
+            lambda kind=kind, name=name: _get(operator, kind, name) is None,
+            f"{kind}/{name} to be garbage-collected",
+            timeout=60,
+        )
+
+
+def test_two_nodes_get_an_indexed_job_and_a_headless_service(operator: Any) -> None:
+    doc = _job("two-nodes")
+    doc["spec"]["resources"] = {"gpus": 2, "nodes": 2}
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
+    job = _wait(lambda: _get(operator, "job", "two-nodes"), "the Job")
+    svc = _get(operator, "service", "two-nodes")
+    assert svc is not None and svc["spec"]["clusterIP"] == "None"
+    assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 2
+    pods = _wait(
+        lambda: (
+            [
+                p
+                for p in json.loads(
+                    operator.kubectl("get", "pods", "-n", NS, "-l", "finetune.dev/job=two-nodes", "-o", "json")
+                )["items"]
+            ]
+            if len(
+                json.loads(operator.kubectl("get", "pods", "-n", NS, "-l", "finetune.dev/job=two-nodes", "-o", "json"))[
+                    "items"
+                ]
+            )
+            >= 2
+            else None
+        ),
+        "two pods",
+    )
+    for pod in pods:
+        assert pod["spec"]["subdomain"] == "two-nodes" and pod["spec"]["hostname"].startswith("two-nodes-")
+        env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+        assert env["MASTER_ADDR"]["value"] == "two-nodes-0.two-nodes" and env["NNODES"]["value"] == "2"
+    _wait(lambda: _phase(operator, "two-nodes") == "Succeeded", "phase Succeeded", timeout=90)
