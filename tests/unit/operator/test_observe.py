@@ -1,0 +1,95 @@
+"""Status comes from observed state: the Job's conditions and the pods' terminated states."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from finetune_api.spec.enums import FailureClass, Phase
+from finetune_operator.status.conditions import conditions
+from finetune_operator.status.observe import observe
+
+
+def _job(**status: Any) -> dict[str, Any]:
+    return {"spec": {}, "status": status}
+
+
+def _pod(phase: str, **container_state: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"},
+        "status": {"phase": phase, "containerStatuses": [{"name": "trainer", "state": container_state}]},
+    }
+
+
+def test_no_job_yet_is_pending() -> None:
+    assert observe(None, []).phase == Phase.PENDING
+
+
+def test_complete_job_succeeds() -> None:
+    obs = observe(
+        _job(succeeded=1, conditions=[{"type": "Complete", "status": "True"}], startTime="t0", completionTime="t1"), []
+    )
+    assert obs.phase == Phase.SUCCEEDED and obs.attempts == 1 and obs.completion_time == "t1"
+
+
+def test_failure_class_comes_from_exit_code_and_termination_message() -> None:
+    message = json.dumps({"reason": "DataError", "message": "train.csv has no column 'label'"})
+    pod = _pod("Failed", terminated={"exitCode": 11, "message": message, "reason": "Error"})
+    job = _job(failed=1, conditions=[{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}])
+    obs = observe(job, [pod])
+    assert obs.phase == Phase.FAILED and obs.failure == FailureClass.DATA_ERROR
+    assert obs.exit_code == 11 and obs.message == "train.csv has no column 'label'"
+
+
+def test_oom_killed_is_out_of_memory() -> None:
+    pod = _pod("Failed", terminated={"exitCode": 137, "reason": "OOMKilled"})
+    obs = observe(
+        _job(failed=4, conditions=[{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]), [pod]
+    )
+    assert obs.failure == FailureClass.OUT_OF_MEMORY and obs.attempts == 4
+
+
+def test_deadline_exceeded() -> None:
+    obs = observe(_job(conditions=[{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]), [])
+    assert obs.failure == FailureClass.DEADLINE_EXCEEDED
+
+
+def test_image_pull_errors_and_unschedulable_pods() -> None:
+    backoff = _pod("Pending", waiting={"reason": "ImagePullBackOff", "message": "pull access denied"})
+    assert observe(_job(active=1), [backoff]).reason == "ImagePullError"
+    assert observe(_job(active=1), [backoff]).phase == Phase.PENDING
+    invalid = _pod("Pending", waiting={"reason": "InvalidImageName", "message": "bad ref"})
+    assert observe(_job(active=1), [invalid]).phase == Phase.FAILED
+    unschedulable = {
+        "metadata": {},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/3 nodes have nvidia.com/gpu",
+                }
+            ],
+        },
+    }
+    obs = observe(_job(active=1), [unschedulable])
+    assert obs.phase == Phase.PENDING and obs.reason == "Unschedulable" and "nvidia.com/gpu" in obs.message
+
+
+def test_queued_by_kueue_is_pending_then_suspended_after_start() -> None:
+    suspended = {"spec": {"suspend": True}, "status": {}}
+    assert observe(suspended, [], queued=True).reason == "Queued"
+    started = {"spec": {"suspend": True}, "status": {"startTime": "t0"}}
+    assert observe(started, [], queued=True).phase == Phase.SUSPENDED
+
+
+def test_condition_times_move_only_on_change() -> None:
+    running = observe(_job(active=1), [_pod("Running", running={})])
+    first = conditions(None, running, 1, "t1")
+    again = conditions(first, running, 1, "t2")
+    assert first == again
+    done = observe(_job(succeeded=1, conditions=[{"type": "Complete", "status": "True"}]), [])
+    after = {c["type"]: c for c in conditions(again, done, 1, "t3")}
+    assert after["Complete"]["lastTransitionTime"] == "t3" and after["Validated"]["lastTransitionTime"] == "t1"
