@@ -19,5 +19,6 @@ typecheck:
 unit:
 	$(ENV) && python -m pytest tests/unit
 
-crd:  ## regenerate crds/finetunejob.yaml from the spec models
-	$(ENV) && finetune crd > crds/finetunejob.yaml
+crd:  ## regenerate the CRD (and the chart's copy) and the spec reference from the spec models
+	$(ENV) && finetune crd > crds/finetunejob.yaml && cp crds/finetunejob.yaml charts/finetune-operator/files/ \
+	  && finetune reference > docs/spec-reference.md
