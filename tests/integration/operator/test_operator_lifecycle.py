@@ -37,8 +37,8 @@ def _job(name: str, **labels: str) -> dict[str, Any]:
     return doc
 
 
-def _get(plane: Any, kind: str, name: str) -> dict[str, Any] | None:
-    out = plane.kubectl("get", kind, name, "-n", NS, "-o", "json", check=False)
+def _get(plane: Any, kind: str, name: str, namespace: str = NS) -> dict[str, Any] | None:
+    out = plane.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
     try:
         return dict(json.loads(out))
     except ValueError:
@@ -55,8 +55,8 @@ def _wait(probe: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     pytest.fail(f"timed out waiting for {what}")
 
 
-def _phase(plane: Any, name: str) -> str:
-    return str(((_get(plane, "ftj", name) or {}).get("status") or {}).get("phase", ""))
+def _phase(plane: Any, name: str, namespace: str = NS) -> str:
+    return str(((_get(plane, "ftj", name, namespace) or {}).get("status") or {}).get("phase", ""))
 
 
 def test_readme_example_runs_to_succeeded(operator: Any) -> None:

@@ -1,0 +1,82 @@
+"""The operator, authenticated as a ServiceAccount bound only to the RBAC the Helm chart renders,
+runs the happy path; `helm install` works against the real API server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.operator.test_operator_lifecycle import _get, _phase, _wait
+
+pytestmark = pytest.mark.controlplane
+REPO = Path(__file__).resolve().parents[3]
+CHART = REPO / "charts" / "finetune-operator"
+NS = "chart-rbac"
+
+
+def _helm(plane: Any, *args: str) -> str:
+    helm = str(plane.bin / "helm")
+    out = subprocess.run([helm, f"--kubeconfig={plane.kubeconfig}", *args], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_helm_install_and_operator_under_chart_rbac(control_plane: Any) -> None:
+    plane = control_plane
+    # The fixture installed the CRD already; the chart adopts nothing it did not create.
+    _helm(
+        plane,
+        "install",
+        "ft",
+        str(CHART),
+        "-n",
+        "finetune-system",
+        "--create-namespace",
+        "--set",
+        "crds.install=false",
+        "--wait=false",
+    )
+    assert "deployed" in _helm(plane, "status", "ft", "-n", "finetune-system")
+    role = json.loads(plane.kubectl("get", "clusterrole", "ft-finetune-operator", "-o", "json"))
+    rendered = [d for d in yaml.safe_load_all(_helm(plane, "get", "manifest", "ft", "-n", "finetune-system")) if d]
+    assert role["rules"] == next(d for d in rendered if d["kind"] == "ClusterRole")["rules"], (
+        "the installed rules are the chart's"
+    )
+
+    token = plane.kubectl("create", "token", "ft-finetune-operator", "-n", "finetune-system").strip()
+    sa_kubeconfig = plane.write_kubeconfig("system:serviceaccount:finetune-system:ft-finetune-operator", token)
+    assert (
+        plane.kubectl("auth", "can-i", "get", "secrets", "-A", kubeconfig=sa_kubeconfig, check=False)
+        .strip()
+        .startswith("no")
+    )
+
+    from kopf.testing import KopfRunner
+
+    os.environ["KUBECONFIG"] = str(sa_kubeconfig)
+    os.environ["FINETUNE_OPERATOR_METRICS_PORT"] = "0"
+    plane.kubectl("create", "namespace", NS, check=False)
+    doc = yaml.safe_load((REPO / "examples" / "tweets-lora.yaml").read_text())
+    doc["metadata"]["namespace"] = NS
+    try:
+        with KopfRunner(
+            ["run", "--standalone", "--all-namespaces", "-m", "finetune_operator.handlers.main"], timeout=60
+        ) as runner:
+            time.sleep(2)
+            plane.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
+            _wait(
+                lambda: _phase(plane, "tweets-lora", NS) == "Succeeded",
+                "phase Succeeded under the chart's RBAC",
+                timeout=90,
+            )
+    finally:
+        os.environ["KUBECONFIG"] = str(plane.kubeconfig)
+    assert "Forbidden" not in runner.output and "403" not in runner.output, runner.output[-3000:]
+    assert _get(plane, "job", "tweets-lora", NS) is not None
