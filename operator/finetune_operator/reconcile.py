@@ -135,5 +135,7 @@ def expired(body: dict[str, Any]) -> bool:
     status = body.get("status") or {}
     if not ttl or status.get("phase") not in TERMINAL or not status.get("completionTime"):
         return False
-    finished = dt.datetime.strptime(status["completionTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    finished = dt.datetime.fromisoformat(status["completionTime"])  # "...Z" or "...+00:00", both RFC 3339
+    if finished.tzinfo is None:
+        finished = finished.replace(tzinfo=dt.UTC)
     return dt.datetime.now(dt.UTC) >= finished + dt.timedelta(seconds=duration_seconds(ttl))

@@ -39,7 +39,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="finetune.dev")
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
-    settings.peering.name = "finetune-operator"
     # A fresh client per operator run, with the credentials of this run (its login may differ).
     global _api  # noqa: PLW0603
     _api = KubeApi()

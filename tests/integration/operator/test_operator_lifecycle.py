@@ -192,3 +192,28 @@ def test_two_nodes_get_an_indexed_job_and_a_headless_service(operator: Any) -> N
         env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
         assert env["MASTER_ADDR"]["value"] == "two-nodes-0.two-nodes" and env["NNODES"]["value"] == "2"
     _wait(lambda: _phase(operator, "two-nodes") == "Succeeded", "phase Succeeded", timeout=90)
+
+
+def test_kueue_queue_creates_the_job_suspended_for_admission(operator: Any) -> None:
+    doc = _job("queued")
+    doc["spec"]["scheduling"] = {"queueName": "gpu-team"}
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
+    job = _wait(lambda: _get(operator, "job", "queued"), "the Job")
+    assert job["spec"]["suspend"] is True and job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-team"
+    _wait(lambda: ((_get(operator, "ftj", "queued") or {}).get("status") or {}).get("conditions"), "status")
+    status = _get(operator, "ftj", "queued")["status"]  # type: ignore[index]
+    assert (
+        status["phase"] == "Pending" and {c["type"]: c["reason"] for c in status["conditions"]}["Validated"] == "Queued"
+    )
+    # Kueue admits by unsuspending the Job; the operator follows what it observes.
+    operator.kubectl("patch", "job", "queued", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    _wait(lambda: _phase(operator, "queued") == "Succeeded", "phase Succeeded after admission", timeout=90)
+
+
+def test_ttl_after_finished_deletes_the_job(operator: Any) -> None:
+    doc = _job("short-lived")
+    doc["spec"]["ttlAfterFinished"] = "1s"
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
+    _wait(lambda: _phase(operator, "short-lived") == "Succeeded", "phase Succeeded", timeout=90)
+    _wait(lambda: _get(operator, "ftj", "short-lived") is None, "ttlAfterFinished to delete it", timeout=60)
+    _wait(lambda: _get(operator, "job", "short-lived") is None, "the Job to be garbage-collected", timeout=60)

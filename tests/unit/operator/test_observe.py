@@ -93,3 +93,17 @@ def test_condition_times_move_only_on_change() -> None:
     done = observe(_job(succeeded=1, conditions=[{"type": "Complete", "status": "True"}]), [])
     after = {c["type"]: c for c in conditions(again, done, 1, "t3")}
     assert after["Complete"]["lastTransitionTime"] == "t3" and after["Validated"]["lastTransitionTime"] == "t1"
+
+
+def test_ttl_expiry_reads_both_rfc3339_forms() -> None:
+    from finetune_operator.reconcile import expired
+
+    for finished in ("2020-01-01T00:00:00Z", "2020-01-01T00:00:00+00:00"):
+        body = {"spec": {"ttlAfterFinished": "1h"}, "status": {"phase": "Succeeded", "completionTime": finished}}
+        assert expired(body)
+    running = {
+        "spec": {"ttlAfterFinished": "1s"},
+        "status": {"phase": "Running", "completionTime": "2020-01-01T00:00:00Z"},
+    }
+    assert not expired(running)
+    assert not expired({"spec": {}, "status": {"phase": "Succeeded", "completionTime": "2020-01-01T00:00:00Z"}})
