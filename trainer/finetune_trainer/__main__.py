@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         work_dir=Path(args.work_dir),
         metrics_port=args.metrics_port if rank == 0 else 0,
         progress_bar=args.progress_bar,
-        status_file=Path(args.status_file) if args.status_file else None,
+        status_file=Path(args.status_file) if args.status_file and rank == 0 else None,
         termination_log=args.termination_log,
         kube_status=rank == 0,
     )

@@ -135,8 +135,11 @@ class JobRunner:
         self.packed = False
 
     def run(self) -> RunResult:
+        from accelerate import PartialState
         from transformers import set_seed
 
+        # Under `accelerate launch` several processes run this; one per node downloads, one publishes.
+        self.dist = dist = PartialState()
         spec = self.spec
         set_seed(spec.training.seed)
         precision = plan_precision(spec.training.precision)
@@ -145,8 +148,9 @@ class JobRunner:
         key = metric_key(metric)
         self.reporter.update(phase="Initializing", metric_name=str(metric))
 
-        data = load_records(spec, self.work)
-        model_dir, etags = fetch_model(spec, self.work / "model")
+        with dist.local_main_process_first():
+            data = load_records(spec, self.work)
+            model_dir, etags = fetch_model(spec, self.work / "model")
         tokenizer = load_tokenizer(model_dir, spec)
         tokenize(data, spec, tokenizer)
         if data.train is None or data.eval is None:
@@ -181,7 +185,8 @@ class JobRunner:
 
         preemption = PreemptionCallback()
         trainer = self._trainer(model, args, data, optimizer, key, checkpoints, preemption, tokenizer)
-        restored = checkpoints.restore_newest(Path(args.output_dir))
+        with dist.local_main_process_first():
+            restored = checkpoints.restore_newest(Path(args.output_dir))
         started = time.time()
         try:
             trainer.train(resume_from_checkpoint=str(restored[0]) if restored else None)
@@ -222,11 +227,15 @@ class JobRunner:
             metrics["gate"] = {**gate.__dict__, "passed": gate.passed, "explanation": gate.explain()}
 
         self.reporter.update(phase="Publishing")
+        if not dist.is_main_process:
+            dist.wait_for_everyone()
+            return RunResult(spec.output.uri, None, metrics, gate)
         out_dir = self.work / "output"
         self._save(model, tokenizer, out_dir, method.produces_adapter, metrics, data, (trainable, total))
         result = self._publish(out_dir, metrics, gate, data, etags)
         result.hygiene = data.report.lines()
         self.reporter.update(phase="Succeeded")
+        dist.wait_for_everyone()
         return result
 
     def _training_args(self, total_steps: int, lr: float, precision: Any, key: str, metric: Metric) -> Any:
@@ -295,7 +304,9 @@ class JobRunner:
         from transformers.trainer_callback import PrinterCallback
 
         cached = "baseline.json"
-        if checkpoints.store.exists(cached):
+        found = checkpoints.store.exists(cached)
+        self.dist.wait_for_everyone()  # every rank decides before any rank writes it
+        if found:
             stored: dict[str, float] = json.loads(checkpoints.store.read_bytes(cached))
             return stored
         self.reporter.update(phase="Baseline")
@@ -310,7 +321,8 @@ class JobRunner:
         )
         trainer.remove_callback(PrinterCallback)
         metrics = add_perplexity(trainer.evaluate())
-        checkpoints.store.write_bytes(cached, json.dumps(metrics).encode())
+        if self.dist.is_main_process:
+            checkpoints.store.write_bytes(cached, json.dumps(metrics).encode())
         return metrics
 
     def _trainer(
