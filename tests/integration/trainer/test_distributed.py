@@ -41,15 +41,15 @@ def test_two_process_launch(tmp_path: Path) -> None:
     }
     config = tmp_path / "job.yaml"
     config.write_text(yaml.safe_dump(job))
-    cmd = [
-        accelerate, "launch", "--cpu", "--num_processes=2", "--num_machines=1", "--mixed_precision=no", "--dynamo_backend=no",
-        "-m", "finetune_trainer", "--config", str(config), "--work-dir", str(tmp_path / "work"), "--termination-log", str(tmp_path / "term"),
-    ]  # fmt: skip
+    launch = [accelerate, "launch", "--cpu", "--num_processes=2", "--num_machines=1", "--mixed_precision=no"]
+    trainer = ["-m", "finetune_trainer", "--config", str(config), "--work-dir", str(tmp_path / "work")]
+    cmd = [*launch, "--dynamo_backend=no", *trainer, "--termination-log", str(tmp_path / "term")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["steps"] == 8
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert any(f["path"] == "adapter/adapter_model.safetensors" for f in manifest["files"])
-    assert not list((tmp_path / "out").glob(".staging/*")), "both ranks published"
+    assert not list((tmp_path / "out").glob(".staging/*")), "staged files were left behind"
+    assert len([e for e in manifest["files"] if e["path"] == "metrics.json"]) == 1
     assert {p.name for p in (tmp_path / "out" / "checkpoints").glob("step-*")} == {"step-000000004", "step-000000008"}

@@ -119,8 +119,15 @@ class LocalStore:
         self.upload(self._path(src_key), dst_key)
 
     def delete(self, keys: list[str]) -> None:
+        root = self.root.resolve()
         for key in keys:
-            self._path(key).unlink(missing_ok=True)
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+            # Object stores have no folders: drop the ones left empty, as a listing would show.
+            for parent in path.parents:
+                if parent == root or not parent.is_dir() or any(parent.iterdir()):
+                    break
+                parent.rmdir()
 
 
 def sha256_file(path: Path) -> str:
