@@ -67,6 +67,16 @@ class KubeApi:
                 return None
             raise
 
+    def count_phases(self) -> dict[str, int]:
+        """FineTuneJobs per phase, from one cluster-wide LIST."""
+        listing: Any = client.CustomObjectsApi(self.api_client).list_cluster_custom_object(GROUP, VERSION, PLURAL)
+        items = listing["items"]
+        counts: dict[str, int] = {}
+        for item in items:
+            phase = (item.get("status") or {}).get("phase") or "Pending"
+            counts[phase] = counts.get(phase, 0) + 1
+        return counts
+
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         client.CustomObjectsApi(self.api_client).patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, PLURAL, name, {"status": status}

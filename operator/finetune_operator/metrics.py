@@ -28,6 +28,11 @@ class OperatorMetrics:
             self.jobs.labels(phase=old).dec()
         self.jobs.labels(phase=new).inc()
 
+    def set_phases(self, counts: dict[str, int]) -> None:
+        """Resynchronise the phase gauge with a full listing (transitions alone drift across restarts)."""
+        for phase in Phase:
+            self.jobs.labels(phase=phase.value).set(counts.get(phase.value, 0))
+
     def serve(self, port: int) -> None:
         start_http_server(port, addr="0.0.0.0", registry=self.registry)  # noqa: S104 - scraped in-cluster
 

@@ -24,3 +24,4 @@ class OperatorSettings(BaseSettings):
         default=120, description="Time a SIGTERMed trainer has to save its checkpoint."
     )
     metrics_port: int = Field(default=8080, description="Port of the operator's own Prometheus endpoint.")
+    phase_gauge_interval: float = Field(default=15.0, description="Seconds between recounts of FineTuneJobs by phase.")

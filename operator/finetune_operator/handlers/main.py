@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 import kopf
@@ -44,6 +46,16 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     _api = KubeApi()
     if SETTINGS.metrics_port:
         OPERATOR_METRICS.serve(SETTINGS.metrics_port)
+        threading.Thread(target=_resync_phases, name="phase-gauge", daemon=True).start()
+
+
+def _resync_phases() -> None:
+    while True:
+        try:
+            OPERATOR_METRICS.set_phases(api().count_phases())
+        except Exception as exc:  # noqa: BLE001 - a metrics refresh must never stop the operator
+            logging.getLogger(__name__).warning("phase gauge refresh failed: %s", exc)
+        time.sleep(SETTINGS.phase_gauge_interval)
 
 
 @kopf.on.create(GROUP, VERSION, PLURAL)

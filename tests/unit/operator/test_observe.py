@@ -107,3 +107,19 @@ def test_ttl_expiry_reads_both_rfc3339_forms() -> None:
     }
     assert not expired(running)
     assert not expired({"spec": {}, "status": {"phase": "Succeeded", "completionTime": "2020-01-01T00:00:00Z"}})
+
+
+def test_phase_gauge_resync_overrides_drift() -> None:
+    from finetune_operator.metrics import OperatorMetrics
+
+    metrics = OperatorMetrics()
+    metrics.transition(None, "Running")
+    metrics.transition("Running", "Failed")
+    metrics.set_phases({"Succeeded": 3, "Running": 1})
+    values = {
+        s.labels["phase"]: s.value
+        for f in metrics.registry.collect()
+        for s in f.samples
+        if s.name == "finetune_operator_finetunejobs"
+    }
+    assert values["Succeeded"] == 3 and values["Running"] == 1 and values["Failed"] == 0
