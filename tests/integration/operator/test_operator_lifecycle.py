@@ -25,7 +25,7 @@ def operator(control_plane: Any) -> Iterator[Any]:
     os.environ["FINETUNE_OPERATOR_METRICS_PORT"] = "0"
     control_plane.kubectl("create", "namespace", NS, check=False)
     args = ["run", "--standalone", "--all-namespaces", "-m", "finetune_operator.handlers.main"]
-    with KopfRunner(args, timeout=60) as runner:
+    with KopfRunner(args, timeout=180) as runner:
         time.sleep(2)
         yield control_plane
     assert runner.exception is None, runner.output[-3000:]
@@ -45,7 +45,7 @@ def _get(plane: Any, kind: str, name: str, namespace: str = NS) -> dict[str, Any
         return None
 
 
-def _wait(probe: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+def _wait(probe: Callable[[], Any], what: str, timeout: float = 120) -> Any:
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = probe()
@@ -75,7 +75,7 @@ def test_readme_example_runs_to_succeeded(operator: Any) -> None:
         seen.add(_phase(operator, "happy"))
         return "Succeeded" in seen
 
-    _wait(done, "phase Succeeded", timeout=90)
+    _wait(done, "phase Succeeded", timeout=180)
     assert "Running" in seen or "Initializing" in seen, seen
     status = _get(operator, "ftj", "happy")["status"]  # type: ignore[index]
     assert status["startTime"] and status["completionTime"] and status["attempts"] == 1
@@ -92,7 +92,7 @@ def test_readme_example_runs_to_succeeded(operator: Any) -> None:
 def test_data_error_fails_without_retry(operator: Any) -> None:
     doc = _job("bad-data", **{"finetune.dev/test-exit-code": "11"})
     operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    _wait(lambda: _phase(operator, "bad-data") == "Failed", "phase Failed", timeout=90)
+    _wait(lambda: _phase(operator, "bad-data") == "Failed", "phase Failed", timeout=180)
     status = _get(operator, "ftj", "bad-data")["status"]  # type: ignore[index]
     assert status["failure"]["reason"] == "DataError" and status["failure"]["exitCode"] == 11
     assert status["attempts"] == 1, "a data error must not be retried"
@@ -102,7 +102,7 @@ def test_preemption_exit_is_retried(operator: Any) -> None:
     doc = _job("preempted", **{"finetune.dev/test-exit-code": "14"})
     doc["spec"]["retries"] = 1
     operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    _wait(lambda: _phase(operator, "preempted") == "Failed", "phase Failed after retries", timeout=120)
+    _wait(lambda: _phase(operator, "preempted") == "Failed", "phase Failed after retries", timeout=240)
     status = _get(operator, "ftj", "preempted")["status"]  # type: ignore[index]
     assert status["attempts"] == 2, "a preempted trainer is retried (retries: 1)"
     assert status["failure"]["reason"] == "Preempted"
@@ -125,9 +125,9 @@ def _pods(plane: Any, name: str) -> list[dict[str, Any]]:
 
 def test_suspend_and_resume(operator: Any) -> None:
     operator.kubectl("apply", "-f", "-", stdin=json.dumps(_job("pausable", **{"finetune.dev/test-hold": "true"})))
-    _wait(lambda: _phase(operator, "pausable") == "Running", "phase Running", timeout=60)
+    _wait(lambda: _phase(operator, "pausable") == "Running", "phase Running", timeout=180)
     operator.kubectl("patch", "ftj", "pausable", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":true}}')
-    _wait(lambda: _phase(operator, "pausable") == "Suspended", "phase Suspended", timeout=60)
+    _wait(lambda: _phase(operator, "pausable") == "Suspended", "phase Suspended", timeout=180)
     job = _get(operator, "job", "pausable")
     assert job is not None and job["spec"]["suspend"] is True
     _wait(
@@ -139,7 +139,7 @@ def test_suspend_and_resume(operator: Any) -> None:
         "pods gone",
     )
     operator.kubectl("patch", "ftj", "pausable", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":false}}')
-    _wait(lambda: _phase(operator, "pausable") == "Running", "phase Running again", timeout=60)
+    _wait(lambda: _phase(operator, "pausable") == "Running", "phase Running again", timeout=180)
     conds = {c["type"]: c["status"] for c in _get(operator, "ftj", "pausable")["status"]["conditions"]}  # type: ignore[index]
     assert conds["Suspended"] == "False" and conds["Running"] == "True"
 
@@ -191,7 +191,7 @@ def test_two_nodes_get_an_indexed_job_and_a_headless_service(operator: Any) -> N
         assert pod["spec"]["subdomain"] == "two-nodes" and pod["spec"]["hostname"].startswith("two-nodes-")
         env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
         assert env["MASTER_ADDR"]["value"] == "two-nodes-0.two-nodes" and env["NNODES"]["value"] == "2"
-    _wait(lambda: _phase(operator, "two-nodes") == "Succeeded", "phase Succeeded", timeout=90)
+    _wait(lambda: _phase(operator, "two-nodes") == "Succeeded", "phase Succeeded", timeout=180)
 
 
 def test_kueue_queue_creates_the_job_suspended_for_admission(operator: Any) -> None:
@@ -207,13 +207,13 @@ def test_kueue_queue_creates_the_job_suspended_for_admission(operator: Any) -> N
     )
     # Kueue admits by unsuspending the Job; the operator follows what it observes.
     operator.kubectl("patch", "job", "queued", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":false}}')
-    _wait(lambda: _phase(operator, "queued") == "Succeeded", "phase Succeeded after admission", timeout=90)
+    _wait(lambda: _phase(operator, "queued") == "Succeeded", "phase Succeeded after admission", timeout=180)
 
 
 def test_ttl_after_finished_deletes_the_job(operator: Any) -> None:
     doc = _job("short-lived")
     doc["spec"]["ttlAfterFinished"] = "1s"
     operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    _wait(lambda: _phase(operator, "short-lived") == "Succeeded", "phase Succeeded", timeout=90)
-    _wait(lambda: _get(operator, "ftj", "short-lived") is None, "ttlAfterFinished to delete it", timeout=60)
-    _wait(lambda: _get(operator, "job", "short-lived") is None, "the Job to be garbage-collected", timeout=60)
+    _wait(lambda: _phase(operator, "short-lived") == "Succeeded", "phase Succeeded", timeout=180)
+    _wait(lambda: _get(operator, "ftj", "short-lived") is None, "ttlAfterFinished to delete it", timeout=180)
+    _wait(lambda: _get(operator, "job", "short-lived") is None, "the Job to be garbage-collected", timeout=180)

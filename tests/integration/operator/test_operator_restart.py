@@ -18,7 +18,7 @@ NS = "operator-tests"
 def _run_operator() -> Any:
     from kopf.testing import KopfRunner
 
-    return KopfRunner(["run", "--standalone", "--all-namespaces", "-m", "finetune_operator.handlers.main"], timeout=60)
+    return KopfRunner(["run", "--standalone", "--all-namespaces", "-m", "finetune_operator.handlers.main"], timeout=180)
 
 
 def test_restart_mid_flight(control_plane: Any) -> None:
@@ -29,7 +29,7 @@ def test_restart_mid_flight(control_plane: Any) -> None:
     with _run_operator():
         time.sleep(2)
         plane.kubectl("apply", "-f", "-", stdin=json.dumps(_job("restarted", **{"finetune.dev/test-hold": "true"})))
-        _wait(lambda: _phase(plane, "restarted") == "Running", "phase Running", timeout=60)
+        _wait(lambda: _phase(plane, "restarted") == "Running", "phase Running", timeout=180)
     before = _get(plane, "ftj", "restarted")["status"]  # type: ignore[index]
     uid = _get(plane, "job", "restarted")["metadata"]["uid"]  # type: ignore[index]
     with _run_operator():
