@@ -212,7 +212,7 @@ def test_kueue_queue_creates_the_job_suspended_for_admission(operator: Any) -> N
 
 def test_ttl_after_finished_deletes_the_job(operator: Any) -> None:
     doc = _job("short-lived")
-    doc["spec"]["ttlAfterFinished"] = "1s"
+    doc["spec"]["ttlAfterFinished"] = "20s"  # long enough to see Succeeded before it goes
     operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
     _wait(lambda: _phase(operator, "short-lived") == "Succeeded", "phase Succeeded", timeout=180)
     _wait(lambda: _get(operator, "ftj", "short-lived") is None, "ttlAfterFinished to delete it", timeout=180)
