@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -82,7 +81,3 @@ def demo(args: argparse.Namespace) -> int:
     configure_logging()
     print("==> preparing the shipped model and data (once, cached in", assets.cache_root(), ")")
     return run_demo(Path(args.file), Path(args.runs), max_samples=args.max_samples)
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=str)

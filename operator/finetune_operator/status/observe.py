@@ -75,7 +75,7 @@ def failure_of(pod: dict[str, Any]) -> tuple[FailureClass, str, int | None]:
             message = str(parsed.get("message", message))
     except ValueError:
         pass
-    if term.get("reason") == "OOMKilled" or (code == 137 and term.get("reason") == "OOMKilled"):
+    if term.get("reason") == "OOMKilled":
         return FailureClass.OUT_OF_MEMORY, message or "the trainer was killed for exceeding its memory limit", code
     if isinstance(code, int) and code in CLASS_OF_EXIT:
         return CLASS_OF_EXIT[code], message, code

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from finetune_api.spec.enums import FailureClass
 from finetune_trainer.errors import EXIT_CODES
 from finetune_trainer.main import RunOptions, execute
 from finetune_trainer.storage import open_store
@@ -63,7 +64,5 @@ def test_qlora_on_cpu_is_a_clear_config_error(shipped_s3: str, tmp_path: Path) -
     job = tweets_job("qlora-cpu", shipped_s3, method={"type": "qlora"}, resources={"gpus": 1})
     term = tmp_path / "term"
     code, _ = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(term)))
-    assert (
-        code == EXIT_CODES[__import__("finetune_api.spec.enums", fromlist=["FailureClass"]).FailureClass.CONFIG_ERROR]
-    )
+    assert code == EXIT_CODES[FailureClass.CONFIG_ERROR]
     assert "CUDA GPU" in term.read_text() and "lora" in term.read_text()
