@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from typing import Any
@@ -41,6 +42,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="finetune.dev")
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
+    if settings.peering.priority == 0:
+        # Replicas of one Deployment share a command line, and kopf freezes *every* peer when two
+        # share a priority, which would leave the cluster unserved. Each process draws its own: the
+        # highest acts, the others pause and take over once its peering record is gone.
+        settings.peering.priority = secrets.randbelow(2**31 - 2) + 1
     # A fresh client per operator run, with the credentials of this run (its login may differ).
     global _api  # noqa: PLW0603
     _api = KubeApi()
