@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
@@ -71,20 +72,33 @@ def reject(api: KubeApi, body: dict[str, Any], problems: list[str]) -> None:
     kopf.warn(cast(kopf.Body, body), reason="InvalidSpec", message=message)
 
 
-def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: OperatorSettings) -> None:
+@dataclass
+class Ensured:
+    """The batch Job as ensure() left it, so the status sync that follows need not read it again."""
+
+    job: dict[str, Any]
+    created: bool
+
+
+def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: OperatorSettings) -> Ensured:
     """Create or converge every object the job needs; an unchanged spec changes nothing."""
     existing = api.get_job(job.metadata.namespace or "default", job_name(job.metadata.name))
+    current = existing
     for obj in render(job, settings).objects:
         if obj["kind"] == "Job" and existing is not None:
             # A Job's template is immutable; after creation only suspension follows the spec.
             want = bool(obj["spec"]["suspend"])
             if bool((existing.get("spec") or {}).get("suspend")) != want and not _queued_unadmitted(job, existing):
                 api.set_job_suspend(obj["metadata"]["namespace"], obj["metadata"]["name"], want)
+                current = None  # changed under us: the sync reads it afresh
             continue
         kopf.adopt(obj, owner=cast(kopf.Body, body))
-        api.apply(obj)
+        applied = api.apply(obj)
+        if obj["kind"] == "Job":
+            current = applied
     if existing is None:
         kopf.info(cast(kopf.Body, body), reason="JobCreated", message=f"created Job {job_name(job.metadata.name)}")
+    return Ensured(job=current or {}, created=existing is None)
 
 
 def _queued_unadmitted(job: FineTuneJob, existing: dict[str, Any]) -> bool:
@@ -93,12 +107,16 @@ def _queued_unadmitted(job: FineTuneJob, existing: dict[str, Any]) -> bool:
     return queued and not job.spec.suspend
 
 
-def sync_status(api: KubeApi, body: dict[str, Any]) -> Observation:
+def sync_status(api: KubeApi, body: dict[str, Any], ensured: Ensured | None = None) -> Observation:
+    """Observe the Job and its pods, and patch the status only where it changed."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     spec = body.get("spec") or {}
     queued = bool((spec.get("scheduling") or {}).get("queueName"))
-    obs = observe(api.get_job(namespace, job_name(name)), api.trainer_pods(namespace, name), queued=queued)
+    batch_job = ensured.job if ensured and ensured.job else api.get_job(namespace, job_name(name))
+    # A Job created a moment ago has no pods yet; their own events bring the next sync.
+    pods = [] if ensured and ensured.created else api.trainer_pods(namespace, name)
+    obs = observe(batch_job, pods, queued=queued)
     old = body.get("status") or {}
     status: dict[str, Any] = {
         "phase": obs.phase.value,
@@ -125,7 +143,9 @@ def sync_status(api: KubeApi, body: dict[str, Any]) -> Observation:
             reason=obs.reason,
             message=f"{old.get('phase') or 'New'} -> {obs.phase.value}: {obs.message}"[:1000],
         )
-    api.patch_status(namespace, name, status)
+    # Every pod and Job event lands here; most change nothing, and an unchanged status is not written.
+    if any(old.get(key) != value for key, value in status.items()):
+        api.patch_status(namespace, name, status)
     return obs
 
 

@@ -25,3 +25,9 @@ class OperatorSettings(BaseSettings):
     )
     metrics_port: int = Field(default=8080, description="Port of the operator's own Prometheus endpoint.")
     phase_gauge_interval: float = Field(default=15.0, description="Seconds between recounts of FineTuneJobs by phase.")
+    workers: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Reconciles run at once. They wait on the API server, not the CPU, so this exceeds the cores.",
+    )

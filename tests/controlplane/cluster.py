@@ -65,6 +65,7 @@ class ControlPlane:
     kubeconfig: Path = Path()
     ca: Path = Path()
     extra_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)  # token -> (user, groups)
+    apiserver_args: list[str] = field(default_factory=list)  # e.g. an audit log for the operator benchmark
 
     @property
     def server(self) -> str:
@@ -132,6 +133,7 @@ class ControlPlane:
                 "--disable-admission-plugins=ServiceAccount",
                 "--enable-priority-and-fairness=false",
                 "--watch-cache=true",
+                *self.apiserver_args,
             ],
         )
         self.kubeconfig = self.write_kubeconfig("admin", ADMIN_TOKEN)
@@ -139,7 +141,7 @@ class ControlPlane:
 
         def ready() -> bool:
             req = urllib.request.Request(f"{self.server}/readyz", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-            return urllib.request.urlopen(req, timeout=2, context=context).status == 200
+            return bool(urllib.request.urlopen(req, timeout=2, context=context).status == 200)
 
         self._wait(ready, "kube-apiserver", timeout=90)
         common = [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1"]

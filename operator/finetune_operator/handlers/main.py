@@ -42,6 +42,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="finetune.dev")
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
+    # kopf runs sync handlers in a thread pool sized by the cores (6 threads on 2 cores); a burst of new
+    # FineTuneJobs would queue behind a handful of API round trips.
+    settings.execution.max_workers = SETTINGS.workers
     if settings.peering.priority == 0:
         # Replicas of one Deployment share a command line, and kopf freezes *every* peer when two
         # share a priority, which would leave the cluster unserved. Each process draws its own: the
@@ -76,8 +79,8 @@ def reconcile(body: kopf.Body, **_: Any) -> None:
             if problems or job is None:
                 reject(api(), dict(body), problems)
                 return
-            ensure(api(), dict(body), job, SETTINGS)
-            sync_status(api(), dict(body))
+            ensured = ensure(api(), dict(body), job, SETTINGS)
+            sync_status(api(), dict(body), ensured)
         except Exception as exc:
             OPERATOR_METRICS.errors.labels(reason=type(exc).__name__).inc()
             raise kopf.TemporaryError(f"{type(exc).__name__}: {exc}", delay=5) from exc

@@ -1,0 +1,66 @@
+"""Running each variant in its own process (so peak memory is its own) and comparing them."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Stats:
+    """What one variant measured: the training loop's wall time over the same examples."""
+
+    seconds: float
+    samples: int
+    real_tokens: int  # non-pad tokens the model was trained on
+    quality: dict[str, float]  # eval accuracy or eval loss, after the same examples
+    peak_mib: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.seconds
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.real_tokens / self.seconds
+
+
+def peak_memory_mib() -> float:
+    """Peak GPU memory when training ran on a GPU, else the process's peak RSS."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(stats: Stats) -> None:
+    """The child's last line: its Stats as JSON, for the parent to read."""
+    stats.peak_mib = peak_memory_mib()
+    print(json.dumps(asdict(stats)), flush=True)
+
+
+def run_variant(suite: str, variant: str, argv: list[str]) -> Stats:
+    out = subprocess.run(  # noqa: S603 - our own module, fixed argv
+        [sys.executable, "-m", "benchmarks.trainer", "--variant", f"{suite}:{variant}", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr[-4000:])
+        raise SystemExit(f"variant {suite}:{variant} failed with exit code {out.returncode}")
+    return Stats(**json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def describe(variant: str, label: str, stats: Stats) -> str:
+    quality = ", ".join(f"{k} {v:.4f}" for k, v in stats.quality.items())
+    return (
+        f"  ({variant}) {label}: {stats.samples_per_s:.2f} samples/s, {stats.tokens_per_s:.0f} non-pad tokens/s, "
+        f"peak memory {stats.peak_mib:.0f} MiB, {quality} ({stats.seconds:.1f} s for {stats.samples} samples)"
+    )

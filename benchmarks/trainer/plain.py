@@ -1,0 +1,52 @@
+"""The baselines: a plain Hugging Face Trainer, set up the way its users set it up."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class PlainRun:
+    """One plain-Trainer training run over exactly `steps` batches of `batch` examples."""
+
+    model: Any
+    train: Sequence[dict[str, Any]]
+    evaluation: Sequence[dict[str, Any]]
+    collator: Callable[[list[dict[str, Any]]], Any] | None
+    eval_collator: Callable[[list[dict[str, Any]]], Any] | None
+    steps: int
+    batch: int
+    learning_rate: float
+    seed: int
+    bf16: bool = False
+    optim: str = "adamw_torch"
+
+    def train_and_predict(self) -> tuple[float, Any]:
+        """Seconds spent in trainer.train(), and the predictions on the eval set."""
+        import torch
+        from transformers import Trainer, TrainingArguments
+
+        with tempfile.TemporaryDirectory() as out:
+            args = TrainingArguments(
+                output_dir=out, per_device_train_batch_size=self.batch, per_device_eval_batch_size=self.batch * 2,
+                learning_rate=self.learning_rate, max_steps=self.steps, use_cpu=not torch.cuda.is_available(),
+                bf16=self.bf16, optim=self.optim, report_to="none", save_strategy="no", eval_strategy="no",
+                seed=self.seed, disable_tqdm=True, logging_steps=10_000, label_names=["labels"],
+                remove_unused_columns=False,
+            )  # fmt: skip
+            trainer = Trainer(model=self.model, args=args, train_dataset=self.train, data_collator=self.collator)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            trainer.train()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            if self.eval_collator is not None:
+                trainer.data_collator = self.eval_collator
+            predictions = trainer.predict(self.evaluation)  # type: ignore[arg-type]
+        return seconds, predictions
