@@ -59,13 +59,20 @@ class Watchers:
 
     def _stream(self, list_call: Any, **kwargs: Any) -> Any:
         from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
 
         while not self.stop.is_set():
             stream = watch.Watch().stream(list_call, timeout_seconds=30, **kwargs)  # type: ignore[no-untyped-call]
-            for event in stream:
-                if self.stop.is_set():
-                    return
-                yield event["object"]
+            try:
+                for event in stream:
+                    if self.stop.is_set():
+                        return
+                    yield event["object"]
+            except ApiException as exc:
+                # A watch resumed ahead of a busy API server's cache (504, 410): list and watch afresh;
+                # marks are first-seen only, so the replayed ADDED events change nothing.
+                if exc.status not in (410, 504):
+                    raise
 
     def _jobs(self) -> None:
         from kubernetes import client

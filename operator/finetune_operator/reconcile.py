@@ -73,15 +73,22 @@ def reject(api: KubeApi, body: dict[str, Any], problems: list[str]) -> None:
 
 
 @dataclass
-class Ensured:
-    """The batch Job as ensure() left it, so the status sync that follows need not read it again."""
+class Snapshot:
+    """What the status is computed from: the batch Job (None before it exists) and its pods."""
 
-    job: dict[str, Any]
-    created: bool
+    job: dict[str, Any] | None
+    pods: list[dict[str, Any]]
+
+    @classmethod
+    def read(cls, api: KubeApi, namespace: str, name: str) -> Snapshot:
+        return cls(api.get_job(namespace, job_name(name)), api.trainer_pods(namespace, name))
 
 
-def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: OperatorSettings) -> Ensured:
-    """Create or converge every object the job needs; an unchanged spec changes nothing."""
+def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: OperatorSettings) -> Snapshot:
+    """Create or converge every object the job needs; an unchanged spec changes nothing.
+
+    Returns the Job as this left it, so the status sync that follows need not read it again.
+    """
     existing = api.get_job(job.metadata.namespace or "default", job_name(job.metadata.name))
     current = existing
     for obj in render(job, settings).objects:
@@ -96,9 +103,13 @@ def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: Opera
         applied = api.apply(obj)
         if obj["kind"] == "Job":
             current = applied
+    namespace, name = job.metadata.namespace or "default", job.metadata.name
     if existing is None:
-        kopf.info(cast(kopf.Body, body), reason="JobCreated", message=f"created Job {job_name(job.metadata.name)}")
-    return Ensured(job=current or {}, created=existing is None)
+        kopf.info(cast(kopf.Body, body), reason="JobCreated", message=f"created Job {job_name(name)}")
+        return Snapshot(current, [])  # a Job created a moment ago has no pods yet; their events follow
+    if current is None:
+        return Snapshot.read(api, namespace, name)
+    return Snapshot(current, api.trainer_pods(namespace, name))
 
 
 def _queued_unadmitted(job: FineTuneJob, existing: dict[str, Any]) -> bool:
@@ -107,16 +118,13 @@ def _queued_unadmitted(job: FineTuneJob, existing: dict[str, Any]) -> bool:
     return queued and not job.spec.suspend
 
 
-def sync_status(api: KubeApi, body: dict[str, Any], ensured: Ensured | None = None) -> Observation:
-    """Observe the Job and its pods, and patch the status only where it changed."""
+def sync_status(api: KubeApi, body: dict[str, Any], seen: Snapshot) -> Observation:
+    """Status from what was seen of the Job and its pods; patched only where it changed."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     spec = body.get("spec") or {}
     queued = bool((spec.get("scheduling") or {}).get("queueName"))
-    batch_job = ensured.job if ensured and ensured.job else api.get_job(namespace, job_name(name))
-    # A Job created a moment ago has no pods yet; their own events bring the next sync.
-    pods = [] if ensured and ensured.created else api.trainer_pods(namespace, name)
-    obs = observe(batch_job, pods, queued=queued)
+    obs = observe(seen.job, seen.pods, queued=queued)
     old = body.get("status") or {}
     status: dict[str, Any] = {
         "phase": obs.phase.value,

@@ -1,10 +1,11 @@
-"""sync_status writes only what changed, and reuses what ensure() already read."""
+"""sync_status writes only what changed, from what was already seen, with no reads of its own."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from finetune_operator.reconcile import Ensured, sync_status
+from finetune_operator.reconcile import Snapshot, sync_status
 
 
 class RecordingApi:
@@ -44,16 +45,31 @@ def test_an_unchanged_status_is_not_written_again(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(kopf, "info", lambda *a, **k: None)  # the phase-change Event needs no cluster here
     api = RecordingApi(RUNNING_JOB, [RUNNING_POD])
-    sync_status(api, _body())  # type: ignore[arg-type]
-    assert api.calls.count("patch_status") == 1 and api.patches[0]["phase"] == "Running"
-    sync_status(api, _body(api.patches[0]))  # type: ignore[arg-type]
+    seen = Snapshot(RUNNING_JOB, [RUNNING_POD])
+    sync_status(api, _body(), seen)  # type: ignore[arg-type]
+    assert api.calls == ["patch_status"] and api.patches[0]["phase"] == "Running"
+    sync_status(api, _body(api.patches[0]), seen)  # type: ignore[arg-type]
     assert api.calls.count("patch_status") == 1, "the same observation patched the status a second time"
 
 
-def test_a_just_created_job_is_neither_read_again_nor_listed_for_pods(monkeypatch: Any) -> None:
+def test_a_just_created_job_is_not_read_again(monkeypatch: Any) -> None:
     import kopf
 
+    from finetune_api.validation import validate_file
+    from finetune_operator.reconcile import ensure
+    from finetune_operator.settings import OperatorSettings
+
     monkeypatch.setattr(kopf, "info", lambda *a, **k: None)
-    api = RecordingApi(None, [])
-    obs = sync_status(api, _body(), Ensured(job={"spec": {}, "status": {}}, created=True))  # type: ignore[arg-type]
-    assert api.calls == ["patch_status"] and obs.phase.value in ("Pending", "Initializing")
+    monkeypatch.setattr(kopf, "adopt", lambda *a, **k: None)
+
+    class Applying(RecordingApi):
+        def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+            self.calls.append(f"apply {obj['kind']}")
+            return obj
+
+    api = Applying(None, [])
+    job = validate_file(Path(__file__).resolve().parents[3] / "examples" / "tweets-lora.yaml")[0].job
+    assert job is not None
+    seen = ensure(api, {"metadata": {}}, job, OperatorSettings())  # type: ignore[arg-type]
+    assert api.calls[0] == "get_job" and "trainer_pods" not in api.calls and api.calls.count("get_job") == 1
+    assert seen.job is not None and seen.job["kind"] == "Job" and seen.pods == []
