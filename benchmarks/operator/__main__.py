@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -89,6 +90,7 @@ def _round(plane: Any, operator: OperatorProcess, api_client: Any, count: int, t
         "create_to_running_p50_s": _round3(percentile(to_running, 0.5)),
         "create_to_running_p99_s": _round3(percentile(to_running, 0.99)),
         "api_requests_per_job": round(sum(requests.values()) / count, 2),
+        "reconcile_retries": operator.retries(),
         "api_requests_by_verb": {k: round(v / count, 2) for k, v in sorted(requests.items())},
         "operator_cpu_s": round(operator.cpu_seconds() - cpu_before, 1),
         "operator_cpu_ms_per_job": round(1000 * (operator.cpu_seconds() - cpu_before) / count, 1),
@@ -121,7 +123,9 @@ def main() -> int:
         plane.kubectl("wait", "--for=condition=Established", "crd/finetunejobs.finetune.dev", "--timeout=60s")
         _nodes(plane, -(-sum(args.counts) // PODS_PER_NODE))
         kubeconfig = plane.write_kubeconfig(OPERATOR_USER, OPERATOR_TOKEN)
-        operator = OperatorProcess.start(kubeconfig, plane.root / "operator.log")
+        log = Path(tempfile.mkdtemp(prefix="finetune-operator-bench-")) / "operator.log"
+        print(f"operator log: {log}", flush=True)
+        operator = OperatorProcess.start(kubeconfig, log)
         time.sleep(5)  # kopf has logged in and its watches are up
         api_client = config.new_client_from_config(str(plane.kubeconfig))  # type: ignore[no-untyped-call]
         api_client.configuration.connection_pool_maxsize = 32

@@ -47,6 +47,7 @@ def count_requests(audit_log: Path, namespace: str) -> Counter[str]:
 @dataclass
 class OperatorProcess:
     proc: subprocess.Popen[bytes]
+    log: Path
 
     @classmethod
     def start(cls, kubeconfig: Path, log: Path) -> OperatorProcess:
@@ -56,7 +57,11 @@ class OperatorProcess:
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "kopf", *args], env=env, stdout=sink, stderr=subprocess.STDOUT
             )
-        return cls(proc)
+        return cls(proc, log)
+
+    def retries(self) -> int:
+        """Handler runs that failed and were retried, so far."""
+        return self.log.read_text(errors="replace").count("failed temporarily")
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
