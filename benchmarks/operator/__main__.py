@@ -23,8 +23,10 @@ from typing import Any
 import yaml
 
 from finetune_api import GROUP, PLURAL, VERSION
+from tests.controlplane.cluster import ControlPlane, build
+from tests.controlplane.operator_process import OperatorProcess
 
-from .process import OPERATOR_TOKEN, OPERATOR_USER, OperatorProcess, audit_args, count_requests
+from .process import OPERATOR_TOKEN, OPERATOR_USER, audit_args, count_requests, cpu_seconds, retries, rss_mib
 from .watch import Clocks, Watchers, percentile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,7 +68,7 @@ def _round(plane: Any, operator: OperatorProcess, api_client: Any, count: int, t
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
     names = [f"ftj-{i:04d}" for i in range(count)]
-    cpu_before = operator.cpu_seconds()
+    cpu_before = cpu_seconds(operator)
     with Watchers(api_client, namespace, clocks):
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=16) as pool:
@@ -79,7 +81,7 @@ def _round(plane: Any, operator: OperatorProcess, api_client: Any, count: int, t
     time.sleep(2)  # the audit log is written asynchronously
     requests = count_requests(plane.root / "audit.log", namespace)
     to_job, to_running = clocks.latencies(clocks.job_seen), clocks.latencies(clocks.running_seen)
-    rss, peak = operator.rss_mib()
+    rss, peak = rss_mib(operator)
     return {
         "finetunejobs": count,
         "create_seconds": round(created, 2),
@@ -90,10 +92,10 @@ def _round(plane: Any, operator: OperatorProcess, api_client: Any, count: int, t
         "create_to_running_p50_s": _round3(percentile(to_running, 0.5)),
         "create_to_running_p99_s": _round3(percentile(to_running, 0.99)),
         "api_requests_per_job": round(sum(requests.values()) / count, 2),
-        "reconcile_retries": operator.retries(),
+        "reconcile_retries": retries(operator),
         "api_requests_by_verb": {k: round(v / count, 2) for k, v in sorted(requests.items())},
-        "operator_cpu_s": round(operator.cpu_seconds() - cpu_before, 1),
-        "operator_cpu_ms_per_job": round(1000 * (operator.cpu_seconds() - cpu_before) / count, 1),
+        "operator_cpu_s": round(cpu_seconds(operator) - cpu_before, 1),
+        "operator_cpu_ms_per_job": round(1000 * (cpu_seconds(operator) - cpu_before) / count, 1),
         "operator_rss_mib": round(rss),
         "operator_peak_rss_mib": round(peak),
         "wall_s": round(wall, 1),
@@ -112,8 +114,6 @@ def main() -> int:
 
     from kubernetes import config
 
-    from tests.controlplane.cluster import ControlPlane, build
-
     plane = ControlPlane(build(), extra_tokens={OPERATOR_TOKEN: (OPERATOR_USER, "system:masters")})
     plane.apiserver_args = audit_args(plane.root)
     operator: OperatorProcess | None = None
@@ -125,7 +125,7 @@ def main() -> int:
         kubeconfig = plane.write_kubeconfig(OPERATOR_USER, OPERATOR_TOKEN)
         log = Path(tempfile.mkdtemp(prefix="finetune-operator-bench-")) / "operator.log"
         print(f"operator log: {log}", flush=True)
-        operator = OperatorProcess.start(kubeconfig, log)
+        operator = OperatorProcess.start(kubeconfig, log, ["--standalone"])
         time.sleep(5)  # kopf has logged in and its watches are up
         api_client = config.new_client_from_config(str(plane.kubeconfig))  # type: ignore[no-untyped-call]
         api_client.configuration.connection_pool_maxsize = 32

@@ -1,16 +1,14 @@
-"""The operator as its own process, as in a pod: its CPU time and peak RSS from /proc, and the API
-requests it made, counted from the API server's audit log (the operator has a user of its own)."""
+"""What the operator process costs: its CPU time and peak RSS from /proc, and the API requests it
+made, counted from the API server's audit log (the operator has a user of its own)."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
+
+from tests.controlplane.operator_process import OperatorProcess
 
 OPERATOR_USER = "finetune-operator"
 OPERATOR_TOKEN = "operator-token-for-benchmarks"  # noqa: S105 - a throwaway loopback cluster's token
@@ -44,41 +42,18 @@ def count_requests(audit_log: Path, namespace: str) -> Counter[str]:
     return verbs
 
 
-@dataclass
-class OperatorProcess:
-    proc: subprocess.Popen[bytes]
-    log: Path
+def cpu_seconds(operator: OperatorProcess) -> float:
+    fields = Path(f"/proc/{operator.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
-    @classmethod
-    def start(cls, kubeconfig: Path, log: Path) -> OperatorProcess:
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "FINETUNE_OPERATOR_METRICS_PORT": "0"}
-        args = ["run", "--standalone", "--all-namespaces", "-m", "finetune_operator.handlers.main"]
-        with log.open("wb") as sink:
-            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "kopf", *args], env=env, stdout=sink, stderr=subprocess.STDOUT
-            )
-        return cls(proc, log)
 
-    def retries(self) -> int:
-        """Handler runs that failed and were retried, so far."""
-        return self.log.read_text(errors="replace").count("failed temporarily")
+def rss_mib(operator: OperatorProcess) -> tuple[float, float]:
+    """(current, peak) resident set size."""
+    lines = Path(f"/proc/{operator.proc.pid}/status").read_text().splitlines()
+    status = dict(line.split(":", 1) for line in lines if ":" in line)
+    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
 
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
-    def rss_mib(self) -> tuple[float, float]:
-        """(current, peak) resident set size."""
-        status = dict(
-            line.split(":", 1) for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines() if ":" in line
-        )
-        return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+def retries(operator: OperatorProcess) -> int:
+    """Handler runs that failed and were retried, so far."""
+    return operator.output().count("failed temporarily")

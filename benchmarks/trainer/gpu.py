@@ -133,7 +133,7 @@ def plain(shape: str, method: str, steps: int, batch: int, work: Path) -> Stats:
     collator = DataCollatorForSeq2Seq(tokenizer, padding="longest", pad_to_multiple_of=8)
     run = PlainRun(
         model=model, train=list(train.examples), evaluation=list(train.examples)[:8], collator=collator,
-        eval_collator=collator, steps=steps, batch=batch, learning_rate=LR[method], seed=SEED, bf16=on_gpu,
+        steps=steps, batch=batch, learning_rate=LR[method], seed=SEED, bf16=on_gpu,
         optim="adamw_torch_fused" if on_gpu else "adamw_torch",
     )  # fmt: skip
     seconds, _ = run.train_and_predict()

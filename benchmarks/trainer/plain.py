@@ -17,7 +17,6 @@ class PlainRun:
     train: Sequence[dict[str, Any]]
     evaluation: Sequence[dict[str, Any]]
     collator: Callable[[list[dict[str, Any]]], Any] | None
-    eval_collator: Callable[[list[dict[str, Any]]], Any] | None
     steps: int
     batch: int
     learning_rate: float
@@ -46,7 +45,5 @@ class PlainRun:
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - start
-            if self.eval_collator is not None:
-                trainer.data_collator = self.eval_collator
             predictions = trainer.predict(self.evaluation)  # type: ignore[arg-type]
         return seconds, predictions

@@ -85,7 +85,6 @@ def plain(variant: str, steps: int, eval_rows: int, work: Path) -> Stats:
         train=rows,
         evaluation=eval_rows_,
         collator=collator,
-        eval_collator=collator,
         steps=steps,
         batch=BATCH,
         learning_rate=LR,

@@ -65,7 +65,6 @@ def plain(variant: str, steps: int, eval_rows: int) -> Stats:
         train=encode(texts, labels),
         evaluation=encode(eval_texts, eval_labels),
         collator=collator,
-        eval_collator=collator,
         steps=steps,
         batch=BATCH,
         learning_rate=LR,

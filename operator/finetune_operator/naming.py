@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 JOB_LABEL = "finetune.dev/job"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "finetune-operator", "app.kubernetes.io/name": "finetune-trainer"}
@@ -28,3 +30,8 @@ def trainer_service_account(job: str) -> str:
 
 def labels(job: str) -> dict[str, str]:
     return {**MANAGED_BY, JOB_LABEL: job}
+
+
+def object_metadata(object_name: str, namespace: str | None, job: str) -> dict[str, Any]:
+    """Metadata of an object rendered for a FineTuneJob: its name, the job's namespace, our labels."""
+    return {"name": object_name, "namespace": namespace, "labels": labels(job)}

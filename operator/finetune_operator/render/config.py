@@ -8,7 +8,7 @@ import yaml
 
 from finetune_api.spec.job import FineTuneJob
 
-from ..naming import CONFIG_KEY, config_map_name, labels
+from ..naming import CONFIG_KEY, config_map_name, object_metadata
 
 
 def trainer_config(job: FineTuneJob) -> str:
@@ -23,6 +23,6 @@ def config_map(job: FineTuneJob) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": config_map_name(name), "namespace": job.metadata.namespace, "labels": labels(name)},
+        "metadata": object_metadata(config_map_name(name), job.metadata.namespace, name),
         "data": {CONFIG_KEY: trainer_config(job)},
     }

@@ -12,7 +12,7 @@ from typing import Any
 from finetune_api import GROUP, PLURAL
 from finetune_api.spec.job import FineTuneJob
 
-from ..naming import labels, trainer_service_account
+from ..naming import object_metadata, trainer_service_account
 
 
 def service_account(job: FineTuneJob) -> dict[str, Any]:
@@ -20,11 +20,7 @@ def service_account(job: FineTuneJob) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": {
-            "name": trainer_service_account(name),
-            "namespace": job.metadata.namespace,
-            "labels": labels(name),
-        },
+        "metadata": object_metadata(trainer_service_account(name), job.metadata.namespace, name),
     }
 
 
@@ -33,11 +29,7 @@ def status_role(job: FineTuneJob) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": {
-            "name": trainer_service_account(name),
-            "namespace": job.metadata.namespace,
-            "labels": labels(name),
-        },
+        "metadata": object_metadata(trainer_service_account(name), job.metadata.namespace, name),
         "rules": [
             {
                 "apiGroups": [GROUP],
@@ -55,11 +47,7 @@ def status_role_binding(job: FineTuneJob) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": {
-            "name": trainer_service_account(name),
-            "namespace": job.metadata.namespace,
-            "labels": labels(name),
-        },
+        "metadata": object_metadata(trainer_service_account(name), job.metadata.namespace, name),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": trainer_service_account(name)},
         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": job.metadata.namespace}],
     }

@@ -6,7 +6,7 @@ from typing import Any
 
 from finetune_api.spec.job import FineTuneJob
 
-from ..naming import JOB_LABEL, labels, service_name
+from ..naming import JOB_LABEL, object_metadata, service_name
 from ..settings import OperatorSettings
 
 
@@ -15,7 +15,7 @@ def headless_service(job: FineTuneJob, settings: OperatorSettings) -> dict[str, 
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": service_name(name), "namespace": job.metadata.namespace, "labels": labels(name)},
+        "metadata": object_metadata(service_name(name), job.metadata.namespace, name),
         "spec": {
             "clusterIP": "None",
             "selector": {JOB_LABEL: name},

@@ -4,16 +4,13 @@ control plane: exactly one acts, and the other takes over when the leader leaves
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.controlplane.operator_process import OperatorProcess
 from tests.integration.operator.test_operator_lifecycle import _get, _job, _wait
 
 pytestmark = pytest.mark.controlplane
@@ -22,36 +19,16 @@ PEERING = "peering-test"
 NS = "operator-tests"
 
 
-class Replica:
+class Replica(OperatorProcess):
     """One operator process started exactly like the chart's Deployment starts it."""
 
-    def __init__(self, name: str, plane: Any, logs: Path) -> None:
-        self.name = name
-        self.log = logs / f"{name}.log"
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(plane.kubeconfig),
-            "POD_ID": name,
-            "FINETUNE_OPERATOR_METRICS_PORT": "0",
-            "PYTHONUNBUFFERED": "1",  # the test reads the log while the replica runs
-        }
-        args = ["run", f"--peering={PEERING}", "--all-namespaces", "-m", "finetune_operator.handlers.main"]
-        with self.log.open("w") as sink:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "kopf", *args], env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO
-            )
+    @property
+    def name(self) -> str:
+        return self.log.stem
 
-    def output(self) -> str:
-        return self.log.read_text()
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def _replica(name: str, plane: Any, logs: Path) -> Replica:
+    return Replica.start(plane.kubeconfig, logs / f"{name}.log", [f"--peering={PEERING}"], {"POD_ID": name})
 
 
 def _peers(plane: Any) -> dict[str, dict[str, Any]]:
@@ -74,9 +51,9 @@ def replicas(control_plane: Any, tmp_path: Path) -> Iterator[tuple[Replica, Repl
     started: list[Replica] = []
     try:
         # One after the other, so the second meets the first in the peering object before it acts.
-        started.append(Replica("replica-a", plane, tmp_path))
+        started.append(_replica("replica-a", plane, tmp_path))
         _wait(lambda: "replica-a" in _peers(plane), "replica-a in the peering object", timeout=60)
-        started.append(Replica("replica-b", plane, tmp_path))
+        started.append(_replica("replica-b", plane, tmp_path))
         _wait(lambda: "replica-b" in _peers(plane), "replica-b in the peering object", timeout=60)
         yield started[0], started[1]
     finally:
