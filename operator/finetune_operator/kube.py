@@ -1,19 +1,50 @@
-"""The few Kubernetes API calls the operator makes, in one place (the RBAC in the chart lists exactly these)."""
+"""The few Kubernetes API calls the operator makes, in one place (the RBAC in the chart lists exactly these).
+
+Requests go out and come back as plain JSON dicts. The client library's typed models cost milliseconds
+of CPU per object to build and to turn back into dicts (a pod is hundreds of fields), and every caller
+here wants the dict; at a burst of a thousand FineTuneJobs that was most of the operator's own CPU.
+The client library still supplies the connection pool, TLS and credentials (tokens, refresh hooks).
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from functools import cached_property
 from typing import Any
+from urllib.parse import quote
 
 from kubernetes import client, config
-from kubernetes.dynamic import DynamicClient
 
 from finetune_api import GROUP, PLURAL, VERSION
 
+from .events import EventPoster
 from .naming import JOB_LABEL
 
 FIELD_MANAGER = "finetune-operator"
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"  # a JSON body is valid YAML
+# The kinds the operator touches, by their REST collection name.
+PLURALS = {
+    "Pod": "pods",
+    "Event": "events",
+    "ConfigMap": "configmaps",
+    "ServiceAccount": "serviceaccounts",
+    "Service": "services",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
+    "Job": "jobs",
+}
+
+
+def collection(api_version: str, kind: str, namespace: str) -> str:
+    """The REST path of a namespaced collection: /api/v1/... for the core group, /apis/<group>/<v>/... else."""
+    root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    return f"{root}/namespaces/{quote(namespace, safe='')}/{PLURALS.get(kind, kind)}"
+
+
+def _finetunejob(namespace: str, name: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace, safe='')}/{PLURAL}/{quote(name, safe='')}"
 
 
 class KubeApi:
@@ -26,63 +57,90 @@ class KubeApi:
                 config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
             api_client = client.ApiClient()
         self.api_client = api_client
+        self.events = EventPoster(
+            lambda event: self.request("POST", collection("v1", "Event", event["metadata"]["namespace"]), body=event)
+        )
 
-    @cached_property
-    def dynamic(self) -> DynamicClient:
-        return DynamicClient(self.api_client)
+    def record_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """An Event about `obj`, posted in the background (see events.py)."""
+        self.events.record(obj, type_, reason, message)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+    ) -> Any:
+        """One API call; the decoded JSON answer. Raises the client's ApiException (with .status) otherwise."""
+        headers = {"Accept": JSON}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        method, url, headers, body, _ = self.api_client.param_serialize(
+            method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
+        )
+        response = self.api_client.call_api(method, url, header_params=headers, body=body)
+        data = response.read()
+        if not 200 <= response.status <= 299:
+            raise client.ApiException.from_response(http_resp=response, body=data.decode("utf-8", "replace"), data=None)
+        return json.loads(data)
+
+    def _get_or_none(self, path: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.request("GET", path))
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply: creating or converging to the rendered object is one idempotent call."""
-        resource = self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-        result = resource.server_side_apply(
-            body=obj, name=obj["metadata"]["name"], namespace=obj["metadata"].get("namespace"),
-            field_manager=FIELD_MANAGER, force_conflicts=True,
-        )  # fmt: skip
-        return dict(result.to_dict())
+        meta = obj["metadata"]
+        path = f"{collection(obj['apiVersion'], obj['kind'], meta['namespace'])}/{quote(meta['name'], safe='')}"
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        return dict(self.request("PATCH", path, query=query, body=obj, content_type=APPLY_PATCH))
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """Create the object; None when one of that name exists already (the caller converges it)."""
+        meta = obj["metadata"]
+        try:
+            path = collection(obj["apiVersion"], obj["kind"], meta["namespace"])
+            return dict(self.request("POST", path, query=[("fieldManager", FIELD_MANAGER)], body=obj))
+        except client.ApiException as exc:
+            if exc.status == 409:
+                return None
+            raise
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            job = client.BatchV1Api(self.api_client).read_namespaced_job(name, namespace)
-            return dict(self.api_client.sanitize_for_serialization(job))
-        except client.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return self._get_or_none(f"{collection('batch/v1', 'Job', namespace)}/{quote(name, safe='')}")
 
     def set_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
-        client.BatchV1Api(self.api_client).patch_namespaced_job(name, namespace, {"spec": {"suspend": suspend}})
+        path = f"{collection('batch/v1', 'Job', namespace)}/{quote(name, safe='')}"
+        self.request("PATCH", path, body={"spec": {"suspend": suspend}}, content_type=MERGE_PATCH)
 
     def trainer_pods(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        pods = client.CoreV1Api(self.api_client).list_namespaced_pod(namespace, label_selector=f"{JOB_LABEL}={name}")
-        return [self.api_client.sanitize_for_serialization(p) for p in pods.items]
+        selector = [("labelSelector", f"{JOB_LABEL}={name}")]
+        listing = self.request("GET", collection("v1", "Pod", namespace), query=selector)
+        return list(listing["items"])
 
     def get_finetunejob(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: Any = client.CustomObjectsApi(self.api_client).get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name
-            )
-            return obj
-        except client.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return self._get_or_none(_finetunejob(namespace, name))
 
     def count_phases(self) -> dict[str, int]:
         """FineTuneJobs per phase, from one cluster-wide LIST."""
-        listing: Any = client.CustomObjectsApi(self.api_client).list_cluster_custom_object(GROUP, VERSION, PLURAL)
-        items = listing["items"]
+        listing = self.request("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}")
         counts: dict[str, int] = {}
-        for item in items:
+        for item in listing["items"]:
             phase = (item.get("status") or {}).get("phase") or "Pending"
             counts[phase] = counts.get(phase, 0) + 1
         return counts
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        client.CustomObjectsApi(self.api_client).patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, {"status": status}
+        self.request(
+            "PATCH", f"{_finetunejob(namespace, name)}/status", body={"status": status}, content_type=MERGE_PATCH
         )
 
     def delete_finetunejob(self, namespace: str, name: str) -> None:
-        client.CustomObjectsApi(self.api_client).delete_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Background"
-        )
+        self.request("DELETE", _finetunejob(namespace, name), query=[("propagationPolicy", "Background")])

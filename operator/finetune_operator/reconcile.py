@@ -18,6 +18,7 @@ from finetune_api.spec.job import FineTuneJob
 from finetune_api.validation.checks import duration_seconds, run_checks
 from finetune_api.validation.problems import Severity
 
+from .events import NORMAL, WARNING
 from .kube import KubeApi
 from .metrics import OPERATOR_METRICS
 from .naming import job_name
@@ -69,7 +70,7 @@ def reject(api: KubeApi, body: dict[str, Any], problems: list[str]) -> None:
         "completionTime": now(),
     }
     api.patch_status(meta["namespace"], meta["name"], status)
-    kopf.warn(cast(kopf.Body, body), reason="InvalidSpec", message=message)
+    api.record_event(body, WARNING, "InvalidSpec", message)
 
 
 @dataclass
@@ -89,27 +90,32 @@ def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: Opera
 
     Returns the Job as this left it, so the status sync that follows need not read it again.
     """
-    existing = api.get_job(job.metadata.namespace or "default", job_name(job.metadata.name))
-    current = existing
-    for obj in render(job, settings).objects:
-        if obj["kind"] == "Job" and existing is not None:
-            # A Job's template is immutable; after creation only suspension follows the spec.
-            want = bool(obj["spec"]["suspend"])
-            if bool((existing.get("spec") or {}).get("suspend")) != want and not _queued_unadmitted(job, existing):
-                api.set_job_suspend(obj["metadata"]["namespace"], obj["metadata"]["name"], want)
-                current = None  # changed under us: the sync reads it afresh
-            continue
-        kopf.adopt(obj, owner=cast(kopf.Body, body))
-        applied = api.apply(obj)
-        if obj["kind"] == "Job":
-            current = applied
     namespace, name = job.metadata.namespace or "default", job.metadata.name
+    # A status that names no Job yet means a first reconcile: create without a read first (a burst of new
+    # FineTuneJobs is exactly when a round trip per job hurts). A Job that exists all the same (an
+    # earlier reconcile whose status write never landed) answers 409 and is read then.
+    named = bool((body.get("status") or {}).get("jobName"))
+    existing = api.get_job(namespace, job_name(name)) if named else None
+    rendered = render(job, settings)
+    for obj in rendered.objects:
+        kopf.adopt(obj, owner=cast(kopf.Body, body))
+        if obj["kind"] != "Job":
+            api.apply(obj)
+    want = rendered.of_kind("Job")[0]
     if existing is None:
-        kopf.info(cast(kopf.Body, body), reason="JobCreated", message=f"created Job {job_name(name)}")
-        return Snapshot(current, [])  # a Job created a moment ago has no pods yet; their events follow
-    if current is None:
-        return Snapshot.read(api, namespace, name)
-    return Snapshot(current, api.trainer_pods(namespace, name))
+        created = api.create(want)
+        if created is not None:
+            api.record_event(body, NORMAL, "JobCreated", f"created Job {job_name(name)}")
+            return Snapshot(created, [])  # a Job created a moment ago has no pods yet; their events follow
+        existing = api.get_job(namespace, job_name(name))
+        if existing is None:  # deleted between the two calls: its own event brings the next reconcile
+            return Snapshot.read(api, namespace, name)
+    # A Job's template is immutable; after creation only suspension follows the spec.
+    suspend = bool(want["spec"]["suspend"])
+    if bool((existing.get("spec") or {}).get("suspend")) != suspend and not _queued_unadmitted(job, existing):
+        api.set_job_suspend(namespace, job_name(name), suspend)
+        return Snapshot.read(api, namespace, name)  # changed under us: read it afresh
+    return Snapshot(existing, api.trainer_pods(namespace, name))
 
 
 def _queued_unadmitted(job: FineTuneJob, existing: dict[str, Any]) -> bool:
@@ -145,11 +151,11 @@ def sync_status(api: KubeApi, body: dict[str, Any], seen: Snapshot) -> Observati
         status["progress"] = progress
     if old.get("phase") != obs.phase.value:
         OPERATOR_METRICS.transition(old.get("phase"), obs.phase.value)
-        event = kopf.warn if obs.phase == Phase.FAILED else kopf.info
-        event(
-            cast(kopf.Body, body),
-            reason=obs.reason,
-            message=f"{old.get('phase') or 'New'} -> {obs.phase.value}: {obs.message}"[:1000],
+        api.record_event(
+            body,
+            WARNING if obs.phase == Phase.FAILED else NORMAL,
+            obs.reason,
+            f"{old.get('phase') or 'New'} -> {obs.phase.value}: {obs.message}",
         )
     # Every pod and Job event lands here; most change nothing, and an unchanged status is not written.
     if any(old.get(key) != value for key, value in status.items()):

@@ -31,3 +31,12 @@ class OperatorSettings(BaseSettings):
         le=256,
         description="Reconciles run at once. They wait on the API server, not the CPU, so this exceeds the cores.",
     )
+    status_workers: int = Field(
+        default=4, ge=1, le=64, description="Threads that sync FineTuneJob status from their Jobs and pods."
+    )
+    status_sync_delay: float = Field(
+        default=0.25,
+        ge=0,
+        le=10,
+        description="Seconds a status sync waits after the first Job or pod event, so a burst of them is read once.",
+    )

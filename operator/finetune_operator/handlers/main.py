@@ -17,6 +17,7 @@ from ..metrics import OPERATOR_METRICS
 from ..naming import JOB_LABEL
 from ..reconcile import TERMINAL, Snapshot, ensure, expired, preflight, reject, sync_status
 from ..settings import OperatorSettings
+from ..workqueue import CoalescingQueue
 
 SETTINGS = OperatorSettings()
 _api: KubeApi | None = None
@@ -40,7 +41,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Our status schema is strict: kopf keeps its bookkeeping in annotations, not in status.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="finetune.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="finetune.dev")
-    settings.posting.level = logging.INFO
+    # Our own Events are posted by events.py; kopf posts only its warnings and errors (a failing
+    # handler), not an Event for each of its INFO lines ("Handler succeeded", "Creation is processed").
+    settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     # kopf runs sync handlers in a thread pool sized by the cores (6 threads on 2 cores); a burst of new
     # FineTuneJobs would queue behind a handful of API round trips.
@@ -91,13 +94,28 @@ def reconcile(body: kopf.Body, reason: str, **_: Any) -> None:
 @kopf.on.event("batch", "v1", "jobs", labels={JOB_LABEL: kopf.PRESENT})
 @kopf.on.event("", "v1", "pods", labels={JOB_LABEL: kopf.PRESENT})
 def child_changed(body: kopf.Body, **_: Any) -> None:
+    # Only the key is queued: a burst of Job and pod events becomes one sync (workqueue.py), and kopf's
+    # handler threads stay free for new FineTuneJobs.
+    STATUS_SYNCS.add((body["metadata"]["namespace"], body["metadata"]["labels"][JOB_LABEL]))
+
+
+def _sync_from_children(key: tuple[str, str]) -> None:
     # Fresh reads, not kopf indexes: an index of the *other* resource can lag this event (a pod and its
     # Job finish within a moment), and two such events would each miss the final transition.
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["labels"][JOB_LABEL]
+    namespace, name = key
     owner = api().get_finetunejob(namespace, name)
     if owner is None or (owner.get("status") or {}).get("phase") in TERMINAL:
         return
     sync_status(api(), owner, Snapshot.read(api(), namespace, name))
+
+
+STATUS_SYNCS: CoalescingQueue[tuple[str, str]] = CoalescingQueue(
+    _sync_from_children,
+    workers=SETTINGS.status_workers,
+    delay=SETTINGS.status_sync_delay,
+    retry_delay=5.0,
+    name="status-sync",
+)
 
 
 def _already_created(body: kopf.Body) -> bool:

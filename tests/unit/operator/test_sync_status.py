@@ -14,6 +14,7 @@ class RecordingApi:
     def __init__(self, job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> None:
         self.job, self.pods = job, pods
         self.calls: list[str] = []
+        self.events: list[tuple[str, str]] = []
         self.patches: list[dict[str, Any]] = []
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -28,6 +29,9 @@ class RecordingApi:
         self.calls.append("patch_status")
         self.patches.append(status)
 
+    def record_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.events.append((type_, reason))
+
 
 def _body(status: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"metadata": {"namespace": "ns", "name": "j", "generation": 1}, "spec": {}, "status": status or {}}
@@ -40,36 +44,69 @@ RUNNING_POD = {
 }
 
 
-def test_an_unchanged_status_is_not_written_again(monkeypatch: Any) -> None:
-    import kopf
-
-    monkeypatch.setattr(kopf, "info", lambda *a, **k: None)  # the phase-change Event needs no cluster here
+def test_an_unchanged_status_is_not_written_again() -> None:
     api = RecordingApi(RUNNING_JOB, [RUNNING_POD])
     seen = Snapshot(RUNNING_JOB, [RUNNING_POD])
     sync_status(api, _body(), seen)  # type: ignore[arg-type]
     assert api.calls == ["patch_status"] and api.patches[0]["phase"] == "Running"
     sync_status(api, _body(api.patches[0]), seen)  # type: ignore[arg-type]
     assert api.calls.count("patch_status") == 1, "the same observation patched the status a second time"
+    assert len(api.events) == 1 and api.events[0][0] == "Normal", "one Event for the one phase change"
 
 
-def test_a_just_created_job_is_not_read_again(monkeypatch: Any) -> None:
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-lora.yaml"
+
+
+class Applying(RecordingApi):
+    """Also applies and creates; a create answers None (409) when `job` already exists."""
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(f"apply {obj['kind']}")
+        return obj
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        self.calls.append(f"create {obj['kind']}")
+        return None if self.job is not None else obj
+
+    def set_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
+        self.calls.append(f"suspend {suspend}")
+
+
+def _ensure(api: Applying, body: dict[str, Any], monkeypatch: Any) -> Snapshot:
     import kopf
 
     from finetune_api.validation import validate_file
     from finetune_operator.reconcile import ensure
     from finetune_operator.settings import OperatorSettings
 
-    monkeypatch.setattr(kopf, "info", lambda *a, **k: None)
     monkeypatch.setattr(kopf, "adopt", lambda *a, **k: None)
-
-    class Applying(RecordingApi):
-        def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-            self.calls.append(f"apply {obj['kind']}")
-            return obj
-
-    api = Applying(None, [])
-    job = validate_file(Path(__file__).resolve().parents[3] / "examples" / "tweets-lora.yaml")[0].job
+    job = validate_file(EXAMPLE)[0].job
     assert job is not None
-    seen = ensure(api, {"metadata": {}}, job, OperatorSettings())  # type: ignore[arg-type]
-    assert api.calls[0] == "get_job" and "trainer_pods" not in api.calls and api.calls.count("get_job") == 1
+    return ensure(api, body, job, OperatorSettings())  # type: ignore[arg-type]
+
+
+def test_a_just_created_job_is_not_read_again(monkeypatch: Any) -> None:
+    api = Applying(None, [])
+    seen = _ensure(api, {"metadata": {}}, monkeypatch)
+    # A first reconcile (no jobName in the status) creates without reading; the Job comes last.
+    assert "get_job" not in api.calls and "trainer_pods" not in api.calls, api.calls
+    assert api.calls[-1] == "create Job" and api.calls.count("create Job") == 1, api.calls
     assert seen.job is not None and seen.job["kind"] == "Job" and seen.pods == []
+    assert [reason for _, reason in api.events] == ["JobCreated"]
+
+
+def test_a_job_the_status_never_named_is_read_and_kept(monkeypatch: Any) -> None:
+    # An earlier reconcile created the Job and stopped before its status write: the create answers 409.
+    existing = {"kind": "Job", "metadata": {"uid": "u1"}, "spec": {"suspend": False}, "status": {}}
+    api = Applying(existing, [RUNNING_POD])
+    seen = _ensure(api, {"metadata": {}}, monkeypatch)
+    assert api.calls[-3:] == ["create Job", "get_job", "trainer_pods"], api.calls
+    assert seen.job is existing and seen.pods == [RUNNING_POD] and api.events == []
+
+
+def test_a_named_job_is_read_first_and_its_suspension_follows_the_spec(monkeypatch: Any) -> None:
+    existing = {"kind": "Job", "metadata": {"uid": "u1"}, "spec": {"suspend": True}, "status": {}}
+    api = Applying(existing, [])
+    _ensure(api, {"metadata": {}, "status": {"jobName": "tweets-lora"}}, monkeypatch)
+    assert api.calls[0] == "get_job" and "create Job" not in api.calls, api.calls
+    assert "suspend False" in api.calls, "the example is not suspended: the Job is resumed"
