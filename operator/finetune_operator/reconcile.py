@@ -105,7 +105,7 @@ def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: Opera
     if existing is None:
         created = api.create(want)
         if created is not None:
-            api.record_event(body, NORMAL, "JobCreated", f"created Job {job_name(name)}")
+            # No Event of its own: the status sync that follows posts one for New -> Pending (JobCreated).
             return Snapshot(created, [])  # a Job created a moment ago has no pods yet; their events follow
         existing = api.get_job(namespace, job_name(name))
         if existing is None:  # deleted between the two calls: its own event brings the next reconcile

@@ -26,8 +26,13 @@ _api: KubeApi | None = None
 def api() -> KubeApi:
     global _api  # noqa: PLW0603 - one client per process, created after kopf has logged in
     if _api is None:
-        _api = KubeApi()
+        _api = _new_api()
     return _api
+
+
+def _new_api() -> KubeApi:
+    # Reconciles, status syncs, the Event poster and the phase gauge may all call at once.
+    return KubeApi(connections=SETTINGS.workers + SETTINGS.status_workers + 2)
 
 
 @kopf.on.login()
@@ -55,7 +60,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.peering.priority = secrets.randbelow(2**31 - 2) + 1
     # A fresh client per operator run, with the credentials of this run (its login may differ).
     global _api  # noqa: PLW0603
-    _api = KubeApi()
+    _api = _new_api()
     if SETTINGS.metrics_port:
         OPERATOR_METRICS.serve(SETTINGS.metrics_port)
         threading.Thread(target=_resync_phases, name="phase-gauge", daemon=True).start()
