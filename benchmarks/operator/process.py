@@ -56,4 +56,4 @@ def rss_mib(operator: OperatorProcess) -> tuple[float, float]:
 
 def retries(operator: OperatorProcess) -> int:
     """Handler runs that failed and were retried, so far."""
-    return operator.output().count("failed temporarily")
+    return operator.output().count("failed; retrying")

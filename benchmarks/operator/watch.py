@@ -6,12 +6,15 @@ moment the create request left to the moment a watch event arrived.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from urllib3.exceptions import HTTPError
 
 from finetune_api import GROUP, PLURAL, VERSION
 
@@ -26,6 +29,11 @@ class Clocks:
     def mark(self, table: dict[str, float], name: str) -> None:
         with self.lock:
             table.setdefault(name, time.perf_counter())
+
+    def span(self, table: dict[str, float]) -> float | None:
+        """From the first create sent to the last mark in `table`."""
+        with self.lock:
+            return max(table.values()) - min(self.sent.values()) if table and self.sent else None
 
     def latencies(self, table: dict[str, float]) -> list[float]:
         with self.lock:
@@ -76,17 +84,20 @@ class Watchers:
                     time.sleep(0.5)
                     continue
                 raise RuntimeError(f"watch {path}: HTTP {response.status}")
-            pending = b""
-            for chunk in response.response.stream(65536):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    event = json.loads(line)
-                    if event["type"] == "ERROR":  # an expired resourceVersion: watch afresh
-                        break
-                    if self.stop.is_set():
-                        return
-                    yield event["object"]
+            # A dropped connection (an API server under load, or stopping) ends this watch: watch afresh.
+            with contextlib.suppress(HTTPError, OSError):
+                yield from self._events(response)
+
+    def _events(self, response: Any) -> Iterator[dict[str, Any]]:
+        pending = b""
+        for chunk in response.response.stream(65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                event = json.loads(line)
+                if event["type"] == "ERROR" or self.stop.is_set():  # ERROR: an expired resourceVersion
+                    return
+                yield event["object"]
 
     def _jobs(self) -> None:
         path = f"/apis/batch/v1/namespaces/{self.namespace}/jobs"

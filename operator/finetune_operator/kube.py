@@ -130,12 +130,12 @@ class KubeApi:
         listing = self.request("GET", collection("v1", "Pod", namespace), query=selector)
         return list(listing["items"])
 
-    def get_finetunejob(self, namespace: str, name: str) -> dict[str, Any] | None:
-        # From the API server's watch cache (resourceVersion=0), not a quorum read of etcd: decoding a
-        # custom resource from etcd runs its whole schema. Only this operator and the job's own trainer
-        # write a FineTuneJob's status; a cache a moment behind our own last status write can at worst
-        # make a sync write that same status (and its Event) once more, never lose a transition.
-        return self._get_or_none(_finetunejob(namespace, name), cached=True)
+    def get_finetunejob(self, namespace: str, name: str, *, cached: bool = False) -> dict[str, Any] | None:
+        """cached: from the API server's watch cache (resourceVersion=0) rather than a quorum read of etcd,
+        which decodes the custom resource through its whole schema. Status syncs read this way: only this
+        operator and the job's own trainer write a FineTuneJob's status, and a cache a moment behind our
+        own last status write can at worst make a sync write that same status (and its Event) again."""
+        return self._get_or_none(_finetunejob(namespace, name), cached=cached)
 
     def count_phases(self) -> dict[str, int]:
         """FineTuneJobs per phase, from one cluster-wide LIST."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -54,6 +55,22 @@ def preflight(body: dict[str, Any]) -> tuple[FineTuneJob | None, list[str]]:
         return None, [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
     errors = [p.render() for p in run_checks(job.spec) if p.severity == Severity.ERROR]
     return job, errors
+
+
+def needs_reconcile(event_type: str | None, body: Mapping[str, Any]) -> bool:
+    """Whether a FineTuneJob watch event calls for a reconcile (level-triggered; no bookkeeping on it).
+
+    Yes for every object of the initial listing (event type None: the operator started, so converge
+    everything and resync status) and for a spec this operator has not observed yet (new, or changed:
+    metadata.generation moves only with the spec). No for deletions, finished jobs, and the events of
+    status writes (ours and the trainer's progress), which are most of them.
+    """
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
+    if event_type == "DELETED" or meta.get("deletionTimestamp") or status.get("phase") in TERMINAL:
+        return False
+    if event_type is None:
+        return True
+    return not status.get("jobName") or status.get("observedGeneration") != meta.get("generation")
 
 
 def reject(api: KubeApi, body: dict[str, Any], problems: list[str]) -> None:

@@ -12,14 +12,16 @@ import kopf
 
 from finetune_api import GROUP, PLURAL, VERSION
 
+from ..events import WARNING
 from ..kube import KubeApi
 from ..metrics import OPERATOR_METRICS
 from ..naming import JOB_LABEL
-from ..reconcile import TERMINAL, Snapshot, ensure, expired, preflight, reject, sync_status
+from ..reconcile import TERMINAL, Snapshot, ensure, expired, needs_reconcile, preflight, reject, sync_status
 from ..settings import OperatorSettings
 from ..workqueue import CoalescingQueue
 
 SETTINGS = OperatorSettings()
+LOG = logging.getLogger("finetune_operator")
 _api: KubeApi | None = None
 
 
@@ -50,9 +52,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # handler), not an Event for each of its INFO lines ("Handler succeeded", "Creation is processed").
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
-    # kopf runs sync handlers in a thread pool sized by the cores (6 threads on 2 cores); a burst of new
-    # FineTuneJobs would queue behind a handful of API round trips.
-    settings.execution.max_workers = SETTINGS.workers
     if settings.peering.priority == 0:
         # Replicas of one Deployment share a command line, and kopf freezes *every* peer when two
         # share a priority, which would leave the cluster unserved. Each process draws its own: the
@@ -71,49 +70,64 @@ def _resync_phases() -> None:
         try:
             OPERATOR_METRICS.set_phases(api().count_phases())
         except Exception as exc:  # noqa: BLE001 - a metrics refresh must never stop the operator
-            logging.getLogger(__name__).warning("phase gauge refresh failed: %s", exc)
+            LOG.warning("phase gauge refresh failed: %s", exc)
         time.sleep(SETTINGS.phase_gauge_interval)
 
 
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-def reconcile(body: kopf.Body, reason: str, **_: Any) -> None:
-    status = body.get("status") or {}
-    if status.get("phase") in TERMINAL:
-        return
-    if reason == "create" and _already_created(body):
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def finetunejob_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+    # Level-triggered, like a controller-runtime reconciler: kopf keeps no bookkeeping on the object
+    # (no annotation patch per FineTuneJob, which cost an API write and a watch event each and showed
+    # up as drift in GitOps tools), and the work queue retries what fails.
+    if needs_reconcile(type, body):
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        _LATEST[key] = dict(body)
+        RECONCILES.add(key)
+
+
+def _reconcile(key: tuple[str, str]) -> None:
+    # The body of the event that queued this key; a retry reads afresh (quorum read, not the cache).
+    body = _LATEST.pop(key, None) or api().get_finetunejob(*key)
+    if body is None or (body.get("status") or {}).get("phase") in TERMINAL:
         return
     with OPERATOR_METRICS.reconcile.time():
         try:
-            job, problems = preflight(dict(body))
+            job, problems = preflight(body)
             if problems or job is None:
-                reject(api(), dict(body), problems)
+                reject(api(), body, problems)
+                LOG.info("[%s/%s] rejected: %s", *key, "; ".join(problems))
                 return
-            sync_status(api(), dict(body), ensure(api(), dict(body), job, SETTINGS))
+            obs = sync_status(api(), body, ensure(api(), body, job, SETTINGS))
         except Exception as exc:
             OPERATOR_METRICS.errors.labels(reason=type(exc).__name__).inc()
-            raise kopf.TemporaryError(f"{type(exc).__name__}: {exc}", delay=5) from exc
+            # What kopf's own retries showed in `kubectl describe`, now that the work queue retries.
+            api().record_event(body, WARNING, "ReconcileFailed", f"{type(exc).__name__}: {exc}; retrying in 5 s")
+            raise
+    LOG.info("[%s/%s] reconciled: %s", *key, obs.phase.value)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={JOB_LABEL: kopf.PRESENT})
 @kopf.on.event("", "v1", "pods", labels={JOB_LABEL: kopf.PRESENT})
-def child_changed(body: kopf.Body, **_: Any) -> None:
-    # Only the key is queued: a burst of Job and pod events becomes one sync (workqueue.py), and kopf's
-    # handler threads stay free for new FineTuneJobs.
+async def child_changed(body: kopf.Body, **_: Any) -> None:
+    # Only the key is queued: a burst of Job and pod events becomes one sync (workqueue.py).
     STATUS_SYNCS.add((body["metadata"]["namespace"], body["metadata"]["labels"][JOB_LABEL]))
 
 
 def _sync_from_children(key: tuple[str, str]) -> None:
-    # Fresh reads, not kopf indexes: an index of the *other* resource can lag this event (a pod and its
-    # Job finish within a moment), and two such events would each miss the final transition.
+    # The Job and pods are read afresh, not from kopf indexes: an index of the *other* resource can lag
+    # this event (a pod and its Job finish within a moment), and two such events would each miss the
+    # final transition.
     namespace, name = key
-    owner = api().get_finetunejob(namespace, name)
+    owner = api().get_finetunejob(namespace, name, cached=True)
     if owner is None or (owner.get("status") or {}).get("phase") in TERMINAL:
         return
     sync_status(api(), owner, Snapshot.read(api(), namespace, name))
 
 
+_LATEST: dict[tuple[str, str], dict[str, Any]] = {}
+RECONCILES: CoalescingQueue[tuple[str, str]] = CoalescingQueue(
+    _reconcile, workers=SETTINGS.workers, delay=0, retry_delay=5.0, name="reconcile"
+)
 STATUS_SYNCS: CoalescingQueue[tuple[str, str]] = CoalescingQueue(
     _sync_from_children,
     workers=SETTINGS.status_workers,
@@ -121,15 +135,6 @@ STATUS_SYNCS: CoalescingQueue[tuple[str, str]] = CoalescingQueue(
     retry_delay=5.0,
     name="status-sync",
 )
-
-
-def _already_created(body: kopf.Body) -> bool:
-    """A creation kopf delivers again: our own status patch in the first run can overtake kopf's
-    bookkeeping annotation, and kopf then sees an object it never handled. A status that names the Job
-    and has observed this generation was written after that Job was applied: nothing is left to do
-    (measured: in a burst of 1000 new FineTuneJobs nearly every one was reconciled twice)."""
-    status = body.get("status") or {}
-    return bool(status.get("jobName")) and status.get("observedGeneration") == body.metadata.get("generation")
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=15, when=lambda spec, **_: bool(spec.get("ttlAfterFinished")))

@@ -37,7 +37,7 @@ def _peers(plane: Any) -> dict[str, dict[str, Any]]:
 
 
 def _handled(replica: Replica, name: str) -> bool:
-    return f"[{NS}/{name}] Handler 'reconcile' succeeded" in replica.output()
+    return f"[{NS}/{name}] reconciled" in replica.output()
 
 
 @pytest.fixture
