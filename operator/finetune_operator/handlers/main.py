@@ -45,11 +45,11 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    # Our status schema is strict: kopf keeps its bookkeeping in annotations, not in status.
+    # Our status schema is strict: what bookkeeping kopf still keeps (the TTL timer's) goes to annotations.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="finetune.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="finetune.dev")
-    # Our own Events are posted by events.py; kopf posts only its warnings and errors (a failing
-    # handler), not an Event for each of its INFO lines ("Handler succeeded", "Creation is processed").
+    # Our own Events are posted by events.py; kopf posts only its own warnings and errors, not an
+    # Event for each of its INFO lines ("Handler 'child_changed' succeeded" on every pod event).
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     if settings.peering.priority == 0:
