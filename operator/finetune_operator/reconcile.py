@@ -125,7 +125,7 @@ def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: Opera
             # No Event of its own: the status sync that follows posts one for New -> Pending (JobCreated).
             return Snapshot(created, [])  # a Job created a moment ago has no pods yet; their events follow
         existing = api.get_job(namespace, job_name(name))
-        if existing is None:  # deleted between the two calls: its own event brings the next reconcile
+        if existing is None:  # deleted between the two calls (rare): report what is there now
             return Snapshot.read(api, namespace, name)
     # A Job's template is immutable; after creation only suspension follows the spec.
     suspend = bool(want["spec"]["suspend"])
