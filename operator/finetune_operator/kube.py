@@ -34,17 +34,22 @@ PLURALS = {
     "Role": "roles",
     "RoleBinding": "rolebindings",
     "Job": "jobs",
+    "FineTuneJob": PLURAL,
 }
 
 
 def collection(api_version: str, kind: str, namespace: str) -> str:
     """The REST path of a namespaced collection: /api/v1/... for the core group, /apis/<group>/<v>/... else."""
     root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    return f"{root}/namespaces/{quote(namespace, safe='')}/{PLURALS.get(kind, kind)}"
+    return f"{root}/namespaces/{quote(namespace, safe='')}/{PLURALS[kind]}"
+
+
+def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
+    return f"{collection(api_version, kind, namespace)}/{quote(name, safe='')}"
 
 
 def _finetunejob(namespace: str, name: str) -> str:
-    return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace, safe='')}/{PLURAL}/{quote(name, safe='')}"
+    return object_path(f"{GROUP}/{VERSION}", "FineTuneJob", namespace, name)
 
 
 class KubeApi:
@@ -103,7 +108,7 @@ class KubeApi:
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply: creating or converging to the rendered object is one idempotent call."""
         meta = obj["metadata"]
-        path = f"{collection(obj['apiVersion'], obj['kind'], meta['namespace'])}/{quote(meta['name'], safe='')}"
+        path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
         query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         return dict(self.request("PATCH", path, query=query, body=obj, content_type=APPLY_PATCH))
 
@@ -119,10 +124,10 @@ class KubeApi:
             raise
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._get_or_none(f"{collection('batch/v1', 'Job', namespace)}/{quote(name, safe='')}")
+        return self._get_or_none(object_path("batch/v1", "Job", namespace, name))
 
     def set_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
-        path = f"{collection('batch/v1', 'Job', namespace)}/{quote(name, safe='')}"
+        path = object_path("batch/v1", "Job", namespace, name)
         self.request("PATCH", path, body={"spec": {"suspend": suspend}}, content_type=MERGE_PATCH)
 
     def trainer_pods(self, namespace: str, name: str) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from finetune_operator.kube import PLURALS, collection
+from finetune_operator.kube import PLURALS, collection, object_path
 
 
 def test_core_and_group_collections() -> None:
@@ -10,6 +10,9 @@ def test_core_and_group_collections() -> None:
     assert collection("batch/v1", "Job", "ml") == "/apis/batch/v1/namespaces/ml/jobs"
     assert collection("rbac.authorization.k8s.io/v1", "RoleBinding", "ml") == (
         "/apis/rbac.authorization.k8s.io/v1/namespaces/ml/rolebindings"
+    )
+    assert object_path("finetune.dev/v1alpha1", "FineTuneJob", "ml", "a b") == (
+        "/apis/finetune.dev/v1alpha1/namespaces/ml/finetunejobs/a%20b"
     )
 
 
