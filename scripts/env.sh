@@ -1,28 +1,29 @@
 #!/usr/bin/env bash
 # Creates (once) and activates the development environment: a virtualenv outside the repo,
-# keyed by the dependency list, so a fresh clone reuses it and a changed pyproject.toml gets a new one.
+# keyed by the dependency lists of pyproject.toml (not the whole file: a new lint rule or test
+# marker must not cost a fresh torch download), so a fresh clone reuses it.
 # Usage: source scripts/env.sh
-set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export FINETUNE_CACHE="${FINETUNE_CACHE:-$HOME/.cache/finetune-operator}"
-key="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-12)"
+key="$(python3 -c 'import json, sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print(json.dumps([p["dependencies"], p["optional-dependencies"], p["requires-python"]], sort_keys=True))' "$ROOT/pyproject.toml" | sha256sum | cut -c1-12)"
 VENV="$FINETUNE_CACHE/venv-$key"
-if [ ! -x "$VENV/bin/uv" ]; then
-  echo "==> creating $VENV (once per dependency set)"
-  mkdir -p "$FINETUNE_CACHE"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check uv
-fi
-if [ ! -f "$VENV/.installed" ]; then
-  echo "==> installing dependencies into $VENV"
-  VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q -e "$ROOT[operator,trainer,dev]"
-  touch "$VENV/.installed"
-else
-  # Re-point the editable install at this checkout (a fresh clone lives elsewhere); no downloads.
-  VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q --no-deps -e "$ROOT"
-fi
+_finetune_env() {
+  if [ ! -x "$VENV/bin/uv" ]; then
+    echo "==> creating $VENV (once per dependency set)"
+    mkdir -p "$FINETUNE_CACHE" && python3 -m venv "$VENV" \
+      && "$VENV/bin/python" -m pip install -q --disable-pip-version-check uv || return 1
+  fi
+  if [ ! -f "$VENV/.installed" ]; then
+    # Marked installed only after the install succeeded: an interrupted one is redone next time.
+    echo "==> installing dependencies into $VENV"
+    VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q -e "$ROOT[operator,trainer,dev]" && touch "$VENV/.installed" || return 1
+  else
+    # Re-point the editable install at this checkout (a fresh clone lives elsewhere); no downloads.
+    VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install -q --no-deps -e "$ROOT" || return 1
+  fi
+}
+_finetune_env || { echo "scripts/env.sh: setting up $VENV failed (see above)" >&2; return 1 2>/dev/null || exit 1; }
 export VIRTUAL_ENV="$VENV"
 export PATH="$VENV/bin:$PATH"
 # Never reach for a model hub at run time: every model comes from the local cache or S3.
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
-set +euo pipefail
