@@ -23,7 +23,24 @@ class OperatorSettings(BaseSettings):
     termination_grace_seconds: int = Field(
         default=120, description="Time a SIGTERMed trainer has to save its checkpoint."
     )
-    metrics_port: int = Field(default=8080, description="Port of the operator's own Prometheus endpoint.")
+    trainer_host_network: bool = Field(
+        default=False,
+        description="Run trainer pods on their node's network (clusters without a pod network; outside the "
+        "restricted Pod Security level).",
+    )
+    trainer_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra environment of trainer containers (JSON object), e.g. KUBERNETES_SERVICE_HOST on the "
+        "host network; never credentials, and never a variable the operator sets itself.",
+    )
+    metrics_port: int = Field(default=8080, description="Port of the operator's own Prometheus endpoint; 0: none.")
+    heartbeat_file: str = Field(
+        default="",
+        description="File the event loop touches for the liveness probe (python -m finetune_operator.liveness); "
+        "empty: no heartbeat.",
+    )
+    heartbeat_interval: float = Field(default=5.0, gt=0, description="Seconds between heartbeats.")
+    heartbeat_max_age: float = Field(default=60.0, gt=0, description="A heartbeat older than this fails the probe.")
     phase_gauge_interval: float = Field(default=15.0, description="Seconds between recounts of FineTuneJobs by phase.")
     workers: int = Field(
         default=128,

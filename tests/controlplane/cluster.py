@@ -66,6 +66,13 @@ class ControlPlane:
     ca: Path = Path()
     extra_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)  # token -> (user, groups)
     apiserver_args: list[str] = field(default_factory=list)  # e.g. an audit log for the operator benchmark
+    # Off for the kwok tier (no kubelet mounts tokens there); on for the real-node tier, whose pods
+    # (the operator, the trainer's status hook) authenticate with their projected ServiceAccount token.
+    service_account_admission: bool = False
+
+    @property
+    def admin_token(self) -> str:
+        return ADMIN_TOKEN
 
     @property
     def server(self) -> str:
@@ -130,7 +137,7 @@ class ControlPlane:
                 f"--service-account-signing-key-file={pki['sa_key']}",
                 "--service-cluster-ip-range=10.0.0.0/24",
                 "--allow-privileged=true",
-                "--disable-admission-plugins=ServiceAccount",
+                *([] if self.service_account_admission else ["--disable-admission-plugins=ServiceAccount"]),
                 "--enable-priority-and-fairness=false",
                 "--watch-cache=true",
                 *self.apiserver_args,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -14,6 +16,7 @@ from finetune_api import GROUP, PLURAL, VERSION
 
 from ..events import WARNING
 from ..kube import KubeApi
+from ..liveness import beat
 from ..metrics import OPERATOR_METRICS
 from ..naming import JOB_LABEL
 from ..reconcile import TERMINAL, Snapshot, ensure, expired, needs_reconcile, preflight, reject, sync_status
@@ -23,6 +26,7 @@ from ..workqueue import CoalescingQueue
 SETTINGS = OperatorSettings()
 LOG = logging.getLogger("finetune_operator")
 _api: KubeApi | None = None
+_heartbeat: asyncio.Task[None] | None = None
 
 
 def api() -> KubeApi:
@@ -63,6 +67,15 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     if SETTINGS.metrics_port:
         OPERATOR_METRICS.serve(SETTINGS.metrics_port)
         threading.Thread(target=_resync_phases, name="phase-gauge", daemon=True).start()
+
+
+@kopf.on.startup()
+async def start_heartbeat(**_: Any) -> None:
+    global _heartbeat  # noqa: PLW0603 - held so the task is not collected
+    if SETTINGS.heartbeat_file and _heartbeat is None:
+        _heartbeat = asyncio.get_running_loop().create_task(
+            beat(Path(SETTINGS.heartbeat_file), SETTINGS.heartbeat_interval)
+        )
 
 
 def _resync_phases() -> None:

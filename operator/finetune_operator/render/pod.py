@@ -44,6 +44,8 @@ def _env(job: FineTuneJob, settings: OperatorSettings) -> list[dict[str, Any]]:
                 },
             },
         ]
+    ours = {var["name"] for var in env}
+    env += [{"name": k, "value": v} for k, v in sorted(settings.trainer_env.items()) if k not in ours]
     return env
 
 
@@ -147,6 +149,9 @@ def pod_template(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]
     }
     if spec.resources.nodes > 1:
         pod_spec["subdomain"] = service_name(name)
+    if settings.trainer_host_network:
+        pod_spec["hostNetwork"] = True
+        pod_spec["dnsPolicy"] = "ClusterFirstWithHostNet"
     return {
         "metadata": {
             # The job's own labels (cost centre, team, ...) follow it onto its pods; ours win on clashes.

@@ -14,6 +14,16 @@ from ..observability.progress import Reporter
 from .checkpoints import CheckpointStore
 
 
+def history_points(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """The loss points of a transformers log history, in the form on_log and on_evaluate record them."""
+    points: list[dict[str, float]] = []
+    for entry in log_history:
+        for source, key in (("loss", "train_loss"), ("eval_loss", "eval_loss")):
+            if source in entry and "step" in entry:
+                points.append({"step": entry["step"], key: entry[source]})
+    return points
+
+
 class ProgressCallback(TrainerCallback):
     def __init__(
         self, reporter: Reporter, tokens_per_sample: float, metric_key: str, loss_log: list[dict[str, float]]
@@ -28,6 +38,10 @@ class ProgressCallback(TrainerCallback):
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         self.t0, self.step0 = time.time(), state.global_step
+        if state.global_step and not self.loss_log:
+            # Resumed: the checkpoint's trainer state holds the history up to its step, so the
+            # run's loss history (metrics.json, the loss curve) covers every step once.
+            self.loss_log.extend(history_points(state.log_history))
         self.reporter.update(phase="Running", step=state.global_step, total_steps=state.max_steps)
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:

@@ -1,0 +1,86 @@
+"""The real-node tier: both images built from the project's Dockerfiles, a control plane with
+ServiceAccount admission, and a real kubelet on containerd beside the kwok GPU node."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.controlplane.cluster import ControlPlane, build
+
+from .docker_engine import OPERATOR_IMAGE, TRAINER_IMAGE, BuiltImage, DockerEngine, build_all, ensure_base_image
+from .docker_engine import missing_tools as missing_build_tools
+from .kubelet import RealNode, ensure_pause_image
+from .kubelet import missing_tools as missing_node_tools
+
+REPO_CRDS = ("crds/finetunejob.yaml",)
+
+
+def _report(line: str) -> None:
+    # Shown in the pytest output (-s not needed): the measured build and start times are the issue's figures.
+    sys.stderr.write(f"\n[node tier] {line}\n")
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[DockerEngine]:
+    missing = missing_build_tools() + missing_node_tools()
+    if os.geteuid() != 0:
+        pytest.skip("the node tier runs dockerd, containerd and a kubelet, which need root")
+    if missing:
+        pytest.fail(f"tests/node/install.sh should have installed {', '.join(missing)} (make test runs it)")
+    engine = DockerEngine().start()
+    yield engine
+    engine.stop()
+
+
+@dataclass(frozen=True)
+class Images:
+    base: str
+    operator: BuiltImage
+    trainer: BuiltImage
+
+
+@pytest.fixture(scope="session")
+def images(docker_engine: DockerEngine) -> Images:
+    started = time.monotonic()
+    base = ensure_base_image(docker_engine)
+    _report(f"base image {base} ready in {time.monotonic() - started:.0f} s")
+    built = build_all(docker_engine)
+    for name, image in built.items():
+        _report(f"{name} image {image.ref}: {image.size_bytes / 1e9:.2f} GB, built in {image.seconds:.0f} s")
+    return Images(base, built["operator"], built["trainer"])
+
+
+@pytest.fixture(scope="session")
+def node_plane() -> Iterator[ControlPlane]:
+    """A control plane of its own: ServiceAccount admission on, so the kubelet mounts projected tokens."""
+    plane = ControlPlane(build(), service_account_admission=True).start()
+    try:
+        for crd in REPO_CRDS:
+            plane.kubectl("apply", "--server-side", "-f", crd)
+        plane.kubectl("wait", "--for=condition=Established", "crd/finetunejobs.finetune.dev", "--timeout=60s")
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def real_node(node_plane: ControlPlane, docker_engine: DockerEngine, images: Images) -> Iterator[RealNode]:
+    started = time.monotonic()
+    node = RealNode(node_plane, node_plane.bin)
+    node.root.mkdir(parents=True, exist_ok=True)
+    pause = ensure_pause_image(docker_engine, images.base)
+    node.start()
+    _report(f"kubelet node {node.name} Ready in {time.monotonic() - started:.0f} s")
+    try:
+        for ref in (pause, OPERATOR_IMAGE, TRAINER_IMAGE):
+            seconds = node.import_image(docker_engine, ref)
+            _report(f"{ref} in containerd ({'already there' if seconds == 0 else f'imported in {seconds:.0f} s'})")
+        yield node
+    finally:
+        node.stop()

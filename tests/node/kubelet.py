@@ -1,0 +1,273 @@
+"""A real node for the test control plane: Debian's containerd and runc, and a kubelet built like the
+control plane, joined beside the kwok GPU node.
+
+Settings are the ones this machine kind needs (realnode.md): cgroup v1 with cgroupfs, no QoS
+cgroups, no negative oom_score_adj (no CAP_SYS_RESOURCE in this sandbox), a loopback-only CNI
+config so the node turns Ready, and a pause image of our own (no registry to pull one from). The
+node publishes no address, so pods use the host network and reach S3 and the API server on
+127.0.0.1; container logs are read from the kubelet's pod log folder.
+
+Only the processes started here are ever stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tests.controlplane.cluster import ControlPlane, free_port
+
+from .docker_engine import CACHE, DockerEngine
+
+CONTAINERD = "/usr/bin/containerd"
+CTR = "/usr/bin/ctr"
+CNI_BIN = Path("/usr/lib/cni")
+NODE_NAME = "node-0"
+NODE_LABEL = "finetune.dev/test-node"
+PAUSE_IMAGE = "finetune-pause:node-test"
+K8S_NAMESPACE = "k8s.io"
+# The sandbox's only job is to hold the pod's namespaces until it is told to stop.
+PAUSE_DOCKERFILE = """FROM {base}
+ENTRYPOINT ["python3", "-c", "import signal; signal.signal(signal.SIGTERM, lambda *_: exit(0)); signal.pause()"]
+"""
+
+
+def missing_tools() -> list[str]:
+    wanted = {
+        CONTAINERD: "containerd",
+        "/usr/sbin/runc": "runc",
+        str(CNI_BIN / "loopback"): "containernetworking-plugins",
+    }
+    return [pkg for path, pkg in wanted.items() if not Path(path).exists()]
+
+
+def ensure_pause_image(engine: DockerEngine, base: str) -> str:
+    if not engine.has_image(PAUSE_IMAGE):
+        with tempfile.TemporaryDirectory() as ctx:
+            (Path(ctx) / "Dockerfile").write_text(PAUSE_DOCKERFILE.format(base=base))
+            engine.docker("build", "-t", PAUSE_IMAGE, ctx)
+    return PAUSE_IMAGE
+
+
+@dataclass
+class RealNode:
+    plane: ControlPlane
+    bin: Path
+    root: Path = field(default_factory=lambda: CACHE / "node")
+    run_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="finetune-node-")))
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    name: str = NODE_NAME
+
+    @property
+    def containerd_socket(self) -> Path:
+        return self.run_dir / "containerd.sock"
+
+    @property
+    def pod_logs(self) -> Path:
+        return self.run_dir / "pod-logs"
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = (self.run_dir / f"{name}.log").open("wb")
+        self.procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+    def log(self, name: str, tail: int = 4000) -> str:
+        path = self.run_dir / f"{name}.log"
+        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
+
+    def ctr(self, *args: str, stdin: int | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [CTR, f"--address={self.containerd_socket}", f"--namespace={K8S_NAMESPACE}", *args],
+            stdin=stdin,
+            capture_output=True,
+            check=False,
+        )
+
+    def _containerd_config(self) -> Path:
+        cni_conf = self.run_dir / "cni"
+        cni_conf.mkdir()
+        # Only loopback: pods run on the host network (the network rule allows 127.0.0.1 only), but
+        # the kubelet reports NotReady until some CNI config exists.
+        (cni_conf / "10-loopback.conflist").write_text(
+            json.dumps({"cniVersion": "1.0.0", "name": "loopback", "plugins": [{"type": "loopback"}]})
+        )
+        cri = {
+            "sandbox_image": f"docker.io/library/{PAUSE_IMAGE}",
+            "restrict_oom_score_adj": True,
+            "disable_apparmor": True,
+            "containerd": {
+                "snapshotter": "overlayfs",
+                "default_runtime_name": "runc",
+                "runtimes": {"runc": {"runtime_type": "io.containerd.runc.v2", "options": {"SystemdCgroup": False}}},
+            },
+            "cni": {"bin_dir": str(CNI_BIN), "conf_dir": str(cni_conf)},
+        }
+        lines = [
+            "version = 2",
+            f'root = "{self.root / "containerd"}"',
+            f'state = "{self.run_dir / "containerd-state"}"',
+            'disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", '
+            '"io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]',
+            "[grpc]",
+            f'  address = "{self.containerd_socket}"',
+            "[ttrpc]",
+            f'  address = "{self.run_dir / "containerd.sock.ttrpc"}"',
+            '[plugins."io.containerd.grpc.v1.cri"]',
+            *_toml_table(cri, '[plugins."io.containerd.grpc.v1.cri"'),
+        ]
+        path = self.run_dir / "containerd.toml"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def _kubelet_config(self) -> Path:
+        config = {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "failCgroupV1": False,
+            "cgroupDriver": "cgroupfs",
+            "cgroupsPerQOS": False,
+            "enforceNodeAllocatable": [],
+            "failSwapOn": False,
+            "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
+            "address": "127.0.0.1",
+            "port": free_port(),
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": free_port(),
+            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False}},
+            "authorization": {"mode": "AlwaysAllow"},
+            "podLogsDir": str(self.pod_logs),
+            "serializeImagePulls": False,
+            # The images are imported, never pulled: nothing may collect them, and a busy shared disk
+            # must not evict the pods under test.
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
+            "nodeStatusUpdateFrequency": "4s",
+            "syncFrequency": "5s",
+            "fileCheckFrequency": "5s",
+            "maxPods": 20,
+        }
+        path = self.run_dir / "kubelet.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def start(self, timeout: float = 120) -> RealNode:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.pod_logs.mkdir()
+        self._spawn("containerd", [CONTAINERD, f"--config={self._containerd_config()}"])
+        self._wait(lambda: self.ctr("version").returncode == 0, "containerd", 60)
+        self._forget_old_pods()
+        kubeconfig = self.plane.write_kubeconfig("kubelet", self.plane.admin_token)
+        self._spawn(
+            "kubelet",
+            [
+                str(self.bin / "kubelet"),
+                f"--config={self._kubelet_config()}",
+                f"--kubeconfig={kubeconfig}",
+                f"--root-dir={self.run_dir / 'kubelet'}",
+                f"--cert-dir={self.run_dir / 'kubelet-pki'}",
+                f"--hostname-override={self.name}",
+                f"--node-labels={NODE_LABEL}=true",
+                "--v=1",
+            ],
+        )
+
+        def ready() -> bool:
+            out = self.plane.kubectl(
+                "get", "node", self.name, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False
+            )
+            return out.strip() == "True"
+
+        self._wait(ready, "kubelet node Ready", timeout)
+        return self
+
+    def _forget_old_pods(self) -> None:
+        """Containers a killed earlier run left in the cached root: a new control plane knows none of them."""
+        listed = self.ctr("containers", "list", "--quiet")
+        for cid in listed.stdout.decode().split():
+            self.ctr("containers", "delete", cid)
+
+    def import_image(self, engine: DockerEngine, ref: str) -> float:
+        """Copy an image from the Docker engine into containerd, unless this exact image is there already."""
+        image_id = engine.image_id(ref).removeprefix("sha256:")
+        marker = self.root / "imported" / f"{ref.replace('/', '_').replace(':', '_')}-{image_id[:16]}"
+        if (
+            marker.exists()
+            and f"docker.io/library/{ref}" in self.ctr("images", "list", "--quiet").stdout.decode().split()
+        ):
+            return 0.0
+        started = time.monotonic()
+        save = subprocess.Popen(["/usr/bin/docker", f"--host={engine.host}", "save", ref], stdout=subprocess.PIPE)
+        assert save.stdout is not None
+        imported = self.ctr("images", "import", "-", stdin=save.stdout.fileno())
+        save.wait()
+        if imported.returncode != 0 or save.returncode != 0:
+            raise RuntimeError(f"importing {ref} into containerd failed: {imported.stderr.decode(errors='replace')}")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        for old in marker.parent.glob(f"{ref.replace('/', '_').replace(':', '_')}-*"):
+            old.unlink()
+        marker.touch()
+        return time.monotonic() - started
+
+    def container_log(self, namespace: str, pod: str, container: str) -> str:
+        """What a container printed, read from the kubelet's pod log folder (the API server cannot reach the node)."""
+        texts = []
+        for path in sorted(self.pod_logs.glob(f"{namespace}_{pod}_*/{container}/*.log")):
+            texts.append(path.read_text(errors="replace"))
+        return "\n".join(texts)
+
+    def _wait(self, probe: object, what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if probe():  # type: ignore[operator]
+                    return
+            except Exception:  # noqa: BLE001, S110 - not up yet
+                pass
+            time.sleep(0.5)
+        logs = "\n".join(f"--- {n}\n{self.log(n)}" for n in ("containerd", "kubelet"))
+        self.stop()
+        raise RuntimeError(f"{what} not ready in {timeout}s:\n{logs}")
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+        # The kubelet's pod folders hold mounts (projected tokens, emptyDirs on tmpfs) left by pods.
+        subprocess.run(
+            ["sh", "-c", f"grep ' {self.run_dir}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l"],
+            check=False,
+        )
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def _toml_table(table: dict[str, object], prefix: str) -> list[str]:
+    """The CRI plugin's settings as TOML (only what this config uses: strings, booleans, nested tables)."""
+    scalars, tables = [], []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            scalars.append(f"  {key} = {json.dumps(value)}")
+    out = scalars
+    for key, value in tables:
+        header = f"{prefix}.{key}"
+        out.append(f"{header}]")
+        out.extend(_toml_table(value, header))
+    return out

@@ -1,0 +1,316 @@
+"""The user's journey on a real node: `helm install` of the chart with the built operator image, then
+FineTuneJobs applied with kubectl whose trainer pods run the built trainer image in real containers,
+with the shipped model and data in an S3 server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import free_port
+from tests.controlplane.cluster import ControlPlane
+from tests.prometheus import query, run_prometheus
+
+from .docker_engine import OPERATOR_IMAGE, REPO, TRAINER_IMAGE
+from .kubelet import NODE_LABEL, RealNode
+
+pytestmark = pytest.mark.node
+CHART = REPO / "charts" / "finetune-operator"
+RELEASE_NS = "finetune-system"
+NS = "journey"
+
+
+def _helm(plane: ControlPlane, *args: str) -> str:
+    out = subprocess.run(
+        [str(plane.bin / "helm"), f"--kubeconfig={plane.kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def _wait(what: str, probe: Callable[[], Any], timeout: float, diagnose: Callable[[], str] = lambda: "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"{what} not within {timeout:.0f} s\n{diagnose()}")
+
+
+@dataclass
+class Cluster:
+    plane: ControlPlane
+    node: RealNode
+    s3: str
+    trainer_metrics_port: int
+
+    def get(self, kind: str, name: str, namespace: str = NS) -> dict[str, Any]:
+        out = self.plane.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+        return json.loads(out) if out.startswith("{") else {}
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.get("finetunejob", name).get("status") or {})
+
+    def pods(self, job: str) -> list[dict[str, Any]]:
+        out = self.plane.kubectl("get", "pods", "-n", NS, "-l", f"finetune.dev/job={job}", "-o", "json")
+        return list(json.loads(out)["items"])
+
+    def diagnose(self, job: str) -> str:
+        lines = [f"status: {json.dumps(self.status(job), indent=1)}"]
+        for pod in self.pods(job):
+            name = pod["metadata"]["name"]
+            lines.append(f"pod {name}: {json.dumps(pod.get('status', {}).get('containerStatuses'), indent=1)}")
+            lines.append(self.node.container_log(NS, name, "trainer")[-3000:])
+        lines.append(self.plane.kubectl("get", "events", "-n", NS, check=False)[-3000:])
+        lines.append(self.node.log("kubelet", 3000))
+        return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def cluster(node_plane: ControlPlane, real_node: RealNode, shipped_s3: str) -> Iterator[Cluster]:
+    """The chart installed as a platform team would, with what a node without a pod network needs:
+    the host network, and the API server's address on 127.0.0.1 (never the kubernetes Service's ClusterIP)."""
+    plane = node_plane
+    api = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(plane.api_port)}
+    trainer_metrics_port = free_port()
+    values = {
+        "image": {
+            "repository": OPERATOR_IMAGE.split(":")[0],
+            "tag": OPERATOR_IMAGE.split(":")[1],
+            "pullPolicy": "Never",
+        },
+        "replicaCount": 2,
+        "hostNetwork": True,
+        "extraEnv": [{"name": k, "value": v} for k, v in api.items()],
+        "metrics": {"enabled": False},
+        "nodeSelector": {NODE_LABEL: "true"},
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "trainer": {
+            "image": TRAINER_IMAGE,
+            "imagePullPolicy": "Never",
+            "hostNetwork": True,
+            "extraEnv": api,
+            "metricsPort": trainer_metrics_port,
+            "defaultCpu": "1",
+            "defaultMemory": "4Gi",
+            "workDirSize": "4Gi",
+            "shmSize": "256Mi",
+        },
+    }
+    values_file = plane.root / "journey-values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    started = time.monotonic()
+    # The CRD is applied by the fixture already; the chart adopts nothing it did not create.
+    _helm(plane, "install", "ft", str(CHART), "-n", RELEASE_NS, "--create-namespace", "-f", str(values_file),
+          "--set", "crds.install=false", "--wait", "--timeout=300s")  # fmt: skip
+    print(f"helm install --wait: both operator replicas Ready in {time.monotonic() - started:.0f} s")
+    plane.kubectl("create", "namespace", NS)
+    plane.kubectl(
+        "create", "secret", "generic", "s3-credentials", "-n", NS,
+        "--from-literal=AWS_ACCESS_KEY_ID=testing", "--from-literal=AWS_SECRET_ACCESS_KEY=testing",
+    )  # fmt: skip
+    yield Cluster(plane, real_node, shipped_s3, trainer_metrics_port)
+    _helm(plane, "uninstall", "ft", "-n", RELEASE_NS, "--wait", "--timeout=120s")
+
+
+def _job(name: str, cluster: Cluster, **spec: Any) -> dict[str, Any]:
+    """The README example, for CPU: the same model, data, method and gate, fewer rows, no GPU."""
+    doc = yaml.safe_load((REPO / "examples" / "tweets-lora.yaml").read_text())
+    doc["metadata"] = {"name": name, "namespace": NS}
+    body = doc["spec"]
+    body["s3"] = {"endpoint": cluster.s3, "region": "us-east-1", "secretRef": {"name": "s3-credentials"}}
+    body["output"] = {**body["output"], "uri": f"s3://models/out/{name}/"}
+    body["resources"] = {"gpus": 0, "cpu": "2", "memory": "6Gi"}
+    body["scheduling"] = {"nodeSelector": {NODE_LABEL: "true"}}
+    body["dataset"] = {**body["dataset"], "maxSamples": 1200, "maxEvalSamples": 200}
+    for key, value in spec.items():
+        body[key] = {**body.get(key, {}), **value} if isinstance(value, dict) else value
+    return doc
+
+
+def _apply(cluster: Cluster, doc: dict[str, Any]) -> None:
+    cluster.plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
+
+
+def test_operator_replicas_run_the_chart_with_peering(cluster: Cluster) -> None:
+    deploy = cluster.get("deployment", "ft-finetune-operator", RELEASE_NS)
+    assert deploy["status"].get("readyReplicas") == 2, deploy["status"]
+    pods = json.loads(cluster.plane.kubectl("get", "pods", "-n", RELEASE_NS, "-o", "json"))["items"]
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod["spec"]["nodeName"] == cluster.node.name, "the operator runs in real containers on the kubelet"
+        (status,) = pod["status"]["containerStatuses"]
+        assert status["ready"] and status["restartCount"] == 0, status
+        assert status["imageID"], "containerd ran the built operator image"
+        # The ServiceAccount admission plugin gave it the chart's ServiceAccount token.
+        assert any(v.get("projected") for v in pod["spec"]["volumes"]), pod["spec"]["volumes"]
+    peering = json.loads(cluster.plane.kubectl("get", "kopfpeerings", "-n", RELEASE_NS, "-o", "json"))["items"]
+    assert peering, "the chart's peering object exists"
+
+    def both_peers() -> bool:
+        current = cluster.get("kopfpeering", peering[0]["metadata"]["name"], RELEASE_NS)
+        return len(current.get("status") or {}) == 2
+
+    _wait("both replicas registered in the peering object", both_peers, 60, lambda: str(peering))
+
+
+@dataclass
+class Observed:
+    progress: list[str] = field(default_factory=list)
+    phases: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def happy_run(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Observed, str]]:
+    """The README job, applied with kubectl and followed with kubectl get ftj while Prometheus scrapes the pod."""
+    name = "tweets-lora"
+    seen = Observed()
+    folder = tmp_path_factory.mktemp("prometheus")
+    with run_prometheus({"trainer": cluster.trainer_metrics_port}, folder) as prometheus:
+        started = time.monotonic()
+        _apply(cluster, _job(name, cluster))
+
+        def finished() -> bool:
+            status = cluster.status(name)
+            summary = (status.get("progress") or {}).get("summary")
+            if summary and (not seen.progress or seen.progress[-1] != summary):
+                seen.progress.append(summary)
+            phase = status.get("phase", "")
+            if phase and (not seen.phases or seen.phases[-1] != phase):
+                seen.phases.append(phase)
+            return phase in ("Succeeded", "Failed")
+
+        _wait("the job to finish", finished, 900, lambda: cluster.diagnose(name))
+        print(f"journey: kubectl apply -> {seen.phases[-1]} in {time.monotonic() - started:.0f} s; seen {seen}")
+        yield seen, prometheus
+
+
+def test_readme_job_succeeds_in_real_containers(cluster: Cluster, happy_run: tuple[Observed, str]) -> None:
+    status = cluster.status("tweets-lora")
+    assert status["phase"] == "Succeeded", cluster.diagnose("tweets-lora")
+    (pod,) = cluster.pods("tweets-lora")
+    assert pod["spec"]["nodeName"] == cluster.node.name
+    (container,) = pod["status"]["containerStatuses"]
+    assert container["state"]["terminated"]["exitCode"] == 0
+    # The trainer wrote its progress with its own projected token, under the per-job Role.
+    assert any(v.get("projected") for v in pod["spec"]["volumes"])
+    assert status["metrics"], status
+
+
+def test_progress_moves_while_it_trains(happy_run: tuple[Observed, str]) -> None:
+    seen, _ = happy_run
+    midway = [s for s in seen.progress if not s.startswith(("0%", "100%"))]
+    assert midway, f"kubectl get ftj showed progress between 0% and 100%: {seen.progress}"
+    assert "Running" in seen.phases, seen.phases
+
+
+def test_output_in_status_matches_the_manifest_in_s3(cluster: Cluster, happy_run: tuple[Observed, str]) -> None:
+    import boto3
+
+    status = cluster.status("tweets-lora")
+    output = status.get("output") or {}
+    assert output.get("uri") == "s3://models/out/tweets-lora/", status
+    assert output.get("manifest") == "s3://models/out/tweets-lora/manifest.json", status
+    s3 = boto3.client("s3", endpoint_url=cluster.s3, region_name="us-east-1")
+    manifest = json.loads(s3.get_object(Bucket="models", Key="out/tweets-lora/manifest.json")["Body"].read())
+    files = {f["path"]: f for f in manifest["files"]}
+    adapter = [path for path in files if path.startswith("adapter/") and path.endswith(".safetensors")]
+    assert adapter, f"the manifest lists the adapter weights: {sorted(files)}"
+    for path, entry in files.items():
+        body = s3.get_object(Bucket="models", Key=f"out/tweets-lora/{path}")["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"], path
+        assert len(body) == entry["size"], path
+
+
+def test_prometheus_scrapes_the_trainer_pod(happy_run: tuple[Observed, str]) -> None:
+    _, prometheus = happy_run
+    steps = query(prometheus, 'max_over_time(finetune_trainer_step{finetunejob="tweets-lora"}[30m])')
+    assert steps and float(steps[0]["value"][1]) > 0, steps
+    loss = query(prometheus, 'max_over_time(finetune_trainer_train_loss{finetunejob="tweets-lora"}[30m])')
+    assert loss and 0 < float(loss[0]["value"][1]) < 10, loss
+
+
+def test_bad_data_fails_with_data_error_and_no_retry(cluster: Cluster) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=cluster.s3, region_name="us-east-1")
+    s3.put_object(Bucket="data", Key="broken/train.csv", Body=b"tweet,mood\nhello,positive\nbye,negative\n")
+    name = "bad-data"
+    doc = _job(name, cluster, dataset={"train": "s3://data/broken/train.csv"})
+    doc["spec"]["dataset"].pop("eval", None)
+    doc["spec"]["evaluation"] = {"baseline": True}
+    _apply(cluster, doc)
+    status = _wait(
+        "the bad-data job to fail",
+        lambda: (s := cluster.status(name)).get("phase") == "Failed" and s,
+        600,
+        lambda: cluster.diagnose(name),
+    )
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "DataError", status
+    assert "text" in failed["message"], "the message from the real termination log names the missing column"
+    time.sleep(5)
+    assert len(cluster.pods(name)) == 1, "podFailurePolicy failed the Job on exit code 11: no retry"
+    job = cluster.get("job", name)
+    assert job["status"].get("failed") == 1
+    assert any(c["type"] == "Failed" and c["reason"] == "PodFailurePolicy" for c in job["status"]["conditions"])
+
+
+def test_deleted_pod_resumes_from_its_checkpoint(cluster: Cluster) -> None:
+    name = "resumed"
+    doc = _job(
+        name,
+        cluster,
+        training={"maxSteps": 60, "batchSize": 16, "loggingSteps": 1},
+        output={"checkpointEvery": 10},
+        dataset={"maxSamples": 1200},
+    )
+    doc["spec"]["training"].pop("epochs", None)
+    _apply(cluster, doc)
+    started = time.monotonic()
+    step = _wait(
+        "training to pass step 15",
+        lambda: (
+            ((cluster.status(name).get("progress") or {}).get("step") or 0) >= 15
+            and cluster.status(name)["progress"]["step"]
+        ),
+        900,
+        lambda: cluster.diagnose(name),
+    )
+    (first,) = cluster.pods(name)
+    # What a node drain or a spot reclaim does: the kubelet sends SIGTERM and waits for the grace period.
+    cluster.plane.kubectl("delete", "pod", first["metadata"]["name"], "-n", NS, "--wait=true", "--timeout=300s")
+    first_log = cluster.node.container_log(NS, first["metadata"]["name"], "trainer")
+    status = _wait(
+        "the replacement pod to finish the job",
+        lambda: (s := cluster.status(name)).get("phase") in ("Succeeded", "Failed") and s,
+        900,
+        lambda: cluster.diagnose(name),
+    )
+    print(f"resume: deleted at step {step}; apply -> {status['phase']} in {time.monotonic() - started:.0f} s")
+    assert status["phase"] == "Succeeded", cluster.diagnose(name)
+    pods = cluster.pods(name)
+    assert len(pods) == 1 and pods[0]["metadata"]["uid"] != first["metadata"]["uid"], "a replacement pod ran"
+    replacement_log = cluster.node.container_log(NS, pods[0]["metadata"]["name"], "trainer")
+    assert "checkpoint" in first_log.lower(), first_log[-2000:]
+    assert "resum" in replacement_log.lower(), replacement_log[-2000:]
+
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=cluster.s3, region_name="us-east-1")
+    metrics = json.loads(s3.get_object(Bucket="models", Key=f"out/{name}/metrics.json")["Body"].read())
+    steps = [entry["step"] for entry in metrics["loss_history"]]
+    assert steps == sorted(set(steps)), f"no step trained twice across the two pods: {steps}"
+    assert steps[-1] == 60 and len(steps) >= 50, steps

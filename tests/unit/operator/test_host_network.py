@@ -1,0 +1,55 @@
+"""Trainer pods on a node without a pod network: host network and the API server's address from the
+settings, never overriding what the operator sets itself; the port-free liveness heartbeat."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from finetune_api.validation import validate_file
+from finetune_operator.liveness import age_seconds
+from finetune_operator.render.pod import pod_template
+from finetune_operator.settings import OperatorSettings
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-lora.yaml"
+
+
+def _job() -> object:
+    job = validate_file(EXAMPLE)[0].job
+    assert job is not None
+    return job
+
+
+def test_defaults_keep_the_pod_network() -> None:
+    spec = pod_template(_job(), OperatorSettings())["spec"]  # type: ignore[arg-type]
+    assert "hostNetwork" not in spec and "dnsPolicy" not in spec
+
+
+def test_host_network_and_extra_env() -> None:
+    settings = OperatorSettings(
+        trainer_host_network=True,
+        trainer_env={"KUBERNETES_SERVICE_HOST": "127.0.0.1", "FINETUNE_WORK_DIR": "/elsewhere"},
+    )
+    spec = pod_template(_job(), settings)["spec"]  # type: ignore[arg-type]
+    assert spec["hostNetwork"] is True and spec["dnsPolicy"] == "ClusterFirstWithHostNet"
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+    assert env["KUBERNETES_SERVICE_HOST"] == "127.0.0.1"
+    assert env["FINETUNE_WORK_DIR"] == "/work", "the operator's own variables are never overridden"
+    names = [e["name"] for e in spec["containers"][0]["env"]]
+    assert len(names) == len(set(names))
+
+
+def test_extra_env_parses_from_the_chart_json() -> None:
+    os.environ["FINETUNE_OPERATOR_TRAINER_ENV"] = '{"KUBERNETES_SERVICE_PORT": "6443"}'
+    try:
+        assert OperatorSettings().trainer_env == {"KUBERNETES_SERVICE_PORT": "6443"}
+    finally:
+        del os.environ["FINETUNE_OPERATOR_TRAINER_ENV"]
+
+
+def test_heartbeat_age(tmp_path: Path) -> None:
+    beat = tmp_path / "alive"
+    assert age_seconds(beat) is None
+    beat.touch()
+    os.utime(beat, (1000.0, 1000.0))
+    assert age_seconds(beat, now=1030.0) == 30.0
