@@ -216,10 +216,14 @@ TRAINER_IMAGE = "finetune-trainer:node-test"
 
 def build_all(engine: DockerEngine) -> dict[str, BuiltImage]:
     base = ensure_base_image(engine)
-    return {
+    built = {
         "operator": build_image(engine, "Dockerfile.operator", OPERATOR_IMAGE, base),
         "trainer": build_image(engine, "Dockerfile.trainer", TRAINER_IMAGE, base),
     }
+    # Earlier builds of the same tags, now untagged: gigabytes each in the cache. The layers of the
+    # images just built are kept (they are the next build's cache).
+    engine.docker("image", "prune", "--force")
+    return built
 
 
 if __name__ == "__main__":

@@ -11,8 +11,11 @@ import copy
 from typing import Any
 
 # propertyNames and patternProperties have no place in a CRD schema; map keys are checked locally
-# (pydantic) and by the Job API when the operator renders them.
-_DROP = {"title", "$defs", "propertyNames", "patternProperties"}
+# (pydantic) and by the Job API when the operator renders them. A map's values keep their schema:
+# pydantic puts it under patternProperties when the keys have a pattern, and without it as
+# additionalProperties the API server would prune every entry (or refuse them, under kubectl's
+# strict field validation).
+_DROP = {"title", "$defs", "propertyNames"}
 Schema = dict[str, Any]
 
 
@@ -62,6 +65,10 @@ def _convert(node: Schema, defs: dict[str, Schema]) -> Schema:
                 out["additionalProperties"] = _convert(value, defs)
             # `false` is the default for structural schemas (unknown fields are pruned or, with
             # kubectl's strict field validation, rejected), and may not sit beside `properties`.
+        elif key == "patternProperties":
+            if "properties" not in node and "additionalProperties" not in node:
+                (values,) = value.values()
+                out["additionalProperties"] = _convert(values, defs)
         elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
             bound = "minimum" if key == "exclusiveMinimum" else "maximum"
             out[bound] = value

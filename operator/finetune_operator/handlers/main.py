@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
 import secrets
 import threading
 import time
@@ -15,7 +17,7 @@ import kopf
 from finetune_api import GROUP, PLURAL, VERSION
 
 from ..events import WARNING
-from ..kube import KubeApi
+from ..kube import KubeApi, in_cluster_server
 from ..liveness import beat
 from ..metrics import OPERATOR_METRICS
 from ..naming import JOB_LABEL
@@ -44,7 +46,13 @@ def _new_api() -> KubeApi:
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """In a pod: the ServiceAccount's token; elsewhere: the kubeconfig (KUBECONFIG or ~/.kube/config)."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    info = kopf.login_with_service_account(**kwargs)
+    if info is not None:
+        # kopf's own login always dials kubernetes.default.svc; the kubelet's KUBERNETES_SERVICE_*
+        # variables (or the pod's own, on a host network without cluster DNS) say where the API is,
+        # as every in-cluster client reads them.
+        return dataclasses.replace(info, server=in_cluster_server(os.environ))
+    return kopf.login_with_kubeconfig(**kwargs)
 
 
 @kopf.on.startup()

@@ -78,3 +78,14 @@ def test_printer_columns_and_immutability_once_started(plane: Any) -> None:
         "patch", "ftj", "columns", "-n", "crd-tests", "--type=merge", "-p", '{"spec":{"suspend":true}}', check=False
     )
     assert "patched" in suspended, suspended
+
+
+def test_map_fields_keep_their_entries(plane: Any) -> None:
+    """A nodeSelector (keys with a pattern) survives the structural schema: neither pruned nor refused."""
+    doc = yaml.safe_load((EXAMPLES[0].parent / "tweets-lora.yaml").read_text())
+    doc["metadata"]["name"] = "with-a-map"
+    doc["spec"]["scheduling"] = {"nodeSelector": {"finetune.dev/pool": "a100", "kubernetes.io/os": "linux"}}
+    ok, out = _apply(plane, doc, "-n", "crd-tests", "--validate=strict")
+    assert ok, out
+    stored = json.loads(plane.kubectl("get", "ftj", "with-a-map", "-n", "crd-tests", "-o", "json"))
+    assert stored["spec"]["scheduling"]["nodeSelector"] == {"finetune.dev/pool": "a100", "kubernetes.io/os": "linux"}

@@ -5,6 +5,7 @@ refused there (the check bites)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,10 @@ NS = "restricted"
 @pytest.fixture(scope="module")
 def restricted(control_plane: Any) -> str:
     control_plane.kubectl("create", "namespace", NS)
+    # The PriorityClasses the examples name, as the cluster admin would have made them.
+    for path in EXAMPLES:
+        for name in set(re.findall(r"priorityClassName: *([a-z0-9-]+)", path.read_text())):
+            control_plane.kubectl("create", "priorityclass", name, "--value=1000", check=False)
     control_plane.kubectl(
         "label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted",
         "pod-security.kubernetes.io/enforce-version=latest",

@@ -53,3 +53,15 @@ def test_heartbeat_age(tmp_path: Path) -> None:
     beat.touch()
     os.utime(beat, (1000.0, 1000.0))
     assert age_seconds(beat, now=1030.0) == 30.0
+
+
+def test_in_cluster_server_follows_the_kubelet_variables() -> None:
+    from finetune_operator.kube import in_cluster_server
+
+    assert in_cluster_server({}) == "https://kubernetes.default.svc"
+    assert in_cluster_server({"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "6443"}) == (
+        "https://127.0.0.1:6443"
+    )
+    assert in_cluster_server({"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}) == (
+        "https://[fd00::1]:443"
+    )
