@@ -5,6 +5,7 @@ Add a check by writing a function and decorating it with @check; `run_checks` ru
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable, Iterator
 
@@ -42,6 +43,22 @@ def dataset_formats_are_known(spec: FineTuneJobSpec) -> Iterator[Problem]:
                 "name a file ending in .jsonl, .json, .csv or .parquet, or set spec.dataset.format",
                 source="check",
             )
+
+
+@check
+def dataset_encoding_is_known(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    try:
+        # base64, rot13 and friends are codecs too, but not ways to read text.
+        known = getattr(codecs.lookup(spec.dataset.encoding), "_is_text_encoding", True)
+    except LookupError:
+        known = False
+    if not known:
+        yield Problem(
+            "spec.dataset.encoding",
+            f"{spec.dataset.encoding!r} is not a known text encoding",
+            "use a Python codec name such as utf-8, utf-16, latin-1 or cp1252",
+            source="check",
+        )
 
 
 @check
