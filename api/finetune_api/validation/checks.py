@@ -81,7 +81,11 @@ def output_does_not_overwrite_inputs(spec: FineTuneJobSpec) -> Iterator[Problem]
         inputs["spec.dataset.eval"] = spec.dataset.eval
     for where, uri in inputs.items():
         src = parse_uri(uri)
-        if src.kind == out.kind and (src.contains(out) or out.contains(src)):
+        # A data file's own folder counts too: the model card, metrics.json and the rest would land beside it.
+        # (Not a bucket root or the working directory: that would claim every output beside it.)
+        folder = src.folder()
+        around = folder if where.startswith("spec.dataset") and folder.key not in ("", ".") else src
+        if src.kind == out.kind and (around.contains(out) or out.contains(src)):
             yield Problem(
                 "spec.output.uri",
                 f"overlaps {where} ({uri!r}); publishing would overwrite or mix with the input",

@@ -91,6 +91,6 @@ def claim_run(job: FineTuneJob, data_hashes: dict[str, str], model_etags: dict[s
     ckpt_uri = spec.output.checkpoint_uri or str(output.uri.join("checkpoints")) + "/"
     store = open_store(ckpt_uri, spec.s3)
     field = "spec.output.checkpointUri" if spec.output.checkpoint_uri else "spec.output.uri"
+    check_output(output, fingerprint, job_label(job))  # first: a refused run must claim nothing
     claim_checkpoints(store, fingerprint, job_label(job), field)
-    check_output(output, fingerprint, job_label(job))
     return CheckpointStore(store, spec.output.keep_checkpoints, fingerprint)
