@@ -30,11 +30,11 @@ MAX_SAFETENSORS_HEADER = 100 << 20  # the format's own bound
 
 
 def require_tokenizer(names: list[str], where: str) -> None:
-    """`names`: the files of the model folder (relative keys)."""
+    """`names`: the files of the model folder (relative keys); `where` names the folder in messages."""
     if not any(name.rsplit("/", 1)[-1] in TOKENIZER_FILES for name in names):
         listed = ", ".join(sorted(TOKENIZER_FILES))
         raise ConfigError(
-            f"spec.model.uri: {where} has no tokenizer (none of {listed}); save the tokenizer into the model folder "
+            f"{where} has no tokenizer (none of {listed}); save the tokenizer into the model folder "
             "(tokenizer.save_pretrained) or set spec.model.tokenizerUri to a folder holding one"
         )
 
@@ -94,7 +94,7 @@ def check_model_folder(folder: Path, where: str, trust_remote_code: bool) -> Non
     """config.json, tokenizer_config.json and every *.safetensors of a downloaded model folder."""
     config = folder / "config.json"
     if not config.is_file():
-        raise ConfigError(f"spec.model.uri: {where} has no config.json; upload the whole model folder")
+        raise ConfigError(f"{where} has no config.json; upload the whole model folder")
     _remote_code(_json_object(config, where), "config.json", where, trust_remote_code)
     tok_config = folder / "tokenizer_config.json"
     if tok_config.is_file():

@@ -41,14 +41,18 @@ def fetch_model(spec: FineTuneJobSpec, dest: Path) -> tuple[str, dict[str, str]]
             "or set spec.model.allowPickle: true if you trust the file"
         )
     if not spec.model.tokenizer_uri:
-        require_tokenizer(names, spec.model.uri)
+        require_tokenizer(names, _where(spec))
     wanted = [o for o in objects if spec.model.allow_pickle or not o.key.endswith(PICKLE_SUFFIXES)]
     if all((dest / o.key).is_file() and (dest / o.key).stat().st_size == o.size for o in wanted):
         log.info("model already in %s", dest)
     else:
         store.download_all(dest, keys=[o.key for o in wanted])
-    check_model_folder(dest, spec.model.uri, spec.model.trust_remote_code)
+    check_model_folder(dest, _where(spec), spec.model.trust_remote_code)
     return str(dest), {o.key: o.etag for o in wanted}
+
+
+def _where(spec: FineTuneJobSpec) -> str:
+    return f"spec.model.uri ({spec.model.uri})"
 
 
 def _load_errors() -> tuple[type[Exception], ...]:

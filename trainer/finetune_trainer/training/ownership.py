@@ -49,8 +49,8 @@ def _foreign(where: str, what: str, owner: dict[str, Any] | None, job: str, fiel
     else:
         whose = f"job {owner.get('job')}"
     return ConfigError(
-        f"{where} holds {what} of {whose}; this run would take them for its own. Give this job its own "
-        f"{field} (or delete that prefix if the old run is no longer needed)"
+        f"{where} holds {what} of {whose}, left alone: this run must not resume or replace it. Give this job "
+        f"its own {field} (or delete that prefix if the old run is no longer needed)"
     )
 
 
