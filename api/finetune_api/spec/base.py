@@ -27,6 +27,8 @@ class CelRule:
     rule: str
     message: str
     field: str | None = None
+    # FieldValueForbidden: the API server's error then carries no "Invalid value: <the value>" (a secret).
+    reason: str | None = None
 
     @property
     def is_transition(self) -> bool:
@@ -38,6 +40,8 @@ class CelRule:
         if self.field:
             entry["fieldPath"] = f".{self.field}"
             entry["reason"] = "FieldValueInvalid"
+        if self.reason:
+            entry["reason"] = self.reason
         return entry
 
 
@@ -99,10 +103,11 @@ NO_PARENT_SEGMENTS = CelRule(
     rule="!self.matches('(^|/)[.][.](/|$)')",
     message="must not contain '..' path segments; give the full path to the object",
 )
-# The message says where credentials belong and never repeats the value (CEL messages are fixed text).
+# The message says where credentials belong; as a Forbidden error the API server does not repeat the value.
 NO_CREDENTIALS = CelRule(
     rule="!self.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/]*@')",
     message=f"must not carry credentials (user:password@ in the URL); {WHERE_CREDENTIALS_GO}",
+    reason="FieldValueForbidden",
 )
 
 

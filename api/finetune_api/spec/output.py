@@ -36,5 +36,9 @@ class OutputSpec(SpecModel):
         max_length=URI_MAX,
         pattern=STORAGE_URI,
         json_schema_extra=cel(NO_PARENT_SEGMENTS, NO_CREDENTIALS),
-        description="Where checkpoints go. Default <uri>/checkpoints/. A restarted job resumes from the newest complete one.",
+        description=(
+            "Where checkpoints go. Default <uri>/checkpoints/. A restarted job resumes from the newest complete one "
+            "of the same run; a prefix holding another run's checkpoints (another job, or a changed spec or data) "
+            "is refused, never resumed."
+        ),
     )
