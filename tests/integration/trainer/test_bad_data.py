@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -196,14 +197,19 @@ def test_unknown_encoding(tmp_path: Path, shipped_s3: str, good_eval: Path) -> N
     assert code == CONFIG and "'utf-9' is not a known text encoding" in message
 
 
-def _model_copy(tmp_path: Path, s3: Any, prefix: str, drop: tuple[str, ...] = (), **replace: bytes) -> str:
-    """The shipped MiniLM under s3://models/<prefix>/, less `drop`, with some files replaced."""
-    from finetune_trainer import assets
+SHIPPED_MODEL = "all-minilm-l6-v2"  # where the shipped_s3 fixture put the MiniLM in s3://models
 
-    for path in assets.minilm().iterdir():
-        if path.is_file() and path.name not in drop:
-            body = replace.get(path.name.replace(".", "_"), path.read_bytes())
-            s3.put_object(Bucket="models", Key=f"{prefix}/{path.name}", Body=body)
+
+def _shipped_model_files(s3: Any) -> dict[str, bytes]:
+    listing = s3.list_objects_v2(Bucket="models", Prefix=f"{SHIPPED_MODEL}/")["Contents"]
+    return {o["Key"].split("/", 1)[1]: s3.get_object(Bucket="models", Key=o["Key"])["Body"].read() for o in listing}
+
+
+def _model_copy(s3: Any, prefix: str, drop: tuple[str, ...] = (), **replace: bytes) -> str:
+    """The shipped MiniLM under s3://models/<prefix>/, less `drop`, with some files replaced."""
+    for name, body in _shipped_model_files(s3).items():
+        if name not in drop:
+            s3.put_object(Bucket="models", Key=f"{prefix}/{name}", Body=replace.get(name.replace(".", "_"), body))
     return f"s3://models/{prefix}/"
 
 
@@ -217,17 +223,15 @@ def _model_copy(tmp_path: Path, s3: Any, prefix: str, drop: tuple[str, ...] = ()
     ],
 )
 def test_broken_model_folders(tmp_path: Path, shipped_s3: str, s3_client: Any, case: str, expected: str) -> None:
-    from finetune_trainer import assets
-
-    config = json.loads((assets.minilm() / "config.json").read_text())
+    config = json.loads(_shipped_model_files(s3_client)["config.json"])
     uri = {
         "no-tokenizer": lambda: _model_copy(
-            tmp_path, s3_client, case, drop=("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+            s3_client, case, drop=("tokenizer.json", "tokenizer_config.json", "vocab.txt")
         ),
-        "corrupt-safetensors": lambda: _model_copy(tmp_path, s3_client, case, model_safetensors=b"\x10" * 64),
-        "config-not-json": lambda: _model_copy(tmp_path, s3_client, case, config_json=b"{not json"),
+        "corrupt-safetensors": lambda: _model_copy(s3_client, case, model_safetensors=b"\x10" * 64),
+        "config-not-json": lambda: _model_copy(s3_client, case, config_json=b"{not json"),
         "remote-code": lambda: _model_copy(
-            tmp_path, s3_client, case, config_json=json.dumps({**config, "auto_map": {"AutoModel": "m.X"}}).encode()
+            s3_client, case, config_json=json.dumps({**config, "auto_map": {"AutoModel": "m.X"}}).encode()
         ),
     }[case]()
     code, message = _execute(tmp_path, tweets_job(f"bad-{case}", shipped_s3, model={"uri": uri}))
@@ -263,30 +267,28 @@ def test_endpoint_with_credentials_is_refused_and_never_echoed(
     assert code == CONFIG and "AWS_ENDPOINT_URL" in message and SECRET not in message
 
 
-def _hub_cache_model(tmp_path: Path) -> Path:
+def _hub_cache_model(tmp_path: Path, s3: Any) -> Path:
     """The shipped MiniLM laid out as the Hugging Face cache: snapshots/<rev>/<file> -> ../../blobs/<sha>."""
-    from finetune_trainer import assets
-    from finetune_trainer.storage.store import sha256_file
-
     repo = tmp_path / "hub" / "models--sentence-transformers--all-MiniLM-L6-v2"
     snapshot = repo / "snapshots" / "0123abc"
     (repo / "blobs").mkdir(parents=True)
     snapshot.mkdir(parents=True)
-    for path in assets.minilm().iterdir():
-        if path.is_file():
-            blob = repo / "blobs" / sha256_file(path)
-            blob.write_bytes(path.read_bytes())
-            (snapshot / path.name).symlink_to(Path("../../blobs") / blob.name)
+    for name, body in _shipped_model_files(s3).items():
+        blob = repo / "blobs" / hashlib.sha256(body).hexdigest()
+        blob.write_bytes(body)
+        (snapshot / name).symlink_to(Path("../../blobs") / blob.name)
     return snapshot
 
 
 @pytest.mark.training
-def test_hub_cache_model_trains_and_another_runs_checkpoints_are_refused(tmp_path: Path, shipped_s3: str) -> None:
+def test_hub_cache_model_trains_and_another_runs_checkpoints_are_refused(
+    tmp_path: Path, shipped_s3: str, s3_client: Any
+) -> None:
     from finetune_trainer.storage import open_store
     from finetune_trainer.training.checkpoints import CheckpointStore
 
     quick: dict[str, Any] = {
-        "model": {"uri": str(_hub_cache_model(tmp_path)) + "/"},
+        "model": {"uri": str(_hub_cache_model(tmp_path, s3_client)) + "/"},
         "dataset": {"maxSamples": 48, "maxEvalSamples": 16},
         "training": {"maxSteps": 2, "batchSize": 8, "loggingSteps": 1},
         "output": {"uri": "s3://models/out/owned/", "checkpointEvery": 1},
