@@ -42,6 +42,17 @@ class StorageUri:
         mine, theirs = self._parts(), other._parts()
         return theirs[: len(mine)] == mine
 
+    def folder(self) -> StorageUri:
+        """The folder holding this object (itself when it is a prefix)."""
+        if self.is_prefix:
+            return self
+        parent = posixpath.dirname(self.key.rstrip("/"))
+        if self.kind == "s3":
+            return StorageUri(
+                f"s3://{self.bucket}/{parent}/" if parent else f"s3://{self.bucket}/", "s3", self.bucket, parent
+            )
+        return StorageUri((parent or ".") + "/", self.kind, key=parent or ".")
+
     def join(self, *names: str) -> StorageUri:
         key = posixpath.join(self.key, *names) if self.key else posixpath.join(*names)
         raw = f"s3://{self.bucket}/{key}" if self.kind == "s3" else key

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from kubernetes import client, config
 
 from finetune_api import GROUP, PLURAL, VERSION
+from finetune_api.redact import redact, redact_tree
 
 from .events import EventPoster
 from .naming import JOB_LABEL
@@ -82,7 +83,7 @@ class KubeApi:
 
     def record_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """An Event about `obj`, posted in the background (see events.py)."""
-        self.events.record(obj, type_, reason, message)
+        self.events.record(obj, type_, reason, redact(message))
 
     def request(
         self,
@@ -162,7 +163,11 @@ class KubeApi:
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.request(
-            "PATCH", f"{_finetunejob(namespace, name)}/status", body={"status": status}, content_type=MERGE_PATCH
+            # Status carries the trainer's messages: a URL's credentials never reach it (nor etcd).
+            "PATCH",
+            f"{_finetunejob(namespace, name)}/status",
+            body={"status": redact_tree(status)},
+            content_type=MERGE_PATCH,
         )
 
     def delete_finetunejob(self, namespace: str, name: str) -> None:

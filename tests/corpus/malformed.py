@@ -148,7 +148,9 @@ CASES = [
     Case("column-shell-newline", {"spec.task.textColumn": "text\n$(rm -rf /)"}, "spec.task.textColumn", "schema"),
     Case("column-oversized", {"spec.task.labelColumn": "l" * 200}, "spec.task.labelColumn", "schema"),
     Case("output-http-uri", {"spec.output.uri": "http://evil.example/x"}, "spec.output.uri", "schema"),
-    Case("endpoint-with-credentials", {"spec.s3.endpoint": "http://user:pw@minio:9000"}, "spec.s3.endpoint", "schema"),
+    # Admitted by the patterns so that the CEL rule, which never echoes the value, is what refuses it.
+    Case("endpoint-with-credentials", {"spec.s3.endpoint": "http://user:pw@minio:9000"}, "spec.s3.endpoint", "cel"),
+    Case("output-uri-with-credentials", {"spec.output.uri": "s3://ak:sk@models/x/"}, "spec.output.uri", "cel"),
     Case("secret-name-spaces", {"spec.s3.secretRef.name": "Bad Name!"}, "spec.s3.secretRef.name", "schema"),
     Case("image-shell", {"spec.image": "evil image; rm -rf /"}, "spec.image", "schema"),
     Case("queue-name-upper", {"spec.scheduling": {"queueName": "GPU_Team"}}, "spec.scheduling.queueName", "schema"),

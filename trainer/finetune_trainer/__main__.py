@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from finetune_api.redact import redact
+
 from .errors import EXIT_CODES, write_termination_message
 from .job_file import load_job
 from .main import RunOptions, configure_logging, execute
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         from finetune_api.spec.enums import FailureClass
 
         write_termination_message(FailureClass.CONFIG_ERROR, str(exc), args.termination_log)
-        print(f"config error: {exc}", file=sys.stderr)
+        print(f"config error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_CODES[FailureClass.CONFIG_ERROR]
     rank = int(os.environ.get("RANK", "0"))
     opts = RunOptions(

@@ -12,12 +12,15 @@ from typing import Any
 from finetune_api.spec.job import FineTuneJob
 
 from .errors import ConfigError
-from .job_file import load_job
+from .job_file import load_job, revalidate
 from .main import RunOptions, configure_logging, execute
 from .training.run import RunResult
 
 
 def with_overrides(job: FineTuneJob, output: str | None, s3_endpoint: str | None) -> FineTuneJob:
+    """The job with `--output` and `--s3-endpoint` applied, validated again as a whole (ConfigError)."""
+    if not output and not s3_endpoint:
+        return job
     spec = job.spec
     if output:
         spec = spec.model_copy(update={"output": spec.output.model_copy(update={"uri": output})})
@@ -26,7 +29,8 @@ def with_overrides(job: FineTuneJob, output: str | None, s3_endpoint: str | None
 
         s3 = (spec.s3 or S3Spec()).model_copy(update={"endpoint": s3_endpoint})
         spec = spec.model_copy(update={"s3": s3})
-    return job.model_copy(update={"spec": spec})
+    changed = job.model_copy(update={"spec": spec})
+    return revalidate(changed, {"spec.output.uri": "--output", "spec.s3.endpoint": "--s3-endpoint"})
 
 
 def print_summary(result: RunResult, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from finetune_api.exit_codes import CLASS_OF_EXIT, EXIT_CODES, NON_RETRYABLE
+from finetune_api.redact import redact
 from finetune_api.spec.enums import FailureClass
 
 __all__ = [
@@ -35,6 +36,8 @@ class TrainerError(Exception):
     failure: FailureClass = FailureClass.INTERNAL_ERROR
 
     def __init__(self, message: str) -> None:
+        # Messages reach logs, Events and status: a URL's user:password@ never survives into one.
+        message = redact(message)
         super().__init__(message)
         self.message = message
 
@@ -70,7 +73,7 @@ class GateNotMet(TrainerError):
 def write_termination_message(failure: FailureClass, message: str, path: str | None = None) -> None:
     """A JSON line {reason, message} the operator copies into status.failure. Never raises."""
     target = path or os.environ.get("FINETUNE_TERMINATION_LOG", DEFAULT_TERMINATION_LOG)
-    body = json.dumps({"reason": str(failure), "message": message[:MAX_MESSAGE]})
+    body = json.dumps({"reason": str(failure), "message": redact(message)[:MAX_MESSAGE]})
     # Locally there is usually no /dev/termination-log; the message is logged anyway.
     with contextlib.suppress(OSError):
         Path(target).write_text(body, encoding="utf-8")

@@ -8,6 +8,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from finetune_api.redact import install_log_redaction
 from finetune_api.spec.enums import FailureClass
 from finetune_api.spec.job import FineTuneJob
 
@@ -30,6 +31,7 @@ class RunOptions:
 
 def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    install_log_redaction()
     import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")

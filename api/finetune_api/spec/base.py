@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from ..redact import WHERE_CREDENTIALS_GO
+
 
 @dataclass(frozen=True)
 class CelRule:
@@ -25,6 +27,8 @@ class CelRule:
     rule: str
     message: str
     field: str | None = None
+    # FieldValueForbidden: the API server's error then carries no "Invalid value: <the value>" (a secret).
+    reason: str | None = None
 
     @property
     def is_transition(self) -> bool:
@@ -36,6 +40,8 @@ class CelRule:
         if self.field:
             entry["fieldPath"] = f".{self.field}"
             entry["reason"] = "FieldValueInvalid"
+        if self.reason:
+            entry["reason"] = self.reason
         return entry
 
 
@@ -75,11 +81,16 @@ COLUMN_NAME = r"^[^\x00-\x1f\x7f]+$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 # A Go-style duration of hours, minutes and seconds (e.g. 6h, 90m, 1h30m, 45s).
 DURATION = r"^([0-9]{1,5}h)?([0-9]{1,5}m)?([0-9]{1,7}s)?$"
+# A URL's user[:password]@ part. The schema patterns admit it on purpose: a pattern mismatch makes the
+# API server echo the whole value (the password with it), while the NO_CREDENTIALS rule refuses it
+# with a message that names only the field.
+USERINFO = r"[^\x00-\x20/@]+@"
 # Where a model, dataset or output lives: s3://bucket/key, a local or mounted path, or (models
 # only, enforced elsewhere) a Hub id such as org/name. Control characters are never allowed.
 STORAGE_URI = (
     r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\x00-\x1f\x7f]*)?"
-    r"|(/|\./|\.\./)?[A-Za-z0-9_~@+=,.-][^\x00-\x1f\x7f:]*)$"
+    r"|(/|\./|\.\./)?[A-Za-z0-9_~@+=,.-][^\x00-\x1f\x7f:]*"
+    rf"|[A-Za-z][A-Za-z0-9+.-]*://{USERINFO}[^\x00-\x1f\x7f]*)$"
 )
 
 
@@ -91,6 +102,12 @@ def cel(*rules: CelRule) -> dict[str, Any]:
 NO_PARENT_SEGMENTS = CelRule(
     rule="!self.matches('(^|/)[.][.](/|$)')",
     message="must not contain '..' path segments; give the full path to the object",
+)
+# The message says where credentials belong; as a Forbidden error the API server does not repeat the value.
+NO_CREDENTIALS = CelRule(
+    rule="!self.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/]*@')",
+    message=f"must not carry credentials (user:password@ in the URL); {WHERE_CREDENTIALS_GO}",
+    reason="FieldValueForbidden",
 )
 
 

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from .base import NO_PARENT_SEGMENTS, STORAGE_URI, URI_MAX, CelRule, SpecModel, cel
+from .base import NO_CREDENTIALS, NO_PARENT_SEGMENTS, STORAGE_URI, URI_MAX, CelRule, SpecModel, cel
 from .enums import DataFormat
 
 
@@ -16,14 +16,14 @@ class DatasetSpec(SpecModel):
     train: str = Field(
         max_length=URI_MAX,
         pattern=STORAGE_URI,
-        json_schema_extra=cel(NO_PARENT_SEGMENTS),
+        json_schema_extra=cel(NO_PARENT_SEGMENTS, NO_CREDENTIALS),
         description="The training file: an s3:// object or a local/PVC path ending in .jsonl, .json, .csv or .parquet.",
     )
     eval: str | None = Field(
         default=None,
         max_length=URI_MAX,
         pattern=STORAGE_URI,
-        json_schema_extra=cel(NO_PARENT_SEGMENTS),
+        json_schema_extra=cel(NO_PARENT_SEGMENTS, NO_CREDENTIALS),
         description="A separate evaluation file. Give this or evalSplit, not both; with neither, evalSplit 0.1 is used.",
     )
     eval_split: float | None = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import NO_PARENT_SEGMENTS, STORAGE_URI, URI_MAX, SpecModel, cel
+from .base import NO_CREDENTIALS, NO_PARENT_SEGMENTS, STORAGE_URI, URI_MAX, SpecModel, cel
 
 
 class ModelSource(SpecModel):
@@ -13,7 +13,7 @@ class ModelSource(SpecModel):
     uri: str = Field(
         max_length=URI_MAX,
         pattern=STORAGE_URI,
-        json_schema_extra=cel(NO_PARENT_SEGMENTS),
+        json_schema_extra=cel(NO_PARENT_SEGMENTS, NO_CREDENTIALS),
         description=(
             "Where the model folder is: an s3:// prefix (e.g. s3://models/all-minilm-l6-v2/), a local or "
             "PVC-mounted path, or a Hub id (org/name) where the cluster has internet access."
@@ -32,7 +32,7 @@ class ModelSource(SpecModel):
         default=None,
         max_length=URI_MAX,
         pattern=STORAGE_URI,
-        json_schema_extra=cel(NO_PARENT_SEGMENTS),
+        json_schema_extra=cel(NO_PARENT_SEGMENTS, NO_CREDENTIALS),
         description="Where the tokenizer is, when it is not in the model folder. Defaults to model.uri.",
     )
     trust_remote_code: bool = Field(

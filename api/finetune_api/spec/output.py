@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import NO_PARENT_SEGMENTS, STORAGE_URI, URI_MAX, SpecModel, cel
+from .base import NO_CREDENTIALS, NO_PARENT_SEGMENTS, STORAGE_URI, URI_MAX, SpecModel, cel
 from .enums import SaveMode
 
 
@@ -14,7 +14,7 @@ class OutputSpec(SpecModel):
     uri: str = Field(
         max_length=URI_MAX,
         pattern=STORAGE_URI,
-        json_schema_extra=cel(NO_PARENT_SEGMENTS),
+        json_schema_extra=cel(NO_PARENT_SEGMENTS, NO_CREDENTIALS),
         description="Output prefix: s3://bucket/prefix/ or a local/PVC path.",
     )
     save: SaveMode = Field(
@@ -35,6 +35,10 @@ class OutputSpec(SpecModel):
         default=None,
         max_length=URI_MAX,
         pattern=STORAGE_URI,
-        json_schema_extra=cel(NO_PARENT_SEGMENTS),
-        description="Where checkpoints go. Default <uri>/checkpoints/. A restarted job resumes from the newest complete one.",
+        json_schema_extra=cel(NO_PARENT_SEGMENTS, NO_CREDENTIALS),
+        description=(
+            "Where checkpoints go. Default <uri>/checkpoints/. A restarted job resumes from the newest complete one "
+            "of the same run; a prefix holding another run's checkpoints (another job, or a changed spec or data) "
+            "is refused, never resumed."
+        ),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import DNS_SUBDOMAIN, NAME_MAX, SpecModel
+from .base import DNS_SUBDOMAIN, NAME_MAX, NO_CREDENTIALS, USERINFO, SpecModel, cel
 from .enums import AddressingStyle
 
 SECRET_KEY_NAME = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 - a pattern for key names, not a secret
@@ -40,8 +40,9 @@ class S3Spec(SpecModel):
     endpoint: str | None = Field(
         default=None,
         max_length=512,
-        # No user:password@ part: credentials come from the Secret, never from the spec.
-        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$",
+        # A user:password@ part passes the pattern only to meet NO_CREDENTIALS, which never echoes it.
+        pattern=rf"^https?://({USERINFO})?[A-Za-z0-9.-]+(:[0-9]{{1,5}})?(/[A-Za-z0-9._~/-]*)?$",
+        json_schema_extra=cel(NO_CREDENTIALS),
         description="Endpoint URL of an S3-compatible store (e.g. http://minio.storage:9000). Default: AWS S3 (or AWS_ENDPOINT_URL).",
     )
     region: str | None = Field(

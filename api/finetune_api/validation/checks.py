@@ -5,6 +5,7 @@ Add a check by writing a function and decorating it with @check; `run_checks` ru
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable, Iterator
 
@@ -45,6 +46,22 @@ def dataset_formats_are_known(spec: FineTuneJobSpec) -> Iterator[Problem]:
 
 
 @check
+def dataset_encoding_is_known(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    try:
+        # base64, rot13 and friends are codecs too, but not ways to read text.
+        known = getattr(codecs.lookup(spec.dataset.encoding), "_is_text_encoding", True)
+    except LookupError:
+        known = False
+    if not known:
+        yield Problem(
+            "spec.dataset.encoding",
+            f"{spec.dataset.encoding!r} is not a known text encoding",
+            "use a Python codec name such as utf-8, utf-16, latin-1 or cp1252",
+            source="check",
+        )
+
+
+@check
 def model_uri_is_unambiguous(spec: FineTuneJobSpec) -> Iterator[Problem]:
     for field, uri in (("uri", spec.model.uri), ("tokenizerUri", spec.model.tokenizer_uri)):
         if uri is not None and parse_uri(uri).kind == "ambiguous":
@@ -64,7 +81,11 @@ def output_does_not_overwrite_inputs(spec: FineTuneJobSpec) -> Iterator[Problem]
         inputs["spec.dataset.eval"] = spec.dataset.eval
     for where, uri in inputs.items():
         src = parse_uri(uri)
-        if src.kind == out.kind and (src.contains(out) or out.contains(src)):
+        # A data file's own folder counts too: the model card, metrics.json and the rest would land beside it.
+        # (Not a bucket root or the working directory: that would claim every output beside it.)
+        folder = src.folder()
+        around = folder if where.startswith("spec.dataset") and folder.key not in ("", ".") else src
+        if src.kind == out.kind and (around.contains(out) or out.contains(src)):
             yield Problem(
                 "spec.output.uri",
                 f"overlaps {where} ({uri!r}); publishing would overwrite or mix with the input",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ..redact import redact
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -24,10 +26,10 @@ class Problem:
         text = self.message if self.message.startswith(self.path) else f"{self.path}: {self.message}"
         if self.fix:
             text += f" (fix: {self.fix})"
-        return text
+        return redact(text)
 
 
 def shown(value: object, limit: int = 60) -> str:
     """A user value quoted for a message: bounded, with control characters escaped (log safety)."""
-    text = repr(value)
+    text = redact(repr(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -15,10 +15,11 @@ from .. import API_VERSION, KIND
 from ..spec.job import FineTuneJob
 from .cel_rules import evaluate
 from .checks import run_checks
-from .problems import Problem, Severity
+from .manifest_yaml import MAX_FILE_BYTES, ManifestError, load_manifest_documents
+from .problems import Problem, Severity, shown
 from .schema_errors import problems_from
 
-MAX_FILE_BYTES = 1 << 20
+LIST_KIND = "List"  # what `kubectl get -o yaml` writes: {apiVersion: v1, kind: List, items: [...]}
 
 
 @dataclass
@@ -50,7 +51,13 @@ def validate_document(doc: Any, source: str = "<document>") -> ValidationResult:
     if not isinstance(doc, dict):
         result.problems.append(Problem("(document)", "is not a mapping", f"write a {KIND} manifest"))
         return result
-    result.name = str((doc.get("metadata") or {}).get("name", "")) or None
+    meta = doc.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        result.problems.append(
+            Problem("metadata", f"is {type(meta).__name__} {shown(meta)}, not a mapping", "write metadata: {name: ...}")
+        )
+        return result
+    result.name = str((meta or {}).get("name", "")) or None
     if doc.get("apiVersion") != API_VERSION or doc.get("kind") != KIND:
         result.problems.append(
             Problem(
@@ -82,19 +89,51 @@ def _dedupe(new: Any, existing: list[Problem]) -> list[Problem]:
 
 
 def load_documents(path: Path) -> list[Any]:
+    """The file's documents, read with limits (manifest_yaml); raises ManifestError, OSError or YAMLError."""
+    if path.is_dir():
+        raise ManifestError("is a folder", f"name a {KIND} manifest file")
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise ValueError(f"{path}: larger than {MAX_FILE_BYTES} bytes; a FineTuneJob manifest is a few KiB")
-    with path.open(encoding="utf-8") as fh:
-        return [d for d in yaml.safe_load_all(fh) if d is not None]
+        raise ManifestError(f"larger than {MAX_FILE_BYTES} bytes", "a FineTuneJob manifest is a few KiB")
+    return load_manifest_documents(path.read_text(encoding="utf-8"))
+
+
+def _file_problem(path: Path, problem: Problem) -> list[ValidationResult]:
+    return [ValidationResult(str(path), problems=[problem])]
 
 
 def validate_file(path: Path) -> list[ValidationResult]:
     try:
         docs = load_documents(path)
-    except (OSError, ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        return [ValidationResult(str(path), problems=[Problem("(file)", f"cannot be read: {exc}", "fix the YAML")])]
+    except ManifestError as exc:
+        return _file_problem(path, Problem("(file)", exc.message, exc.fix))
+    except UnicodeDecodeError as exc:
+        return _file_problem(path, Problem("(file)", f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8"))
+    except OSError as exc:
+        return _file_problem(path, Problem("(file)", f"cannot be read: {exc.strerror or exc}", "check the path"))
+    except yaml.YAMLError as exc:
+        return _file_problem(path, Problem("(file)", f"is not valid YAML: {_one_line(exc)}", "fix the YAML"))
     if not docs:
-        return [
-            ValidationResult(str(path), problems=[Problem("(file)", "holds no document", f"write a {KIND} manifest")])
-        ]
-    return [validate_document(doc, str(path)) for doc in docs]
+        return _file_problem(path, Problem("(file)", "holds no document", f"write a {KIND} manifest"))
+    results: list[ValidationResult] = []
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == LIST_KIND:
+            results.extend(_validate_list(doc, str(path)))
+        else:
+            results.append(validate_document(doc, str(path)))
+    return results
+
+
+def _validate_list(doc: dict[str, Any], source: str) -> list[ValidationResult]:
+    """A Kubernetes List: each item is checked as a document of its own."""
+    items = doc.get("items")
+    if not isinstance(items, list) or not items:
+        problem = Problem("items", "a List must hold a non-empty list of items", f"list {KIND} objects under items")
+        return [ValidationResult(source, problems=[problem])]
+    return [validate_document(item, f"{source} items[{i}]") for i, item in enumerate(items)]
+
+
+def _one_line(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"

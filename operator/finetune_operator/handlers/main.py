@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 
 from finetune_api import GROUP, PLURAL, VERSION
+from finetune_api.redact import install_log_redaction
 
 from ..events import WARNING
 from ..kube import KubeApi, in_cluster_server
@@ -63,6 +64,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Our own Events are posted by events.py; kopf posts only its own warnings and errors, not an
     # Event for each of its INFO lines ("Handler 'child_changed' succeeded" on every pod event).
     settings.posting.level = logging.WARNING
+    # kopf's handlers (the root logger's, and the one posting its warnings as Events) are set up by now.
+    install_log_redaction()
+    install_log_redaction(logging.getLogger("kopf.objects"))
     settings.watching.server_timeout = 300
     if settings.peering.priority == 0:
         # Replicas of one Deployment share a command line, and kopf freezes *every* peer when two

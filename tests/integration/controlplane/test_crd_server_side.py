@@ -44,6 +44,15 @@ def test_malformed_spec_is_rejected_by_the_api_server(plane: Any, case: Case) ->
     assert case.field in out or leaf in out, f"{case.id}: the server's error does not name {case.field}:\n{out}"
 
 
+def test_credentials_in_a_url_are_refused_without_being_echoed(plane: Any) -> None:
+    doc = yaml.safe_load((EXAMPLES[0].parent / "tweets-lora.yaml").read_text())
+    doc["spec"]["s3"] = {"endpoint": "http://minio:hunter2@minio.storage:9000"}
+    doc["spec"]["output"]["uri"] = "s3://key:hunter2@models/out/x/"
+    ok, out = _apply(plane, doc, "-n", "crd-tests", "--dry-run=server")
+    assert not ok and out.count("must not carry credentials") == 2 and "spec.s3.secretRef" in out, out
+    assert "hunter2" not in out, f"the API server echoed the password:\n{out}"
+
+
 def test_kubectl_explain_teaches_the_method_field(plane: Any) -> None:
     out = plane.kubectl("explain", "ftj.spec.method")
     assert "low-rank adapters" in out and "virtualTokens" in out and "targetModules" in out

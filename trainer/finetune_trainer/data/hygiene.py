@@ -16,6 +16,7 @@ class HygieneReport:
     train_rows_read: int = 0
     eval_rows_read: int = 0
     empty_dropped: int = 0
+    empty_rows: list[str] = field(default_factory=list)  # the first few, as "<file> line 7"
     duplicates_dropped: int = 0
     overlap: int = 0
     truncated_rows: int = 0
@@ -25,7 +26,8 @@ class HygieneReport:
     def lines(self) -> list[str]:
         out = [
             f"train rows read: {self.train_rows_read}, eval rows read: {self.eval_rows_read}",
-            f"empty rows dropped: {self.empty_dropped}, duplicate training rows dropped: {self.duplicates_dropped}",
+            f"empty rows dropped: {self.empty_dropped}{self._where_empty()}, "
+            f"duplicate training rows dropped: {self.duplicates_dropped}",
             f"train/eval overlap: {self.overlap}, rows truncated to maxLength: {self.truncated_rows}",
         ]
         if self.label_counts:
@@ -36,13 +38,25 @@ class HygieneReport:
             )
         return out
 
+    def _where_empty(self) -> str:
+        if not self.empty_rows:
+            return ""
+        more = ", ..." if self.empty_dropped > len(self.empty_rows) else ""
+        return f" ({', '.join(self.empty_rows)}{more})"
+
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def drop_empty(records: list[Record], report: HygieneReport) -> list[Record]:
+EXAMPLES_SHOWN = 5
+
+
+def drop_empty(records: list[Record], report: HygieneReport, source: str = "") -> list[Record]:
+    """Rows with no text at all are dropped by design; the report says how many and where."""
     kept = [r for r in records if not r.is_empty]
     report.empty_dropped += len(records) - len(kept)
+    room = EXAMPLES_SHOWN - len(report.empty_rows)
+    report.empty_rows += [f"{source} {r.row}".strip() for r in records if r.is_empty][: max(room, 0)]
     return kept
 
 
@@ -88,11 +102,32 @@ def split(records: list[Record], fraction: float, seed: int, stratify: bool) -> 
     return train, held
 
 
-def sample(records: list[Record], limit: int | None, seed: int) -> list[Record]:
+def sample(records: list[Record], limit: int | None, seed: int, keep_labels: set[str] | None = None) -> list[Record]:
+    """At most `limit` rows, seeded. With `keep_labels` (the labels the evaluation rows hold), every one
+    of them that the rows have stays in the sample: a row of the most common label makes room for it."""
     if limit is None or len(records) <= limit:
         return records
     rng = random.Random(seed)  # noqa: S311 - reproducible data order, not cryptography
-    return rng.sample(records, limit)
+    picked = rng.sample(records, limit)
+    if not keep_labels:
+        return picked
+    have = Counter(r.label for r in picked)
+    available = {r.label for r in records if r.label is not None} & keep_labels
+    for wanted in sorted(available - set(have)):
+        donor = max((k for k in have if k is not None), key=lambda k: (have[k], str(k)), default=None)
+        if donor is None or have[donor] <= 1:
+            break
+        spot = next(i for i in range(len(picked) - 1, -1, -1) if picked[i].label == donor)
+        picked[spot] = rng.choice([r for r in records if r.label == wanted])
+        have[donor] -= 1
+        have[wanted] += 1
+    lost = sorted(label for label in available if not have[label])
+    if lost:
+        raise DataError(
+            f"spec.dataset.maxSamples: {limit} training rows cannot hold every label of the evaluation rows; "
+            f"sampling would lose {lost}; raise maxSamples to at least {len(available)}"
+        )
+    return picked
 
 
 def count_labels(records: list[Record]) -> dict[str, int]:

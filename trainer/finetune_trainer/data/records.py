@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-import pandas as pd
 
 from finetune_api.spec.enums import CausalFormat, TaskType
 from finetune_api.spec.task import TaskSpec
 
-from ..errors import DataError
-from .files import require_columns
+from .fields import Cell, as_label, as_messages, as_text
+from .files import Table, require_columns
 
 
 @dataclass(frozen=True)
@@ -21,6 +19,7 @@ class Record:
 
     fields: dict[str, Any]
     label: str | None = None
+    row: str = field(default="", compare=False)  # where in its file: "line 7", "row index 3"
 
     @property
     def key(self) -> str:
@@ -60,64 +59,37 @@ def columns_for(task: TaskSpec) -> dict[str, str]:
     return {"textColumn": task.text_column or "text"}
 
 
-def to_records(frame: pd.DataFrame, task: TaskSpec, label: str) -> list[Record]:
+def to_records(table: Table, task: TaskSpec, label: str) -> list[Record]:
+    """Each row as a Record, every value checked for the type its role needs (data/fields.py)."""
     cols = columns_for(task)
-    require_columns(frame, cols, label)
-    rows = frame.to_dict(orient="records")
+    require_columns(table.frame, cols, label)
     fmt = task.format or CausalFormat.PROMPT_COMPLETION
     out = []
-    for number, row in enumerate(rows, start=1):
+    for i, row in enumerate(table.frame.to_dict(orient="records")):
+        where = table.row(i)
+
+        def cell(field: str, row_: dict[Any, Any] = row, where_: str = where) -> tuple[Any, Cell]:
+            return row_[cols[field]], Cell(label, where_, cols[field], field)
+
         if task.type == TaskType.SEQUENCE_CLASSIFICATION:
-            fields = {"text": _text(row[cols["textColumn"]])}
+            values = {"text": as_text(*cell("textColumn"))}
             if "textPairColumn" in cols:
-                fields["text_pair"] = _text(row[cols["textPairColumn"]])
-            raw = row[cols["labelColumn"]]
-            out.append(Record(fields, None if _missing(raw) else str(raw).strip()))
+                values["text_pair"] = as_text(*cell("textPairColumn"))
+            out.append(Record(values, as_label(*cell("labelColumn")), where))
         elif fmt == CausalFormat.PROMPT_COMPLETION:
-            prompt = _text(row[cols["promptColumn"]])
-            extra = _text(row[cols["inputColumn"]]) if "inputColumn" in cols else ""
+            prompt = as_text(*cell("promptColumn"))
+            extra = as_text(*cell("inputColumn")) if "inputColumn" in cols else ""
             if extra.strip():
                 prompt = f"{prompt}\n\n{extra}"
-            out.append(Record({"prompt": prompt, "completion": _text(row[cols["completionColumn"]])}))
+            completion, completion_cell = cell("completionColumn")
+            completion = as_text(completion, completion_cell)
+            if prompt.strip() and not completion.strip():
+                raise completion_cell.error(
+                    "the completion is empty, so the row has nothing to learn", "fill it in or drop the row"
+                )
+            out.append(Record({"prompt": prompt, "completion": completion}, row=where))
         elif fmt == CausalFormat.CHAT:
-            out.append(Record({"messages": _messages(row[cols["messagesColumn"]], label, number)}))
+            out.append(Record({"messages": as_messages(*cell("messagesColumn"))}, row=where))
         else:
-            out.append(Record({"text": _text(row[cols["textColumn"]])}))
+            out.append(Record({"text": as_text(*cell("textColumn"))}, row=where))
     return out
-
-
-def _missing(value: Any) -> bool:
-    return (
-        value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str) and not value.strip())
-    )
-
-
-def _text(value: Any) -> str:
-    return "" if _missing(value) else str(value)
-
-
-def _content_text(content: Any) -> str:
-    """Message content as text: a string, or a list of parts ({type: text, text|value: ...})."""
-    if isinstance(content, list):
-        return "".join(str(p.get("text", p.get("value", ""))) if isinstance(p, dict) else str(p) for p in content)
-    return str(content)
-
-
-def _messages(value: Any, label: str, number: int) -> list[dict[str, str]]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise DataError(f"{label}: row {number}: messages column is not a JSON list") from None
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if not isinstance(value, list):
-        raise DataError(f"{label}: row {number}: messages must be a list of {{role, content}} objects")
-    messages = []
-    for m in value:
-        if not isinstance(m, dict) or "content" not in m or ("role" not in m and "from" not in m):
-            raise DataError(f"{label}: row {number}: each message needs 'role' and 'content'")
-        role = str(m.get("role") or m.get("from"))
-        role = {"human": "user", "gpt": "assistant"}.get(role, role)
-        messages.append({"role": role, "content": _content_text(m["content"])})
-    return messages

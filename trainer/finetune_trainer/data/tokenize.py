@@ -42,11 +42,11 @@ def tokenize_classification(
     enc = tokenizer(texts, pairs if has_pairs else None, truncation=False, add_special_tokens=True)
     examples: list[dict[str, list[int] | int]] = []
     truncated = 0
-    for number, (record, encoded) in enumerate(zip(records, enc["input_ids"], strict=True), start=1):
+    for record, encoded in zip(records, enc["input_ids"], strict=True):
         if record.label not in label_ids:
             known = ", ".join(list(label_ids)[:20])
             raise DataError(
-                f"{source}: row {number}: label {record.label!r} is not one of the labels ({known}); "
+                f"{source}: {record.row}: label {record.label!r} is not one of the labels ({known}); "
                 "fix the row or spec.task.labels"
             )
         ids, cut = _cut(list(encoded), max_length)

@@ -17,10 +17,11 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from finetune_api.redact import WHERE_CREDENTIALS_GO, has_userinfo, redact
 from finetune_api.spec.storage import S3Spec
 from finetune_api.storage_uri import StorageUri
 
-from ..errors import StorageError
+from ..errors import ConfigError, StorageError
 from .store import ObjectInfo
 
 MiB = 1 << 20
@@ -35,6 +36,9 @@ def _client(spec: S3Spec | None) -> Any:
         max_pool_connections=PARALLEL_FILES * 8,
     )
     endpoint = (spec.endpoint if spec else None) or os.environ.get("AWS_ENDPOINT_URL") or None
+    if endpoint and has_userinfo(endpoint):
+        source = "spec.s3.endpoint" if spec and spec.endpoint else "AWS_ENDPOINT_URL"
+        raise ConfigError(f"{source} ({redact(endpoint)}) carries credentials in the URL; {WHERE_CREDENTIALS_GO}")
     region = (spec.region if spec else None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region or "us-east-1", config=config)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +41,26 @@ class Store(Protocol):
     def delete(self, keys: list[str]) -> None: ...
 
 
+def link_boundary(root: Path) -> Path:
+    """The folder a key (or a link in the folder) may resolve into: the folder itself, or for a snapshot
+    of a Hugging Face cache (<repo>/snapshots/<rev>/, whose files link to <repo>/blobs/) that repo folder."""
+    resolved = root.resolve()
+    if resolved.parent.name == "snapshots" and (resolved.parent.parent / "blobs").is_dir():
+        return resolved.parent.parent
+    return resolved
+
+
+@contextlib.contextmanager
+def os_errors(where: object, doing: str) -> Iterator[None]:
+    """A failing file operation as the StorageError it is (a full disk, a permission, a file in the way)."""
+    try:
+        yield
+    except OSError as exc:
+        raise StorageError(
+            f"{where}: cannot {doing} ({exc.strerror or exc}); check the location and its permissions"
+        ) from exc
+
+
 class LocalStore:
     """A directory. Writes go to a temporary name and are renamed, so a reader never sees half a file."""
 
@@ -47,8 +69,15 @@ class LocalStore:
         self.root = Path(os.path.expanduser(uri.key))
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve() if key else self.root.resolve()
-        if self.root.resolve() not in (path, *path.parents):
+        given = self.root / key if key else self.root
+        path = given.resolve()
+        boundary = link_boundary(self.root)
+        if boundary not in (path, *path.parents):
+            if given.is_symlink() or any(p.is_symlink() for p in given.parents):
+                raise StorageError(
+                    f"{self.uri.join(key)} is a link to {path}, outside {self.root}; "
+                    "copy the file into the folder rather than linking to it"
+                )
             raise StorageError(f"{key!r} escapes {self.root}")
         return path
 
@@ -71,8 +100,9 @@ class LocalStore:
         src = self._path(key)
         if not src.is_file():
             raise StorageError(f"{self.uri.join(key)} does not exist")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
+        with os_errors(self.uri.join(key), "read it"):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
 
     def download_all(self, dest: Path, prefix: str = "", keys: list[str] | None = None) -> list[Path]:
         wanted = keys if keys is not None else [o.key for o in self.list_objects(prefix)]
@@ -85,10 +115,11 @@ class LocalStore:
 
     def upload(self, src: Path, key: str) -> None:
         dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".partial")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
+        with os_errors(self.uri.join(key), "write it"):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(dest.name + ".partial")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
 
     def upload_all(self, src_dir: Path, prefix: str = "") -> list[str]:
         keys = []
@@ -110,10 +141,11 @@ class LocalStore:
 
     def write_bytes(self, key: str, data: bytes) -> None:
         dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".partial")
-        tmp.write_bytes(data)
-        os.replace(tmp, dest)
+        with os_errors(self.uri.join(key), "write it"):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(dest.name + ".partial")
+            tmp.write_bytes(data)
+            os.replace(tmp, dest)
 
     def copy(self, src_key: str, dst_key: str) -> None:
         self.upload(self._path(src_key), dst_key)
@@ -136,6 +168,23 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_output_location(field: str, uri: str) -> None:
+    """A local output must be a folder (or not exist yet): an existing file there, or on its path, is refused
+    before any work is done, rather than after training when the first write fails."""
+    parsed = parse_uri(uri)
+    if parsed.kind != "path":
+        return
+    path = Path(os.path.expanduser(parsed.key))
+    for candidate in (path, *path.parents):
+        if candidate.exists() and not candidate.is_dir():
+            what = "is an existing file" if candidate == path else f"lies under {candidate}, an existing file"
+            raise StorageError(
+                f"{field}: {uri} {what}, but the output is a folder; choose a folder path (created if missing)"
+            )
+        if candidate.exists():
+            return
 
 
 def open_store(uri: str, s3: S3Spec | None = None) -> Store:

@@ -13,7 +13,7 @@ from finetune_api.spec.job import FineTuneJobSpec
 from finetune_api.storage_uri import parse_uri
 
 from ..data import hygiene
-from ..data.files import format_of, read_table
+from ..data.files import format_of, read_table, require_file
 from ..data.records import Record, to_records
 from ..data.tokenize import TokenizedSet, tokenize_causal, tokenize_classification
 from ..errors import DataError
@@ -40,8 +40,7 @@ def fetch_file(uri: str, spec: FineTuneJobSpec, dest_dir: Path) -> Path:
     parsed = parse_uri(uri)
     if parsed.kind != "s3":
         local = Path(parsed.key).expanduser()
-        if not local.is_file():
-            raise DataError(f"{uri} does not exist")
+        require_file(local, uri)
         return local
     store = open_store(uri.rsplit("/", 1)[0] + "/", spec.s3)
     name = uri.rsplit("/", 1)[-1]
@@ -57,7 +56,7 @@ def load_records(spec: FineTuneJobSpec, work: Path) -> PreparedData:
     hashes = {ds.train: sha256_file(train_path)}
     train = to_records(read_table(train_path, format_of(ds.train, ds.format), ds.encoding, ds.train), task, ds.train)
     report.train_rows_read = len(train)
-    train = hygiene.drop_empty(train, report)
+    train = hygiene.drop_empty(train, report, ds.train)
     if ds.deduplicate:
         train = hygiene.deduplicate(train, report)
     classification = task.type == TaskType.SEQUENCE_CLASSIFICATION
@@ -68,15 +67,17 @@ def load_records(spec: FineTuneJobSpec, work: Path) -> PreparedData:
             read_table(eval_path, format_of(ds.eval, ds.format), ds.encoding, ds.eval), task, ds.eval
         )
         report.eval_rows_read = len(evaluation)
-        evaluation = hygiene.drop_empty(evaluation, report)
+        evaluation = hygiene.drop_empty(evaluation, report, ds.eval)
     else:
         train, evaluation = hygiene.split(
             train, ds.eval_split or DEFAULT_EVAL_SPLIT, spec.training.seed, stratify=classification
         )
         report.eval_rows_read = len(evaluation)
     hygiene.check_overlap(train, evaluation, ds.allow_overlap, report)
-    train = hygiene.sample(train, ds.max_samples, spec.training.seed)
     evaluation = hygiene.sample(evaluation, ds.max_eval_samples, spec.training.seed)
+    # Classification keeps in training every label the evaluation rows hold (or says which it lost).
+    eval_labels = {r.label for r in evaluation if r.label is not None} if classification else None
+    train = hygiene.sample(train, ds.max_samples, spec.training.seed, keep_labels=eval_labels)
     if not train:
         raise DataError(f"{ds.train}: no training rows left after dropping empty and duplicate rows")
     if not evaluation:
@@ -94,9 +95,9 @@ def load_records(spec: FineTuneJobSpec, work: Path) -> PreparedData:
 
 
 def _require_labels(records: list[Record], source: str) -> None:
-    for number, r in enumerate(records, start=1):
+    for r in records:
         if r.label is None:
-            raise DataError(f"{source}: row {number} has an empty label; fill it or drop the row")
+            raise DataError(f"{source}: {r.row} has an empty label; fill it or drop the row")
 
 
 def tokenize(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any) -> None:

@@ -14,6 +14,7 @@ from finetune_api.storage_uri import parse_uri
 
 from ..errors import ConfigError
 from ..storage import open_store
+from .model_files import check_model_folder, require_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,36 @@ def fetch_model(spec: FineTuneJobSpec, dest: Path) -> tuple[str, dict[str, str]]
             "spec.model.uri has only pickle weights (*.bin); convert them to safetensors, "
             "or set spec.model.allowPickle: true if you trust the file"
         )
+    if not spec.model.tokenizer_uri:
+        require_tokenizer(names, _where(spec))
     wanted = [o for o in objects if spec.model.allow_pickle or not o.key.endswith(PICKLE_SUFFIXES)]
     if all((dest / o.key).is_file() and (dest / o.key).stat().st_size == o.size for o in wanted):
         log.info("model already in %s", dest)
     else:
         store.download_all(dest, keys=[o.key for o in wanted])
+    check_model_folder(dest, _where(spec), spec.model.trust_remote_code)
     return str(dest), {o.key: o.etag for o in wanted}
+
+
+def _where(spec: FineTuneJobSpec) -> str:
+    return f"spec.model.uri ({spec.model.uri})"
+
+
+def _load_errors() -> tuple[type[Exception], ...]:
+    from safetensors import SafetensorError
+
+    return (OSError, ValueError, KeyError, SafetensorError)
+
+
+def _unloadable(source: str, what: str, exc: Exception) -> ConfigError:
+    """What from_pretrained raised, as the user's mistake it is: the folder, or a Hub without network."""
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    if parse_uri(source).kind == "hub":
+        return ConfigError(
+            f"spec.model.uri: the Hub model {source!r} cannot be fetched ({first}); with no network to the Hub, "
+            "upload the model folder to s3:// (or a mounted path) and point spec.model.uri at it"
+        )
+    return ConfigError(f"spec.model.uri: the {what} in {source} cannot be loaded ({first}); re-upload the model folder")
 
 
 def load_tokenizer(source: str, spec: FineTuneJobSpec) -> Any:
@@ -53,9 +78,12 @@ def load_tokenizer(source: str, spec: FineTuneJobSpec) -> Any:
     tok_source = source
     if spec.model.tokenizer_uri:
         tok_source = spec.model.tokenizer_uri
-    tokenizer = AutoTokenizer.from_pretrained(
-        tok_source, revision=spec.model.revision, trust_remote_code=spec.model.trust_remote_code
-    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            tok_source, revision=spec.model.revision, trust_remote_code=spec.model.trust_remote_code
+        )
+    except _load_errors() as exc:
+        raise _unloadable(tok_source, "tokenizer", exc) from exc
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -74,18 +102,21 @@ def load_model(source: str, spec: FineTuneJobSpec, labels: list[str] | None, dty
         from ..methods.lora import quantization_config
 
         kwargs["quantization_config"] = quantization_config(spec.method.quantization)
-    if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
-        if labels is None:
-            raise ConfigError("sequence-classification needs the label set")
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-            **kwargs,
-        )
-    else:
-        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    try:
+        if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
+            if labels is None:
+                raise ConfigError("sequence-classification needs the label set")
+            model = AutoModelForSequenceClassification.from_pretrained(
+                source,
+                num_labels=len(labels),
+                id2label=dict(enumerate(labels)),
+                label2id={label: i for i, label in enumerate(labels)},
+                **kwargs,
+            )
+        else:
+            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except _load_errors() as exc:
+        raise _unloadable(source, "model", exc) from exc
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model

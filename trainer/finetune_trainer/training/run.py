@@ -28,10 +28,12 @@ from ..methods import get_method
 from ..methods.base import MethodContext, count_parameters
 from ..observability.progress import Reporter
 from ..storage import open_store
+from ..storage.store import check_output_location
 from .callbacks import CheckpointSyncCallback, PreemptionCallback, ProgressCallback
 from .checkpoints import CheckpointStore
 from .data_plan import PreparedData, load_records, tokenize
 from .model_loading import fetch_model, load_model, load_tokenizer
+from .ownership import claim_run
 from .precision import plan_precision
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,7 @@ class JobRunner:
         self.name = job.metadata.name
         self.loss_points: list[dict[str, float]] = []
         self.packed = False
+        self.fingerprint: str | None = None
 
     def run(self) -> RunResult:
         from accelerate import PartialState
@@ -142,6 +145,7 @@ class JobRunner:
         self.dist = dist = PartialState()
         spec = self.spec
         set_seed(spec.training.seed)
+        check_output_location("spec.output.uri", spec.output.uri)
         precision = plan_precision(spec.training.precision)
         method = get_method(spec.method.type)
         metric = headline_metric(spec)
@@ -164,8 +168,8 @@ class JobRunner:
         total_steps = plan_total_steps(spec, len(data.train), world)
         lr = spec.training.learning_rate or method.default_learning_rate
 
-        ckpt_uri = spec.output.checkpoint_uri or str(open_store(spec.output.uri, spec.s3).uri.join("checkpoints")) + "/"
-        checkpoints = CheckpointStore(open_store(ckpt_uri, spec.s3), spec.output.keep_checkpoints)
+        checkpoints = claim_run(self.job, data.hashes, etags)  # refuses another run's checkpoints
+        self.fingerprint = checkpoints.fingerprint
         args = self._training_args(total_steps, lr, precision, key, metric)
 
         baseline = self._baseline(model, args, data, checkpoints, tokenizer) if spec.evaluation.baseline else {}
@@ -421,6 +425,7 @@ class JobRunner:
             "method": str(self.spec.method.type),
             "metrics": {"baseline": metrics["baseline"], "tuned": metrics["tuned"], "gate": metrics.get("gate")},
             "image": os.environ.get("FINETUNE_IMAGE", ""),
+            "fingerprint": self.fingerprint,  # whose output this is (training/ownership.py)
         }
         manifest = build_manifest(out, lineage)
         run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"

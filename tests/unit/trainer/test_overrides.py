@@ -1,0 +1,39 @@
+"""`finetune run --output/--s3-endpoint` pass the same checks as the spec itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from finetune_trainer.cli import with_overrides
+from finetune_trainer.errors import ConfigError
+from finetune_trainer.job_file import load_job
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _local_job(tmp_path: Path) -> Path:
+    text = (REPO / "examples" / "tweets-lora.yaml").read_text()
+    text = text.replace("s3://data/tweets/train.csv", str(tmp_path / "data" / "train.csv"))
+    text = text.replace("s3://data/tweets/eval.csv", str(tmp_path / "data" / "eval.csv"))
+    path = tmp_path / "job.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_output_inside_the_dataset_folder_is_refused(tmp_path: Path) -> None:
+    job = load_job(_local_job(tmp_path))
+    with pytest.raises(ConfigError) as err:
+        with_overrides(job, str(tmp_path / "data" / "out") + "/", None)
+    assert "--output (spec.output.uri): overlaps spec.dataset.train" in err.value.message
+    assert with_overrides(job, str(tmp_path / "elsewhere") + "/", None).spec.output.uri.endswith("elsewhere/")
+
+
+def test_endpoint_override_obeys_the_no_credentials_rule(tmp_path: Path) -> None:
+    job = load_job(_local_job(tmp_path))
+    with pytest.raises(ConfigError) as err:
+        with_overrides(job, None, "http://minio:hunter2@127.0.0.1:9000")
+    assert "--s3-endpoint (spec.s3.endpoint): must not carry credentials" in err.value.message
+    assert "hunter2" not in err.value.message
+    assert with_overrides(job, None, "http://127.0.0.1:9000").spec.s3 is not None
