@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from finetune_api.experiment.compare import human_bytes, human_count, markdown_table
+from finetune_api.experiment.expand import expand
 from finetune_api.spec.enums import Metric
 from finetune_api.spec.experiment import FineTuneExperiment
 from finetune_api.spec.experiment_status import BestVariant, VariantStatus
@@ -38,7 +39,8 @@ def comparison_markdown(
 Same data, model and evaluation set for every variant (`{experiment.spec.template.model.uri}`,
 `{experiment.spec.template.dataset.train}`); `*` marks the best. Cost columns: parameters the method
 trained, wall-clock time of the training loop, training tokens per second, peak memory (CUDA memory
-allocated on GPUs, resident memory of the trainer on CPU).
+allocated on GPUs; on CPU the trainer's resident memory, which for variants run one after another in
+one process includes what earlier variants left allocated).
 
 {markdown_table(rows, metric, best)}
 
@@ -64,7 +66,7 @@ def comparison_chart(rows: list[VariantStatus], metric: Metric, best: BestVarian
     panels = (
         (axes[0], [r.metric or 0.0 for r in rows], f"{metric} (tuned; line: untouched model)"),
         (axes[1], [float(r.trainable_parameters or 0) for r in rows], "trainable parameters (log)"),
-        (axes[2], [r.train_seconds or 0.0 for r in rows], "training time (s)"),
+        (axes[2], [r.train_seconds or 0.0 for r in rows], "training time (s; labels: peak memory)"),
     )
     for ax, values, title in panels:
         ax.bar(names, values, color=colours)
@@ -76,10 +78,8 @@ def comparison_chart(rows: list[VariantStatus], metric: Metric, best: BestVarian
         axes[0].axhline(baselines[0], color="#d62728", linestyle="--", linewidth=1)
     if any(r.trainable_parameters for r in rows):
         axes[1].set_yscale("log")
-    for ax, value_rows in ((axes[1], rows),):
-        for i, r in enumerate(value_rows):
-            ax.annotate(human_count(r.trainable_parameters), (i, r.trainable_parameters or 1), ha="center", fontsize=7)
     for i, r in enumerate(rows):
+        axes[1].annotate(human_count(r.trainable_parameters), (i, r.trainable_parameters or 1), ha="center", fontsize=7)
         axes[2].annotate(human_bytes(r.peak_memory_bytes), (i, r.train_seconds or 0.0), ha="center", fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
@@ -121,22 +121,22 @@ def write_report(
 
 def promote_best(experiment: FineTuneExperiment, best: VariantStatus, target: str) -> str:
     """Copy the best variant's published files to `target`, its manifest.json last; returns the new manifest URI."""
-    if best.output is None:
-        raise StorageError(f"variant {best.name} has no published output to promote")
+    # Where the variant publishes is fixed by the experiment; its manifest there says whether it is complete.
+    uri = next(v.document["spec"]["output"]["uri"] for v in expand(experiment) if v.name == best.name)
     s3 = experiment.spec.template.s3
-    source = open_store(best.output.uri, s3)
+    source = open_store(uri, s3)
     manifest = publish.read_manifest(source)
     if manifest is None:
-        raise StorageError(f"{best.output.uri} has no {MANIFEST}: the variant's output is incomplete")
+        raise StorageError(f"{uri} has no {MANIFEST}: variant {best.name}'s output is incomplete")
     with tempfile.TemporaryDirectory(prefix="promote-") as tmp:
         folder = Path(tmp)
         source.download_all(folder, keys=[f["path"] for f in manifest["files"]])
         promoted = {
             **manifest,
-            "promotedFrom": {"experiment": experiment.metadata.name, "variant": best.name, "uri": best.output.uri},
+            "promotedFrom": {"experiment": experiment.metadata.name, "variant": best.name, "uri": uri},
         }
         store = open_store(target, s3)
         staging = publish.stage(store, folder, f"promote-{uuid.uuid4().hex[:6]}")
         uri = publish.promote(store, staging, promoted)
-    log.info("promoted %s (%s) to %s", best.name, best.output.uri, target)
+    log.info("promoted %s (%s) to %s", best.name, uri, target)
     return uri

@@ -60,6 +60,8 @@ def status_patch(state: ProgressState) -> dict[str, Any]:
     status: dict[str, Any] = {"progress": progress, "metrics": {k: v for k, v in metrics.items() if v is not None}}
     if state.last_checkpoint:
         status["lastCheckpoint"] = state.last_checkpoint
+    if state.output_uri and state.manifest_uri:
+        status["output"] = {"uri": state.output_uri, "manifest": state.manifest_uri}
     return {"status": status}
 
 

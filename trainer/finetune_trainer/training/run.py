@@ -233,7 +233,7 @@ class JobRunner:
         self._save(model, tokenizer, out_dir, method.produces_adapter, metrics, data, (trainable, total))
         result = self._publish(out_dir, metrics, gate, data, etags)
         result.hygiene = data.report.lines()
-        self.reporter.update(phase="Succeeded")
+        self.reporter.update(phase="Succeeded", output_uri=result.output_uri, manifest_uri=result.manifest_uri)
         dist.wait_for_everyone()
         return result
 
