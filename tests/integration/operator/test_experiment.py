@@ -27,7 +27,12 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-comparison.
 NS = "experiment-tests"
 HOLD = "finetune.dev/test-hold"
 # What each variant's trainer "measured": accuracy, trainable parameters.
-REPORTED = {"full": (0.70, 22_714_371), "layerwise-lr": (0.69, 22_714_371), "lora": (0.72, 148_611), "prompt-tuning": (0.55, 8_835)}  # fmt: skip
+REPORTED = {
+    "full": (0.70, 22_714_371),
+    "layerwise-lr": (0.69, 22_714_371),
+    "lora": (0.72, 148_611),
+    "prompt-tuning": (0.55, 8_835),
+}
 
 
 @pytest.fixture(scope="module")
