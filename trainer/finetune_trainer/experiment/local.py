@@ -41,8 +41,9 @@ class ExperimentOutcome:
 
     @property
     def exit_code(self) -> int:
-        # The experiment did its job when it found a winner; failed variants are part of its answer.
-        return 0 if self.best is not None else 1
+        # The experiment did its job when it found a winner and published the report; failed variants
+        # are part of its answer.
+        return 0 if self.best is not None and self.report is not None else 1
 
 
 def row_from_result(variant: Variant, code: int, result: RunResult | None) -> VariantStatus:
@@ -88,8 +89,11 @@ def run_experiment(
         rows.append(row_from_result(variant, code, result))
     metric = Metric(compared_metric(experiment))
     best = best_variant(rows, metric)
-    report = write_report(experiment, rows, metric, best, report_uri(experiment))
-    promoted = None
+    report = promoted = None
+    try:
+        report = write_report(experiment, rows, metric, best, report_uri(experiment))
+    except TrainerError as exc:
+        log.error("the comparison report could not be published: %s", exc.message)
     if best is not None and experiment.spec.promote is not None:
         try:
             promoted = promote_best(
@@ -98,5 +102,5 @@ def run_experiment(
         except TrainerError as exc:
             log.error("promotion failed: %s", exc.message)
     print("\n" + text_table(rows, metric, best), file=out)
-    print(f"report: {report}" + (f"\npromoted: {promoted}" if promoted else ""), file=out)
+    print(f"report: {report or 'not published'}" + (f"\npromoted: {promoted}" if promoted else ""), file=out)
     return ExperimentOutcome(rows, metric, best, report, promoted)
