@@ -19,6 +19,9 @@ typecheck:
 unit:
 	$(ENV) && python -m pytest tests/unit
 
-crd:  ## regenerate the CRD (and the chart's copy) and the spec reference from the spec models
+crd:  ## regenerate the CRDs (and the chart's copies) and the spec references from the spec models
 	$(ENV) && finetune crd > crds/finetunejob.yaml && cp crds/finetunejob.yaml charts/finetune-operator/files/ \
-	  && finetune reference > docs/spec-reference.md
+	  && finetune crd --resource experiment > crds/finetuneexperiment.yaml \
+	  && cp crds/finetuneexperiment.yaml charts/finetune-operator/files/ \
+	  && finetune reference > docs/spec-reference.md \
+	  && finetune reference --resource experiment > docs/experiment-reference.md

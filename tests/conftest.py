@@ -80,8 +80,9 @@ def control_plane() -> Iterator[Any]:
 
     plane = ControlPlane(build()).start()
     try:
-        plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "finetunejob.yaml"))
-        plane.kubectl("wait", "--for=condition=Established", "crd/finetunejobs.finetune.dev", "--timeout=60s")
+        for crd in ("finetunejob", "finetuneexperiment"):
+            plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / f"{crd}.yaml"))
+            plane.kubectl("wait", "--for=condition=Established", f"crd/{crd}s.finetune.dev", "--timeout=60s")
         yield plane
     finally:
         plane.stop()

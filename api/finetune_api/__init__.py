@@ -7,3 +7,9 @@ PLURAL = "finetunejobs"
 SINGULAR = "finetunejob"
 SHORT_NAMES = ("ftj",)
 API_VERSION = f"{GROUP}/{VERSION}"
+
+# The second resource: several FineTuneJobs from one template, compared side by side.
+EXPERIMENT_KIND = "FineTuneExperiment"
+EXPERIMENT_PLURAL = "finetuneexperiments"
+EXPERIMENT_SINGULAR = "finetuneexperiment"
+EXPERIMENT_SHORT_NAMES = ("ftx",)

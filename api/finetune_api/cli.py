@@ -33,7 +33,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_crd(args: argparse.Namespace) -> int:
     from .crd import render_crd_yaml
 
-    text = render_crd_yaml()
+    text = render_crd_yaml(args.resource)
     if args.check:
         current = Path(args.check).read_text(encoding="utf-8")
         if current != text:
@@ -51,7 +51,7 @@ def _cmd_crd(args: argparse.Namespace) -> int:
 def _cmd_reference(args: argparse.Namespace) -> int:
     from .crd.reference import render_reference
 
-    sys.stdout.write(render_reference())
+    sys.stdout.write(render_reference(args.resource))
     return EXIT_OK
 
 
@@ -81,18 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finetune", description="Fine-tune language models: FineTuneJob tools.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check FineTuneJob manifests: schema, CEL rules and deeper checks")
+    p = sub.add_parser(
+        "validate", help="check FineTuneJob and FineTuneExperiment manifests: schema, CEL rules and deeper checks"
+    )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("crd", help="print the CustomResourceDefinition generated from the spec")
     p.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from the generated CRD")
+    p.add_argument("--resource", choices=("job", "experiment"), default="job", help="FineTuneJob or FineTuneExperiment")
     p.set_defaults(func=_cmd_crd)
 
     p = sub.add_parser("reference", help="print the spec reference (Markdown) generated from the spec")
+    p.add_argument("--resource", choices=("job", "experiment"), default="job", help="FineTuneJob or FineTuneExperiment")
     p.set_defaults(func=_cmd_reference)
 
-    p = sub.add_parser("run", help="run a FineTuneJob locally through the trainer (CPU or GPU)")
+    p = sub.add_parser(
+        "run",
+        help="run a FineTuneJob locally through the trainer (CPU or GPU); an experiment runs its variants in turn",
+    )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--output", metavar="DIR", help="write the output here instead of spec.output.uri")
     p.add_argument("--s3-endpoint", metavar="URL", help="override spec.s3.endpoint")
@@ -105,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", default="examples/tweets-lora.yaml", help="the FineTuneJob to run")
     p.add_argument("--runs", default="runs", help="where the output is copied")
     p.add_argument("--max-samples", type=int, default=None, help="train on at most this many rows")
+    p.add_argument("--max-eval-samples", type=int, default=None, help="evaluate on at most this many rows")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from kubernetes import client, config
 
-from finetune_api import GROUP, PLURAL, VERSION
+from finetune_api import EXPERIMENT_KIND, EXPERIMENT_PLURAL, GROUP, PLURAL, VERSION
+from finetune_api.experiment.expand import EXPERIMENT_LABEL
 from finetune_api.redact import redact, redact_tree
 
 from .events import EventPoster
@@ -37,6 +38,7 @@ PLURALS = {
     "RoleBinding": "rolebindings",
     "Job": "jobs",
     "FineTuneJob": PLURAL,
+    EXPERIMENT_KIND: EXPERIMENT_PLURAL,
 }
 
 
@@ -60,6 +62,10 @@ def in_cluster_server(env: Mapping[str, str]) -> str:
     if not host or not port:
         return "https://kubernetes.default.svc"
     return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+def _experiment(namespace: str, name: str) -> str:
+    return object_path(f"{GROUP}/{VERSION}", EXPERIMENT_KIND, namespace, name)
 
 
 class KubeApi:
@@ -172,3 +178,18 @@ class KubeApi:
 
     def delete_finetunejob(self, namespace: str, name: str) -> None:
         self.request("DELETE", _finetunejob(namespace, name), query=[("propagationPolicy", "Background")])
+
+    def get_experiment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._get_or_none(_experiment(namespace, name))
+
+    def experiment_jobs(self, namespace: str, experiment: str) -> dict[str, dict[str, Any]]:
+        """The experiment's FineTuneJobs by name: a quorum read, so a job created a moment ago is never missed
+        (planning from a stale cache could start a variant beyond maxParallel)."""
+        selector = [("labelSelector", f"{EXPERIMENT_LABEL}={experiment}")]
+        listing = self.request("GET", collection(f"{GROUP}/{VERSION}", "FineTuneJob", namespace), query=selector)
+        return {item["metadata"]["name"]: item for item in listing["items"]}
+
+    def patch_experiment_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.request(
+            "PATCH", f"{_experiment(namespace, name)}/status", body={"status": status}, content_type=MERGE_PATCH
+        )

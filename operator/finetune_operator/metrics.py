@@ -1,4 +1,4 @@
-"""The operator's own Prometheus metrics: FineTuneJobs by phase, reconcile latency, errors by reason."""
+"""The operator's own Prometheus metrics: FineTuneJobs by phase, reconcile latency, errors by reason, experiments."""
 
 from __future__ import annotations
 
@@ -22,6 +22,26 @@ class OperatorMetrics:
         )
         for phase in Phase:
             self.jobs.labels(phase=phase.value).set(0)
+        # One series per experiment variant: the comparison of `kubectl get ftx -o yaml`, for the dashboard.
+        variant = ["namespace", "experiment", "variant"]
+        self.variant_metric = Gauge(
+            "finetune_operator_experiment_variant_metric",
+            "The compared metric of each experiment variant (tuned model).",
+            [*variant, "metric"],
+            registry=self.registry,
+        )
+        self.variant_parameters = Gauge(
+            "finetune_operator_experiment_variant_trainable_parameters",
+            "Parameters each experiment variant trained.",
+            variant,
+            registry=self.registry,
+        )
+        self.variant_seconds = Gauge(
+            "finetune_operator_experiment_variant_train_seconds",
+            "Training time of each experiment variant.",
+            variant,
+            registry=self.registry,
+        )
 
     def transition(self, old: str | None, new: str) -> None:
         if old:
@@ -32,6 +52,19 @@ class OperatorMetrics:
         """Resynchronise the phase gauge with a full listing (transitions alone drift across restarts)."""
         for phase in Phase:
             self.jobs.labels(phase=phase.value).set(counts.get(phase.value, 0))
+
+    def set_variant(
+        self, namespace: str, experiment: str, variant: str, metric: str, values: tuple[float | None, ...]
+    ) -> None:
+        """values: (metric, trainable parameters, train seconds); unknown ones are left unset."""
+        labels = {"namespace": namespace, "experiment": experiment, "variant": variant}
+        value, params, seconds = values
+        if value is not None:
+            self.variant_metric.labels(**labels, metric=metric).set(value)
+        if params is not None:
+            self.variant_parameters.labels(**labels).set(params)
+        if seconds is not None:
+            self.variant_seconds.labels(**labels).set(seconds)
 
     def serve(self, port: int) -> None:
         start_http_server(port, addr="0.0.0.0", registry=self.registry)  # noqa: S104 - scraped in-cluster

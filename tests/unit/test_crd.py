@@ -10,14 +10,17 @@ import pytest
 import yaml
 
 from finetune_api.crd import build_crd, render_crd_yaml
+from finetune_api.crd.generate import build_experiment_crd
 from finetune_api.spec.method import METHOD_FIELDS, MethodSpec
 from finetune_api.spec.task import TASK_FIELDS, TaskSpec
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "finetunejob.yaml"
+EXPERIMENT_CRD_FILE = CRD_FILE.with_name("finetuneexperiment.yaml")
+BUILDERS = {"job": build_crd, "experiment": build_experiment_crd}
 
 
-def _schema() -> dict[str, Any]:
-    schema: dict[str, Any] = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+def _schema(resource: str = "job") -> dict[str, Any]:
+    schema: dict[str, Any] = BUILDERS[resource]()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return schema
 
 
@@ -31,14 +34,15 @@ def _walk(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str,
         yield from _walk(node["additionalProperties"], f"{path}{{}}")
 
 
-def test_committed_crd_matches_the_spec() -> None:
-    assert CRD_FILE.read_text() == render_crd_yaml(), (
-        "crds/finetunejob.yaml is stale: run `finetune crd > crds/finetunejob.yaml`"
-    )
+@pytest.mark.parametrize("resource", ["job", "experiment"])
+def test_committed_crd_matches_the_spec(resource: str) -> None:
+    path = CRD_FILE if resource == "job" else EXPERIMENT_CRD_FILE
+    assert path.read_text() == render_crd_yaml(resource), f"crds/{path.name} is stale: run `make crd`"
 
 
-def test_schema_is_structural() -> None:
-    for path, node in _walk(_schema()):
+@pytest.mark.parametrize("resource", ["job", "experiment"])
+def test_schema_is_structural(resource: str) -> None:
+    for path, node in _walk(_schema(resource)):
         for banned in ("$ref", "anyOf", "oneOf", "allOf", "$defs", "title"):
             assert banned not in node, f"{path} has {banned}"
         assert "type" in node, f"{path} has no type"
@@ -48,16 +52,18 @@ def test_schema_is_structural() -> None:
             assert node["exclusiveMinimum"] is True and "minimum" in node, path
 
 
-def test_every_spec_field_is_described() -> None:
-    for path, node in _walk(_schema()["properties"]["spec"], "spec"):
+@pytest.mark.parametrize("resource", ["job", "experiment"])
+def test_every_spec_field_is_described(resource: str) -> None:
+    for path, node in _walk(_schema(resource)["properties"]["spec"], "spec"):
         if path.endswith("[]") or path.endswith("{}"):
             continue
         assert node.get("description", "").strip(), f"{path} has no description for `kubectl explain`"
 
 
-def test_every_string_and_list_is_bounded() -> None:
+@pytest.mark.parametrize("resource", ["job", "experiment"])
+def test_every_string_and_list_is_bounded(resource: str) -> None:
     # The API server's CEL cost estimator rejects rules over unbounded data.
-    for path, node in _walk(_schema()["properties"]["spec"], "spec"):
+    for path, node in _walk(_schema(resource)["properties"]["spec"], "spec"):
         if node.get("type") == "string" and "enum" not in node:
             assert "maxLength" in node, f"{path} is an unbounded string"
         if node.get("type") == "array":
@@ -108,16 +114,31 @@ def test_immutability_rule_covers_every_spec_field_but_suspend() -> None:
         ), field
 
 
+def test_experiment_printer_columns_names_and_list_keys() -> None:
+    crd = build_experiment_crd()
+    version = crd["spec"]["versions"][0]
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == ["Variants", "Succeeded", "Phase", "Best", "Metric", "Age"]
+    assert crd["spec"]["names"]["shortNames"] == ["ftx"] and version["subresources"] == {"status": {}}
+    spec = _schema("experiment")["properties"]["spec"]["properties"]
+    # Two variants of one name (or two grid axes over one field) are refused by the API server itself.
+    assert spec["variants"]["x-kubernetes-list-map-keys"] == ["name"]
+    assert spec["grid"]["x-kubernetes-list-map-keys"] == ["path"]
+    # The template is a whole FineTuneJob spec, with that spec's own rules.
+    assert spec["template"]["x-kubernetes-validations"] == _schema()["properties"]["spec"]["x-kubernetes-validations"]
+
+
 @pytest.mark.parametrize("doc", list(yaml.safe_load_all(CRD_FILE.read_text())))
 def test_crd_file_is_one_valid_yaml_document(doc: dict[str, Any]) -> None:
     assert doc["kind"] == "CustomResourceDefinition"
 
 
-def test_spec_reference_is_current() -> None:
-    from finetune_api.crd.reference import render_reference
+@pytest.mark.parametrize("resource", ["job", "experiment"])
+def test_spec_reference_is_current(resource: str) -> None:
+    from finetune_api.crd.reference import TITLES, render_reference
 
-    doc = Path(__file__).resolve().parents[2] / "docs" / "spec-reference.md"
-    assert doc.read_text() == render_reference(), "docs/spec-reference.md is stale: run `finetune reference`"
+    doc = Path(__file__).resolve().parents[2] / "docs" / TITLES[resource][2]
+    assert doc.read_text() == render_reference(resource), f"docs/{doc.name} is stale: run `make crd`"
 
 
 ALLOWED_KEYS = {
@@ -128,7 +149,8 @@ ALLOWED_KEYS = {
 }  # fmt: skip
 
 
-def test_schema_uses_only_keys_the_api_server_accepts() -> None:
+@pytest.mark.parametrize("resource", ["job", "experiment"])
+def test_schema_uses_only_keys_the_api_server_accepts(resource: str) -> None:
     # e.g. patternProperties and propertyNames are valid JSON Schema but forbidden in a CRD.
-    for path, node in _walk(_schema()):
+    for path, node in _walk(_schema(resource)):
         assert set(node) <= ALLOWED_KEYS, f"{path}: {set(node) - ALLOWED_KEYS}"

@@ -9,19 +9,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
 
 from .errors import ConfigError
-from .job_file import load_job, revalidate
+from .job_file import is_experiment_file, load_job, revalidate
 from .main import RunOptions, configure_logging, execute
 from .training.run import RunResult
 
 
-def with_overrides(job: FineTuneJob, output: str | None, s3_endpoint: str | None) -> FineTuneJob:
-    """The job with `--output` and `--s3-endpoint` applied, validated again as a whole (ConfigError)."""
-    if not output and not s3_endpoint:
-        return job
-    spec = job.spec
+def spec_with_overrides(
+    spec: FineTuneJobSpec, output: str | None, s3_endpoint: str | None, max_samples: int | None = None
+) -> FineTuneJobSpec:
     if output:
         spec = spec.model_copy(update={"output": spec.output.model_copy(update={"uri": output})})
     if s3_endpoint:
@@ -29,7 +27,16 @@ def with_overrides(job: FineTuneJob, output: str | None, s3_endpoint: str | None
 
         s3 = (spec.s3 or S3Spec()).model_copy(update={"endpoint": s3_endpoint})
         spec = spec.model_copy(update={"s3": s3})
-    changed = job.model_copy(update={"spec": spec})
+    if max_samples:
+        spec = spec.model_copy(update={"dataset": spec.dataset.model_copy(update={"max_samples": max_samples})})
+    return spec
+
+
+def with_overrides(job: FineTuneJob, output: str | None, s3_endpoint: str | None) -> FineTuneJob:
+    """The job with `--output` and `--s3-endpoint` applied, validated again as a whole (ConfigError)."""
+    if not output and not s3_endpoint:
+        return job
+    changed = job.model_copy(update={"spec": spec_with_overrides(job.spec, output, s3_endpoint)})
     return revalidate(changed, {"spec.output.uri": "--output", "spec.s3.endpoint": "--s3-endpoint"})
 
 
@@ -60,6 +67,10 @@ def print_summary(result: RunResult, out=sys.stdout) -> None:  # type: ignore[no
 
 def run_from_cli(args: argparse.Namespace) -> int:
     configure_logging()
+    if is_experiment_file(Path(args.file)):
+        from .experiment.cli import run_experiment_from_cli
+
+        return run_experiment_from_cli(args)
     try:
         job = with_overrides(load_job(Path(args.file)), args.output, args.s3_endpoint)
     except ConfigError as exc:
@@ -84,4 +95,6 @@ def demo(args: argparse.Namespace) -> int:
 
     configure_logging()
     print("==> preparing the shipped model and data (once, cached in", assets.cache_root(), ")")
-    return run_demo(Path(args.file), Path(args.runs), max_samples=args.max_samples)
+    return run_demo(
+        Path(args.file), Path(args.runs), max_samples=args.max_samples, max_eval_samples=args.max_eval_samples
+    )

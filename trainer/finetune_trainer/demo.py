@@ -11,15 +11,30 @@ import os
 import sys
 from pathlib import Path
 
+from finetune_api.spec.job import FineTuneJobSpec
+
 from .artifacts import publish
 from .artifacts.manifest import MANIFEST
-from .cli import print_summary, with_overrides
-from .job_file import load_job
+from .cli import print_summary, spec_with_overrides, with_overrides
+from .job_file import is_experiment_file, load_job
 from .main import RunOptions, execute
 from .storage import open_store
 
 
-def run_demo(example: Path, runs: Path, max_samples: int | None) -> int:
+def _upload_assets(spec: FineTuneJobSpec, model_dir: Path, tweets_dir: Path) -> None:
+    open_store(spec.model.uri, spec.s3).upload_all(model_dir)
+    for name in ("train.csv", "eval.csv"):
+        open_store("s3://data/tweets/", spec.s3).upload(tweets_dir / name, name)
+
+
+def _fetch_published(uri: str, spec: FineTuneJobSpec, local: Path) -> None:
+    store = open_store(uri, spec.s3)
+    manifest = publish.read_manifest(store)
+    if manifest:
+        store.download_all(local, keys=[f["path"] for f in manifest["files"]] + [MANIFEST])
+
+
+def run_demo(example: Path, runs: Path, max_samples: int | None, max_eval_samples: int | None = None) -> int:
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -37,22 +52,29 @@ def run_demo(example: Path, runs: Path, max_samples: int | None) -> int:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         for bucket in ("models", "data"):
             s3.create_bucket(Bucket=bucket)
-        job = with_overrides(load_job(example), None, endpoint)
-        if max_samples:
-            ds = job.spec.dataset.model_copy(update={"max_samples": max_samples})
-            job = job.model_copy(update={"spec": job.spec.model_copy(update={"dataset": ds})})
-        open_store(job.spec.model.uri, job.spec.s3).upload_all(model_dir)
-        for name in ("train.csv", "eval.csv"):
-            open_store("s3://data/tweets/", job.spec.s3).upload(tweets_dir / name, name)
         print(f"==> running {example} against S3 at {endpoint}")
+        if is_experiment_file(example):
+            from finetune_api.experiment.expand import report_uri
+
+            from .experiment.cli import prepared, run_prepared
+
+            experiment, variants = prepared(
+                example, None, endpoint, max_samples=max_samples, max_eval_samples=max_eval_samples
+            )
+            _upload_assets(experiment.spec.template, model_dir, tweets_dir)
+            outcome = run_prepared(experiment, variants, runs / ".work" / experiment.metadata.name, progress_bar=True)
+            local = runs / experiment.metadata.name
+            _fetch_published(report_uri(experiment), experiment.spec.template, local / "comparison")
+            print(f"==> report in {local}/comparison/ (comparison.md, comparison.png, manifest.json)")
+            return outcome.exit_code
+        job = with_overrides(load_job(example), None, endpoint)
+        job = job.model_copy(update={"spec": spec_with_overrides(job.spec, None, None, max_samples)})
+        _upload_assets(job.spec, model_dir, tweets_dir)
         code, result = execute(
             job, RunOptions(work_dir=runs / ".work" / job.metadata.name, progress_bar=True, termination_log=os.devnull)
         )
         local = runs / job.metadata.name
-        out_store = open_store(job.spec.output.uri, job.spec.s3)
-        manifest = publish.read_manifest(out_store)
-        if manifest:
-            out_store.download_all(local, keys=[f["path"] for f in manifest["files"]] + [MANIFEST])
+        _fetch_published(job.spec.output.uri, job.spec, local)
         if result:
             print_summary(result)
         print(f"==> artifacts in {local}/ (model card README.md, loss_curve.png, metrics.json, manifest.json)")

@@ -27,6 +27,7 @@ class RunOptions:
     status_file: Path | None = None
     termination_log: str | None = None
     kube_status: bool = False  # patch the FineTuneJob's status (in a pod, rank 0)
+    downloads: Path | None = None  # shared data/model cache (an experiment's runs); default work_dir
 
 
 def configure_logging() -> None:
@@ -65,7 +66,7 @@ def execute(job: FineTuneJob, opts: RunOptions) -> tuple[int, RunResult | None]:
     reporter = Reporter(sinks)
     opts.work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        result = JobRunner(job, opts.work_dir, reporter).run()
+        result = JobRunner(job, opts.work_dir, reporter, opts.downloads).run()
         return 0, result
     except TrainerError as exc:
         reporter.update(phase="Failed")

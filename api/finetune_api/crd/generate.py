@@ -1,4 +1,7 @@
-"""Build the FineTuneJob CRD from the spec models. `finetune crd` prints it; crds/ holds a copy a test keeps equal."""
+"""Build the CRDs (FineTuneJob, FineTuneExperiment) from the spec models.
+
+`finetune crd` prints them; crds/ holds copies a test keeps equal.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,20 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from .. import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
+from .. import (
+    EXPERIMENT_KIND,
+    EXPERIMENT_PLURAL,
+    EXPERIMENT_SHORT_NAMES,
+    EXPERIMENT_SINGULAR,
+    GROUP,
+    KIND,
+    PLURAL,
+    SHORT_NAMES,
+    SINGULAR,
+    VERSION,
+)
+from ..spec.experiment import FineTuneExperimentSpec, experiment_resource_rules
+from ..spec.experiment_status import FineTuneExperimentStatus
 from ..spec.job import FineTuneJobSpec, resource_rules
 from ..spec.status import FineTuneJobStatus
 from .structural import to_structural
@@ -25,6 +41,14 @@ PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Progress", "type": "string", "jsonPath": ".status.progress.summary"},
     {"name": "Metric", "type": "number", "jsonPath": ".status.metrics.evalMetric", "format": "float"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+EXPERIMENT_PRINTER_COLUMNS = [
+    {"name": "Variants", "type": "integer", "jsonPath": ".status.variantCount"},
+    {"name": "Succeeded", "type": "integer", "jsonPath": ".status.succeeded"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Best", "type": "string", "jsonPath": ".status.best.variant"},
+    {"name": "Metric", "type": "number", "jsonPath": ".status.best.metric", "format": "float"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -60,41 +84,49 @@ def _default_empty_objects(model: type[BaseModel], schema: dict[str, Any]) -> No
                         _default_empty_objects(item, sub["items"])
 
 
-def build_crd() -> dict[str, Any]:
-    spec_schema = model_schema(FineTuneJobSpec)
-    status_schema = model_schema(FineTuneJobStatus)
-    status_schema["properties"]["conditions"].update(
-        {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
-    )
+def _list_map(schema: dict[str, Any], key: str) -> None:
+    # The API server itself then refuses two items with one key (two conditions of a type, two variants of a name).
+    schema.update({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]})
+
+
+def _crd(
+    names: tuple[str, str, str, tuple[str, ...]],
+    description: str,
+    spec: type[BaseModel],
+    status: type[BaseModel],
+    rules: list[dict[str, Any]],
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
+    kind, plural, singular, short = names
+    spec_schema = model_schema(spec)
+    status_schema = model_schema(status)
+    _list_map(status_schema["properties"]["conditions"], "type")
     root = {
         "type": "object",
-        "description": (
-            f"A {KIND} fine-tunes a pretrained language model on a dataset with one adaptation method "
-            "and publishes the result, with a manifest, to object storage."
-        ),
+        "description": description,
         "required": ["spec"],
         "properties": {
             "apiVersion": {"type": "string", "description": "APIVersion of this object: finetune.dev/v1alpha1."},
-            "kind": {"type": "string", "description": f"Kind of this object: {KIND}."},
+            "kind": {"type": "string", "description": f"Kind of this object: {kind}."},
             "metadata": {"type": "object"},
             "spec": spec_schema,
             "status": status_schema,
         },
-        "x-kubernetes-validations": [r.to_crd() for r in resource_rules()],
+        "x-kubernetes-validations": rules,
     }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short),
                 "categories": ["all", "finetune"],
             },
             "versions": [
@@ -103,12 +135,44 @@ def build_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": root},
                 }
             ],
         },
     }
+
+
+def build_crd() -> dict[str, Any]:
+    return _crd(
+        (KIND, PLURAL, SINGULAR, SHORT_NAMES),
+        f"A {KIND} fine-tunes a pretrained language model on a dataset with one adaptation method "
+        "and publishes the result, with a manifest, to object storage.",
+        FineTuneJobSpec,
+        FineTuneJobStatus,
+        [r.to_crd() for r in resource_rules()],
+        PRINTER_COLUMNS,
+    )
+
+
+def build_experiment_crd() -> dict[str, Any]:
+    crd = _crd(
+        (EXPERIMENT_KIND, EXPERIMENT_PLURAL, EXPERIMENT_SINGULAR, EXPERIMENT_SHORT_NAMES),
+        f"A {EXPERIMENT_KIND} runs one {KIND} per variant of a template (methods or settings on the same data), "
+        "compares their metric and cost side by side, and names (and optionally promotes) the best.",
+        FineTuneExperimentSpec,
+        FineTuneExperimentStatus,
+        [r.to_crd() for r in experiment_resource_rules()],
+        EXPERIMENT_PRINTER_COLUMNS,
+    )
+    root = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    _list_map(root["properties"]["spec"]["properties"]["variants"], "name")
+    _list_map(root["properties"]["spec"]["properties"]["grid"], "path")
+    _list_map(root["properties"]["status"]["properties"]["variants"], "name")
+    return crd
+
+
+RESOURCES = {"job": build_crd, "experiment": build_experiment_crd}
 
 
 class _Dumper(yaml.SafeDumper):
@@ -122,5 +186,5 @@ def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_presenter)
 
 
-def render_crd_yaml() -> str:
-    return HEADER + yaml.dump(build_crd(), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=False)
+def render_crd_yaml(resource: str = "job") -> str:
+    return HEADER + yaml.dump(RESOURCES[resource](), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .generate import build_crd
+from .generate import RESOURCES
 
 
 def _rows(node: dict[str, Any], path: str, required: bool) -> Iterator[str]:
@@ -26,13 +26,21 @@ def _rows(node: dict[str, Any], path: str, required: bool) -> Iterator[str]:
         yield from _rows(sub, f"{path}{suffix}.{name}", name in needed)
 
 
-def render_reference() -> str:
-    root = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+TITLES = {
+    "job": ("FineTuneJob", "ftj", "spec-reference.md"),
+    "experiment": ("FineTuneExperiment", "ftx", "experiment-reference.md"),
+}
+
+
+def render_reference(resource: str = "job") -> str:
+    root = RESOURCES[resource]()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    kind, short, _ = TITLES[resource]
+    flag = "" if resource == "job" else f" --resource {resource}"
     lines = [
-        "# FineTuneJob spec reference (finetune.dev/v1alpha1)",
+        f"# {kind} spec reference (finetune.dev/v1alpha1)",
         "",
-        "Generated from `api/finetune_api/spec` by `finetune reference`; a test keeps it current.",
-        "`kubectl explain ftj.spec.<field>` shows the same text on a cluster.",
+        f"Generated from `api/finetune_api/spec` by `finetune reference{flag}`; a test keeps it current.",
+        f"`kubectl explain {short}.spec.<field>` shows the same text on a cluster.",
         "",
         "## Rules across fields",
         "",

@@ -54,6 +54,15 @@ class Metrics(SpecModel):
     )
     eval_metric: float | None = Field(default=None, description="Latest value of the headline metric.")
     baseline_metric: float | None = Field(default=None, description="The headline metric of the untouched model.")
+    # The cost side of a comparison (FineTuneExperiment): what the method trained, how long and how fast.
+    trainable_parameters: int | None = Field(default=None, ge=0, description="Parameters the method trains.")
+    train_seconds: float | None = Field(default=None, ge=0, description="Wall-clock time of the training loop so far.")
+    tokens_per_second: float | None = Field(default=None, ge=0, description="Training throughput (tokens per second).")
+    peak_memory_bytes: int | None = Field(
+        default=None,
+        ge=0,
+        description="Peak memory during training: CUDA memory allocated on GPUs, resident memory on CPU.",
+    )
 
 
 class OutputStatus(SpecModel):

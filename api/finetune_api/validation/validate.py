@@ -6,18 +6,22 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
 
-from .. import API_VERSION, KIND
+from .. import API_VERSION, EXPERIMENT_KIND, KIND
 from ..spec.job import FineTuneJob
 from .cel_rules import evaluate
 from .checks import run_checks
 from .manifest_yaml import MAX_FILE_BYTES, ManifestError, load_manifest_documents
 from .problems import Problem, Severity, shown
 from .schema_errors import problems_from
+
+if TYPE_CHECKING:
+    from ..experiment.expand import Variant
+    from ..spec.experiment import FineTuneExperiment
 
 LIST_KIND = "List"  # what `kubectl get -o yaml` writes: {apiVersion: v1, kind: List, items: [...]}
 
@@ -28,6 +32,8 @@ class ValidationResult:
     name: str | None = None
     job: FineTuneJob | None = None
     problems: list[Problem] = field(default_factory=list)
+    experiment: FineTuneExperiment | None = None  # set instead of job for a valid FineTuneExperiment
+    variants: list[Variant] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
@@ -58,12 +64,20 @@ def validate_document(doc: Any, source: str = "<document>") -> ValidationResult:
         )
         return result
     result.name = str((meta or {}).get("name", "")) or None
+    if doc.get("kind") == EXPERIMENT_KIND:
+        from .experiment import check_experiment
+
+        checked = check_experiment(doc)
+        result.problems, result.experiment, result.variants = checked.problems, checked.experiment, checked.variants
+        if not result.ok:
+            result.experiment, result.variants = None, []
+        return result
     if doc.get("apiVersion") != API_VERSION or doc.get("kind") != KIND:
         result.problems.append(
             Problem(
                 "apiVersion/kind",
                 f"is {doc.get('apiVersion')!r}/{doc.get('kind')!r}",
-                f"set apiVersion: {API_VERSION} and kind: {KIND}",
+                f"set apiVersion: {API_VERSION} and kind: {KIND} (or {EXPERIMENT_KIND})",
             )
         )
         return result

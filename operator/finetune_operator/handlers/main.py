@@ -167,3 +167,7 @@ def ttl_after_finished(body: kopf.Body, **_: Any) -> None:
     if expired(dict(body)):
         meta = body["metadata"]
         api().delete_finetunejob(meta["namespace"], meta["name"])
+
+
+# The FineTuneExperiment handlers register with kopf on import; they share this module's client and settings.
+from . import experiment as _experiment  # noqa: E402, F401

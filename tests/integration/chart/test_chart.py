@@ -89,16 +89,17 @@ def test_rendered_objects_are_secure(helm: str, sets: tuple[str, ...]) -> None:
         assert {"ServiceMonitor", "PodMonitor"} <= kinds
 
 
-def test_chart_crd_is_the_generated_one(helm: str) -> None:
-    assert (CHART / "files" / "finetunejob.yaml").read_text() == (REPO / "crds" / "finetunejob.yaml").read_text(), (
+@pytest.mark.parametrize("name", ["finetunejob", "finetuneexperiment"])
+def test_chart_crd_is_the_generated_one(helm: str, name: str) -> None:
+    assert (CHART / "files" / f"{name}.yaml").read_text() == (REPO / "crds" / f"{name}.yaml").read_text(), (
         "run `make crd`"
     )
     crd = next(
         o
         for o in _template(helm)
-        if o["kind"] == "CustomResourceDefinition" and o["metadata"]["name"] == "finetunejobs.finetune.dev"
+        if o["kind"] == "CustomResourceDefinition" and o["metadata"]["name"] == f"{name}s.finetune.dev"
     )
-    generated = yaml.safe_load((REPO / "crds" / "finetunejob.yaml").read_text())
+    generated = yaml.safe_load((REPO / "crds" / f"{name}.yaml").read_text())
     assert crd["spec"] == generated["spec"]
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 

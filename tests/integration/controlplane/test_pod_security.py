@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from finetune_api.validation import validate_file
+from finetune_operator.experiment import report_job
 from finetune_operator.render import render
 from finetune_operator.settings import OperatorSettings
 
@@ -37,7 +38,13 @@ def restricted(control_plane: Any) -> str:
 
 
 def _rendered_job(path: Path, name: str) -> dict[str, Any]:
-    job = validate_file(path)[0].job
+    result = validate_file(path)[0]
+    if result.experiment is not None:
+        # An experiment's variants render as the FineTuneJob examples do; its own pod is the report step's.
+        experiment = result.experiment
+        meta = experiment.metadata.model_copy(update={"namespace": NS, "name": name})
+        return report_job.job(experiment.model_copy(update={"metadata": meta}), OperatorSettings())
+    job = result.job
     assert job is not None
     job = job.model_copy(update={"metadata": job.metadata.model_copy(update={"namespace": NS, "name": name})})
     objects = render(job, OperatorSettings()).objects
@@ -66,9 +73,10 @@ def test_example_pods_pass_restricted_admission(control_plane: Any, restricted: 
     manifest["spec"].pop("suspend", None)
     manifest["metadata"]["labels"].pop("kueue.x-k8s.io/queue-name", None)  # no Kueue on this plane
     control_plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
-    pods, refusal = _pods_or_refusal(control_plane, name)
+    job = manifest["metadata"]["name"]
+    pods, refusal = _pods_or_refusal(control_plane, job)
     assert pods and not refusal, f"{path.name}: PodSecurity refused the trainer pod: {refusal}"
-    control_plane.kubectl("delete", "job", name, "-n", NS, "--cascade=foreground", "--wait=false")
+    control_plane.kubectl("delete", "job", job, "-n", NS, "--cascade=foreground", "--wait=false")
 
 
 def test_a_non_compliant_template_is_refused(control_plane: Any, restricted: str) -> None:

@@ -17,7 +17,12 @@ from finetune_api.validation import validate_file
 from finetune_operator.render import render
 from finetune_operator.settings import OperatorSettings
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
+# FineTuneJob examples; a FineTuneExperiment's variants render through the same code (test_experiment_plan.py).
+EXAMPLES = [
+    p
+    for p in sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
+    if "\nkind: FineTuneJob\n" in p.read_text()
+]
 GOLDEN = Path(__file__).parent / "golden"
 SETTINGS = OperatorSettings()
 

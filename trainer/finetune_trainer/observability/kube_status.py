@@ -51,10 +51,17 @@ def status_patch(state: ProgressState) -> dict[str, Any]:
         "metricName": state.metric_name,
         "evalMetric": state.eval_metric,
         "baselineMetric": state.baseline_metric,
+        # The cost side, for FineTuneExperiment comparisons.
+        "trainableParameters": state.trainable_parameters,
+        "trainSeconds": None if state.train_seconds is None else round(state.train_seconds, 1),
+        "tokensPerSecond": None if state.tokens_per_second is None else round(state.tokens_per_second, 1),
+        "peakMemoryBytes": state.peak_memory_bytes,
     }
     status: dict[str, Any] = {"progress": progress, "metrics": {k: v for k, v in metrics.items() if v is not None}}
     if state.last_checkpoint:
         status["lastCheckpoint"] = state.last_checkpoint
+    if state.output_uri and state.manifest_uri:
+        status["output"] = {"uri": state.output_uri, "manifest": state.manifest_uri}
     return {"status": status}
 
 

@@ -29,6 +29,11 @@ class ProgressState:
     baseline_metric: float | None = None
     samples_per_second: float | None = None
     tokens_per_second: float | None = None
+    trainable_parameters: int | None = None
+    train_seconds: float | None = None
+    peak_memory_bytes: int | None = None
+    output_uri: str | None = None
+    manifest_uri: str | None = None  # set once the manifest is written: the output is complete
     last_checkpoint: str | None = None
     started: float = field(default_factory=time.time)
 

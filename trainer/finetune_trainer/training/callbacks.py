@@ -10,6 +10,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from ..observability.memory import PeakMemory
 from ..observability.progress import Reporter
 from .checkpoints import CheckpointStore
 
@@ -35,6 +36,7 @@ class ProgressCallback(TrainerCallback):
         self.t0 = time.time()
         self.step0 = 0
         self.last_eval: tuple[int, dict[str, float]] | None = None
+        self.memory = PeakMemory()
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         self.t0, self.step0 = time.time(), state.global_step
@@ -42,6 +44,7 @@ class ProgressCallback(TrainerCallback):
             # Resumed: the checkpoint's trainer state holds the history up to its step, so the
             # run's loss history (metrics.json, the loss curve) covers every step once.
             self.loss_log.extend(history_points(state.log_history))
+        self.memory = PeakMemory()
         self.reporter.update(phase="Running", step=state.global_step, total_steps=state.max_steps)
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
@@ -57,6 +60,8 @@ class ProgressCallback(TrainerCallback):
             epoch=state.epoch or 0.0,
             samples_per_second=samples / elapsed,
             tokens_per_second=samples * self.tokens_per_sample / elapsed,
+            train_seconds=elapsed,
+            peak_memory_bytes=self.memory.sample(),
         )
 
     def on_log(

@@ -45,6 +45,10 @@ def fetch_file(uri: str, spec: FineTuneJobSpec, dest_dir: Path) -> Path:
     store = open_store(uri.rsplit("/", 1)[0] + "/", spec.s3)
     name = uri.rsplit("/", 1)[-1]
     dest = dest_dir / hashlib.sha256(uri.encode()).hexdigest()[:12] / name
+    listed = next((o for o in store.list_objects(name) if o.key == name), None) if dest.is_file() else None
+    if listed is not None and listed.size == dest.stat().st_size:
+        log.info("%s already in %s", uri, dest)  # an earlier run of the same experiment fetched it
+        return dest
     store.download(name, dest)
     return dest
 

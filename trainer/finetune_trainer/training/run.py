@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import yaml
 
+from finetune_api.spec.defaults import headline_metric
 from finetune_api.spec.enums import Metric, Optimizer, SaveMode, TaskType
 from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
 
@@ -55,14 +56,6 @@ class RunResult:
     gate: GateResult | None = None
     local_output: Path | None = None
     hygiene: list[str] = field(default_factory=list)
-
-
-def headline_metric(spec: FineTuneJobSpec) -> Metric:
-    if spec.evaluation.metric:
-        return spec.evaluation.metric
-    if spec.evaluation.gate:
-        return spec.evaluation.gate.metric
-    return Metric.ACCURACY if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION else Metric.PERPLEXITY
 
 
 def plan_total_steps(spec: FineTuneJobSpec, n_train: int, world_size: int) -> int:
@@ -127,10 +120,12 @@ def _checkpointing_args(enabled: bool) -> dict[str, Any]:
 
 
 class JobRunner:
-    def __init__(self, job: FineTuneJob, work_dir: Path, reporter: Reporter) -> None:
+    def __init__(self, job: FineTuneJob, work_dir: Path, reporter: Reporter, downloads: Path | None = None) -> None:
         self.job = job
         self.spec = job.spec
         self.work = work_dir
+        # Data and model land here; runs of one experiment share it, so each is fetched once.
+        self.downloads = downloads or work_dir
         self.reporter = reporter
         self.name = job.metadata.name
         self.loss_points: list[dict[str, float]] = []
@@ -153,8 +148,8 @@ class JobRunner:
         self.reporter.update(phase="Initializing", metric_name=str(metric))
 
         with dist.local_main_process_first():
-            data = load_records(spec, self.work)
-            model_dir, etags = fetch_model(spec, self.work / "model")
+            data = load_records(spec, self.downloads)
+            model_dir, etags = fetch_model(spec, self.downloads / "model")
         tokenizer = load_tokenizer(model_dir, spec)
         tokenize(data, spec, tokenizer)
         if data.train is None or data.eval is None:
@@ -182,6 +177,7 @@ class JobRunner:
         )
         model = method.prepare(model, spec.method, ctx)
         trainable, total = count_parameters(model)
+        self.reporter.update(trainable_parameters=trainable)
         log.info(
             "parameters: %s trainable of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / max(total, 1)
         )
@@ -202,6 +198,7 @@ class JobRunner:
         if preemption.requested:
             raise Preempted(f"stopped by SIGTERM at step {trainer.state.global_step}; checkpoint saved for resume")
         runtime = time.time() - started
+        self.reporter.update(train_seconds=runtime)
 
         self.reporter.update(phase="Evaluating")
         progress = next(c for c in trainer.callback_handler.callbacks if isinstance(c, ProgressCallback))
@@ -222,6 +219,8 @@ class JobRunner:
             "steps": trainer.state.global_step,
             "train_runtime_s": runtime,
             "parameters": {"trainable": trainable, "total": total},
+            "tokens_per_second": self.reporter.state.tokens_per_second,
+            "peak_memory_bytes": self.reporter.state.peak_memory_bytes,
             "precision": precision.name,
             "packed": self.packed,
             "hygiene": data.report.as_dict(),
@@ -238,7 +237,7 @@ class JobRunner:
         self._save(model, tokenizer, out_dir, method.produces_adapter, metrics, data, (trainable, total))
         result = self._publish(out_dir, metrics, gate, data, etags)
         result.hygiene = data.report.lines()
-        self.reporter.update(phase="Succeeded")
+        self.reporter.update(phase="Succeeded", output_uri=result.output_uri, manifest_uri=result.manifest_uri)
         dist.wait_for_everyone()
         return result
 

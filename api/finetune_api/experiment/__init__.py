@@ -1,0 +1,1 @@
+"""FineTuneExperiment logic shared by the CLI, the operator and the trainer: expansion into variants, comparison."""

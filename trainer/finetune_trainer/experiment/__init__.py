@@ -1,0 +1,1 @@
+"""FineTuneExperiment on the trainer's side: the local runner, the comparison report and the promotion."""

@@ -1,0 +1,57 @@
+"""`finetune run` and `finetune demo` for a FineTuneExperiment file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from finetune_api.experiment.expand import Variant, expand
+from finetune_api.spec.experiment import FineTuneExperiment
+
+from ..cli import spec_with_overrides
+from ..errors import ConfigError
+from ..job_file import load_experiment
+from .local import ExperimentOutcome, run_experiment
+
+
+def with_template_overrides(
+    experiment: FineTuneExperiment,
+    output: str | None,
+    s3_endpoint: str | None,
+    max_samples: int | None = None,
+    max_eval_samples: int | None = None,
+) -> FineTuneExperiment:
+    template = spec_with_overrides(experiment.spec.template, output, s3_endpoint, max_samples)
+    if max_eval_samples:
+        dataset = template.dataset.model_copy(update={"max_eval_samples": max_eval_samples})
+        template = template.model_copy(update={"dataset": dataset})
+    spec = experiment.spec.model_copy(update={"template": template})
+    return experiment.model_copy(update={"spec": spec})
+
+
+def prepared(
+    path: Path, output: str | None, s3_endpoint: str | None, **sizes: int | None
+) -> tuple[FineTuneExperiment, list[Variant]]:
+    result = load_experiment(path)
+    assert result.experiment is not None  # noqa: S101 - load_experiment raises otherwise
+    experiment = with_template_overrides(result.experiment, output, s3_endpoint, **sizes)
+    return experiment, expand(experiment)
+
+
+def run_prepared(
+    experiment: FineTuneExperiment, variants: list[Variant], work: Path | None, progress_bar: bool
+) -> ExperimentOutcome:
+    root = work or Path(tempfile.gettempdir()) / "finetune" / experiment.metadata.name
+    return run_experiment(experiment, variants, root, progress_bar=progress_bar)
+
+
+def run_experiment_from_cli(args: argparse.Namespace) -> int:
+    try:
+        experiment, variants = prepared(Path(args.file), args.output, args.s3_endpoint)
+    except ConfigError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    work = Path(args.work_dir) if args.work_dir else None
+    return run_prepared(experiment, variants, work, progress_bar=not args.no_progress).exit_code

@@ -1,0 +1,106 @@
+"""`finetune run experiment.yaml`: the variants one after another on this machine, then the comparison.
+
+Every variant runs exactly as its FineTuneJob would in a pod (same validation, same publishing); they
+share one download folder, so the data and the base model are fetched once for all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from finetune_api.exit_codes import CLASS_OF_EXIT
+from finetune_api.experiment.compare import best_variant, text_table
+from finetune_api.experiment.expand import Variant, compared_metric, report_uri
+from finetune_api.spec.enums import Metric, Phase
+from finetune_api.spec.experiment import FineTuneExperiment
+from finetune_api.spec.experiment_status import BestVariant, VariantStatus
+from finetune_api.spec.job import FineTuneJob
+from finetune_api.spec.status import OutputStatus
+
+from ..errors import TrainerError
+from ..evaluation.metrics import metric_key
+from ..main import RunOptions, execute
+from ..training.run import RunResult
+from .report import promote_best, write_report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExperimentOutcome:
+    rows: list[VariantStatus]
+    metric: Metric
+    best: BestVariant | None
+    report: str | None
+    promoted: str | None
+
+    @property
+    def exit_code(self) -> int:
+        # The experiment did its job when it found a winner and published the report; failed variants
+        # are part of its answer.
+        return 0 if self.best is not None and self.report is not None else 1
+
+
+def row_from_result(variant: Variant, code: int, result: RunResult | None) -> VariantStatus:
+    base: dict[str, Any] = {"name": variant.name, "job": variant.job_name, "method": variant.method}
+    base["changes"] = variant.summary or None
+    if result is None:
+        failure = CLASS_OF_EXIT.get(code)
+        return VariantStatus(**base, phase=Phase.FAILED, failure=f"{failure or 'exit code'} ({code})")
+    m = result.metrics
+    key = metric_key(Metric(m["metric"]))
+    output = OutputStatus(uri=result.output_uri, manifest=result.manifest_uri) if result.manifest_uri else None
+    return VariantStatus(
+        **base,
+        phase=Phase.SUCCEEDED,
+        metric=m["tuned"].get(key),
+        baseline=m["baseline"].get(key),
+        trainable_parameters=m["parameters"]["trainable"],
+        train_seconds=m["train_runtime_s"],
+        tokens_per_second=m.get("tokens_per_second"),
+        peak_memory_bytes=m.get("peak_memory_bytes"),
+        output=output,
+    )
+
+
+def run_experiment(
+    experiment: FineTuneExperiment,
+    variants: list[Variant],
+    work: Path,
+    progress_bar: bool = True,
+    out: TextIO = sys.stdout,
+) -> ExperimentOutcome:
+    downloads = work / "downloads"
+    rows = []
+    for i, variant in enumerate(variants, 1):
+        print(f"==> variant {i}/{len(variants)}: {variant.name} ({variant.summary or 'the template'})", file=out)
+        job = FineTuneJob.model_validate(variant.document)
+        code, result = execute(
+            job,
+            RunOptions(
+                work_dir=work / variant.name, progress_bar=progress_bar, termination_log=os.devnull, downloads=downloads
+            ),
+        )
+        rows.append(row_from_result(variant, code, result))
+    metric = Metric(compared_metric(experiment))
+    best = best_variant(rows, metric)
+    report = promoted = None
+    try:
+        report = write_report(experiment, rows, metric, best, report_uri(experiment))
+    except TrainerError as exc:
+        log.error("the comparison report could not be published: %s", exc.message)
+    if best is not None and experiment.spec.promote is not None:
+        try:
+            promoted = promote_best(
+                experiment, next(r for r in rows if r.name == best.variant), experiment.spec.promote.uri
+            )
+        except TrainerError as exc:
+            log.error("promotion failed: %s", exc.message)
+    print("\n" + text_table(rows, metric, best), file=out)
+    print(f"report: {report or 'not published'}" + (f"\npromoted: {promoted}" if promoted else ""), file=out)
+    return ExperimentOutcome(rows, metric, best, report, promoted)
