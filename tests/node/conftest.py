@@ -13,12 +13,12 @@ import pytest
 
 from tests.controlplane.cluster import ControlPlane, build
 
-from .docker_engine import OPERATOR_IMAGE, TRAINER_IMAGE, BuiltImage, DockerEngine, build_all, ensure_base_image
+from .docker_engine import OPERATOR_IMAGE, REPO, TRAINER_IMAGE, BuiltImage, DockerEngine, build_all, ensure_base_image
 from .docker_engine import missing_tools as missing_build_tools
 from .kubelet import RealNode, ensure_pause_image
 from .kubelet import missing_tools as missing_node_tools
 
-REPO_CRDS = ("crds/finetunejob.yaml",)
+REPO_CRDS = sorted((REPO / "crds").glob("*.yaml"))
 
 
 def _report(line: str) -> None:
@@ -62,8 +62,8 @@ def node_plane() -> Iterator[ControlPlane]:
     plane = ControlPlane(build(), service_account_admission=True).start()
     try:
         for crd in REPO_CRDS:
-            plane.kubectl("apply", "--server-side", "-f", crd)
-        plane.kubectl("wait", "--for=condition=Established", "crd/finetunejobs.finetune.dev", "--timeout=60s")
+            plane.kubectl("apply", "--server-side", "-f", str(crd))
+        plane.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
         yield plane
     finally:
         plane.stop()

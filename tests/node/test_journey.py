@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -132,7 +133,7 @@ def _job(name: str, cluster: Cluster, **spec: Any) -> dict[str, Any]:
     body = doc["spec"]
     body["s3"] = {"endpoint": cluster.s3, "region": "us-east-1", "secretRef": {"name": "s3-credentials"}}
     body["output"] = {**body["output"], "uri": f"s3://models/out/{name}/"}
-    body["resources"] = {"gpus": 0, "cpu": "2", "memory": "6Gi"}
+    body["resources"] = {"gpus": 0, "cpu": "1800m", "memory": "6Gi"}  # the node has 2 cores; the operator asks 100m
     body["scheduling"] = {"nodeSelector": {NODE_LABEL: "true"}}
     body["dataset"] = {**body["dataset"], "maxSamples": 1200, "maxEvalSamples": 200}
     for key, value in spec.items():
@@ -217,6 +218,8 @@ def test_progress_moves_while_it_trains(happy_run: tuple[Observed, str]) -> None
     midway = [s for s in seen.progress if not s.startswith(("0%", "100%"))]
     assert midway, f"kubectl get ftj showed progress between 0% and 100%: {seen.progress}"
     assert "Running" in seen.phases, seen.phases
+    after = seen.phases[seen.phases.index("Running") :]
+    assert not {"Pending", "Initializing"} & set(after), f"the phase never goes back once running: {seen.phases}"
 
 
 def test_output_in_status_matches_the_manifest_in_s3(cluster: Cluster, happy_run: tuple[Observed, str]) -> None:
@@ -272,48 +275,50 @@ def test_bad_data_fails_with_data_error_and_no_retry(cluster: Cluster) -> None:
 
 
 def test_deleted_pod_resumes_from_its_checkpoint(cluster: Cluster) -> None:
-    name = "resumed"
+    name, steps_total = "resumed", 150
     doc = _job(
         name,
         cluster,
-        training={"maxSteps": 60, "batchSize": 16, "loggingSteps": 1},
+        training={"maxSteps": steps_total, "batchSize": 16, "loggingSteps": 1},
         output={"checkpointEvery": 10},
-        dataset={"maxSamples": 1200},
+        dataset={"maxSamples": 2400},
     )
     doc["spec"]["training"].pop("epochs", None)
     _apply(cluster, doc)
     started = time.monotonic()
-    step = _wait(
-        "training to pass step 15",
-        lambda: (
-            ((cluster.status(name).get("progress") or {}).get("step") or 0) >= 15
-            and cluster.status(name)["progress"]["step"]
-        ),
-        900,
-        lambda: cluster.diagnose(name),
-    )
+
+    def step() -> int:
+        return int((cluster.status(name).get("progress") or {}).get("step") or 0)
+
+    at = _wait("training to pass step 15", lambda: step() >= 15 and step(), 900, lambda: cluster.diagnose(name))
     (first,) = cluster.pods(name)
-    # What a node drain or a spot reclaim does: the kubelet sends SIGTERM and waits for the grace period.
-    cluster.plane.kubectl("delete", "pod", first["metadata"]["name"], "-n", NS, "--wait=true", "--timeout=300s")
-    first_log = cluster.node.container_log(NS, first["metadata"]["name"], "trainer")
+    pod = first["metadata"]["name"]
+    # The kubelet removes a deleted pod's log folder: an open handle keeps what the trainer printed.
+    (log_path,) = cluster.node.pod_logs.glob(f"{NS}_{pod}_*/trainer/0.log")
+    with log_path.open(errors="replace") as first_log_file:
+        # What a node drain or a spot reclaim does: the kubelet sends SIGTERM and waits for the grace period.
+        cluster.plane.kubectl("delete", "pod", pod, "-n", NS, "--wait=true", "--timeout=300s")
+        first_log = first_log_file.read()
     status = _wait(
         "the replacement pod to finish the job",
         lambda: (s := cluster.status(name)).get("phase") in ("Succeeded", "Failed") and s,
         900,
         lambda: cluster.diagnose(name),
     )
-    print(f"resume: deleted at step {step}; apply -> {status['phase']} in {time.monotonic() - started:.0f} s")
+    print(f"resume: pod deleted near step {at}; apply -> {status['phase']} in {time.monotonic() - started:.0f} s")
     assert status["phase"] == "Succeeded", cluster.diagnose(name)
     pods = cluster.pods(name)
     assert len(pods) == 1 and pods[0]["metadata"]["uid"] != first["metadata"]["uid"], "a replacement pod ran"
+    assert "stopped by SIGTERM" in first_log, first_log[-3000:]
+    saved = re.search(r"stopped by SIGTERM at step (\d+)", first_log)
+    assert saved, first_log[-3000:]
     replacement_log = cluster.node.container_log(NS, pods[0]["metadata"]["name"], "trainer")
-    assert "checkpoint" in first_log.lower(), first_log[-2000:]
-    assert "resum" in replacement_log.lower(), replacement_log[-2000:]
+    assert re.search(rf"resuming from \S+ \(step {saved.group(1)}\)", replacement_log), replacement_log[-3000:]
 
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=cluster.s3, region_name="us-east-1")
     metrics = json.loads(s3.get_object(Bucket="models", Key=f"out/{name}/metrics.json")["Body"].read())
-    steps = [entry["step"] for entry in metrics["loss_history"]]
-    assert steps == sorted(set(steps)), f"no step trained twice across the two pods: {steps}"
-    assert steps[-1] == 60 and len(steps) >= 50, steps
+    trained = [entry["step"] for entry in metrics["loss_history"] if "train_loss" in entry]
+    # Every step once across both pods: none repeated after the resume, none lost before it.
+    assert trained == list(range(1, steps_total + 1)), trained

@@ -150,6 +150,12 @@ def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], queued: bool
             )
     if any((p.get("status") or {}).get("phase") == "Running" for p in live):
         return Observation(Phase.RUNNING, "TrainerRunning", "the trainer is running", attempts=attempts, **times)
+    if active and not live and any((p.get("status") or {}).get("phase") == "Succeeded" for p in pods):
+        # A real kubelet reports the pod Succeeded a moment before the Job controller counts it
+        # and marks the Job Complete: the trainer is done, nothing is starting.
+        return Observation(
+            Phase.RUNNING, "TrainerFinished", "the trainer exited; the Job is completing", attempts=attempts, **times
+        )
     if live or active:
         return Observation(Phase.INITIALIZING, "PodStarting", "trainer pods are starting", attempts=attempts, **times)
     return Observation(Phase.PENDING, "JobCreated", "waiting for the trainer pods", attempts=attempts, **times)

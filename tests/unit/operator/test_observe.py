@@ -123,3 +123,11 @@ def test_phase_gauge_resync_overrides_drift() -> None:
         if s.name == "finetune_operator_finetunejobs"
     }
     assert values["Succeeded"] == 3 and values["Running"] == 1 and values["Failed"] == 0
+
+
+def test_succeeded_pod_before_the_job_completes_is_still_running() -> None:
+    """Seen on a real kubelet: the pod is Succeeded while the Job still counts it active for a moment."""
+    obs = observe(_job(active=1, startTime="t0"), [_pod("Succeeded", terminated={"exitCode": 0})])
+    assert obs.phase == Phase.RUNNING and obs.reason == "TrainerFinished"
+    restarting = observe(_job(active=1, failed=1, startTime="t0"), [_pod("Failed", terminated={"exitCode": 13})])
+    assert restarting.phase == Phase.INITIALIZING, "a failed pod about to be replaced is not finished"
