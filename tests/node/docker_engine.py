@@ -133,7 +133,16 @@ class DockerEngine:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+        unmount_under(self.run_dir)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def unmount_under(folder: Path) -> None:
+    """Lazily unmount what a stopped daemon left mounted below `folder` (dockerd's netns, a pod's
+    volumes), deepest first, so the folder can be removed."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for target in sorted((m for m in mounts if m.startswith(f"{folder}/")), reverse=True):
+        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
 
 
 def base_image_ref() -> str:

@@ -26,7 +26,7 @@ import yaml
 
 from tests.controlplane.cluster import ControlPlane, free_port
 
-from .docker_engine import CACHE, DockerEngine
+from .docker_engine import CACHE, DockerEngine, unmount_under
 
 CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
@@ -250,10 +250,7 @@ class RealNode:
                 proc.wait()
         self.procs.clear()
         # The kubelet's pod folders hold mounts (projected tokens, emptyDirs on tmpfs) left by pods.
-        subprocess.run(
-            ["sh", "-c", f"grep ' {self.run_dir}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l"],
-            check=False,
-        )
+        unmount_under(self.run_dir)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
 

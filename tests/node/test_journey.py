@@ -322,3 +322,54 @@ def test_deleted_pod_resumes_from_its_checkpoint(cluster: Cluster) -> None:
     trained = [entry["step"] for entry in metrics["loss_history"] if "train_loss" in entry]
     # Every step once across both pods: none repeated after the resume, none lost before it.
     assert trained == list(range(1, steps_total + 1)), trained
+
+
+def test_two_variant_experiment_runs_to_its_promoted_output(cluster: Cluster) -> None:
+    """A FineTuneExperiment of two variants in real containers: both jobs, the report step, the promotion."""
+    import boto3
+
+    name = "tx"
+    template = _job(name, cluster, dataset={"maxSamples": 600, "maxEvalSamples": 100})["spec"]
+    template.pop("evaluation", None)
+    template["evaluation"] = {"baseline": True}
+    experiment = {
+        "apiVersion": "finetune.dev/v1alpha1",
+        "kind": "FineTuneExperiment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "template": template,
+            "variants": [
+                {"name": "r4", "method": {"type": "lora", "r": 4, "alpha": 8}},
+                {"name": "r16", "method": {"type": "lora", "r": 16, "alpha": 32}},
+            ],
+            "maxParallel": 1,  # one trainer at a time on a 2-core node
+            "select": {"metric": "accuracy"},
+            "promote": {"uri": "s3://models/promoted/tx/"},
+        },
+    }
+    started = time.monotonic()
+    _apply(cluster, experiment)
+
+    def done() -> dict[str, Any]:
+        status = dict(cluster.get("finetuneexperiment", name).get("status") or {})
+        running = [j for j in ("tx-r4", "tx-r16") if cluster.status(j).get("phase") == "Running"]
+        assert len(running) <= 1, f"maxParallel 1, yet {running} run at once"
+        return status if status.get("phase") in ("Succeeded", "Failed") else {}
+
+    status = _wait(
+        "the experiment to finish", done, 1200, lambda: cluster.diagnose("tx-r4") + cluster.diagnose("tx-r16")
+    )
+    print(f"experiment: kubectl apply -> {status['phase']} in {time.monotonic() - started:.0f} s")
+    assert status["phase"] == "Succeeded", status
+    assert {v["name"]: v["phase"] for v in status["variants"]} == {"r4": "Succeeded", "r16": "Succeeded"}
+    best = status["best"]["variant"]
+    assert best in ("r4", "r16") and status["report"]["promoted"].startswith("s3://models/promoted/tx/"), status
+    s3 = boto3.client("s3", endpoint_url=cluster.s3, region_name="us-east-1")
+    report = json.loads(s3.get_object(Bucket="models", Key="out/tx/comparison/manifest.json")["Body"].read())
+    assert {"comparison.md", "comparison.png"} <= {f["path"] for f in report["files"]}, report["files"]
+    promoted = json.loads(s3.get_object(Bucket="models", Key="promoted/tx/manifest.json")["Body"].read())
+    for entry in promoted["files"]:
+        body = s3.get_object(Bucket="models", Key=f"promoted/tx/{entry['path']}")["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["path"]
+    winner = json.loads(s3.get_object(Bucket="models", Key=f"out/tx/{best}/manifest.json")["Body"].read())
+    assert {f["sha256"] for f in promoted["files"]} == {f["sha256"] for f in winner["files"]}, "the best one's files"
