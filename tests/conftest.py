@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import os
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_for(
+    probe: Callable[[], Any], what: str, timeout: float = 120, diagnose: Callable[[], str] = str, interval: float = 0.5
+) -> Any:
+    """Poll `probe` until it returns something truthy (and return that); fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} not within {timeout:.0f} s\n{diagnose()}")
 
 
 def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

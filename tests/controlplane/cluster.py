@@ -238,14 +238,19 @@ class ControlPlane:
         )
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self.procs.clear()
+        stop_processes(self.procs)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
+    """SIGTERM each process group we started (newest first), SIGKILL what outlives `timeout`; empties `procs`."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in reversed(procs):
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    procs.clear()

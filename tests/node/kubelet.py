@@ -13,9 +13,7 @@ Only the processes started here are ever stopped.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -24,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.controlplane.cluster import ControlPlane, free_port
+from tests.controlplane.cluster import ControlPlane, free_port, stop_processes
 
 from .docker_engine import CACHE, DockerEngine, unmount_under
 
@@ -239,16 +237,7 @@ class RealNode:
         raise RuntimeError(f"{what} not ready in {timeout}s:\n{logs}")
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self.procs.clear()
+        stop_processes(self.procs, timeout=20)
         # The kubelet's pod folders hold mounts (projected tokens, emptyDirs on tmpfs) left by pods.
         unmount_under(self.run_dir)
         shutil.rmtree(self.run_dir, ignore_errors=True)

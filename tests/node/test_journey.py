@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 from tests.controlplane.cluster import ControlPlane
 from tests.prometheus import query, run_prometheus
 
@@ -40,14 +40,8 @@ def _helm(plane: ControlPlane, *args: str) -> str:
     return out.stdout
 
 
-def _wait(what: str, probe: Callable[[], Any], timeout: float, diagnose: Callable[[], str] = lambda: "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"{what} not within {timeout:.0f} s\n{diagnose()}")
+def _wait(what: str, probe: Callable[[], Any], timeout: float, diagnose: Callable[[], str] = str) -> Any:
+    return wait_for(probe, what, timeout, diagnose, interval=1)
 
 
 @dataclass

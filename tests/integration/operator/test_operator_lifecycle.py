@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import wait_for
+
 pytestmark = pytest.mark.controlplane
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-lora.yaml"
 NS = "operator-tests"
@@ -46,13 +48,7 @@ def _get(plane: Any, kind: str, name: str, namespace: str = NS) -> dict[str, Any
 
 
 def _wait(probe: Callable[[], Any], what: str, timeout: float = 120) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")
+    return wait_for(probe, what, timeout)
 
 
 def _phase(plane: Any, name: str, namespace: str = NS) -> str:
