@@ -25,5 +25,9 @@ _finetune_env() {
 _finetune_env || { echo "scripts/env.sh: setting up $VENV failed (see above)" >&2; return 1 2>/dev/null || exit 1; }
 export VIRTUAL_ENV="$VENV"
 export PATH="$VENV/bin:$PATH"
+# The virtualenv is shared by every checkout on the machine and its editable install points at the
+# one that sourced this last; this checkout's sources come first for every Python process started
+# from here (the tests' operator and trainer subprocesses included), whatever another checkout did.
+export PYTHONPATH="$ROOT/api:$ROOT/operator:$ROOT/trainer:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 # Never reach for a model hub at run time: every model comes from the local cache or S3.
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
