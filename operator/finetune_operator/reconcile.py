@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from finetune_api.spec.enums import FailureClass, Phase
 from finetune_api.spec.job import FineTuneJob
-from finetune_api.validation.checks import duration_seconds, run_checks
+from finetune_api.durations import duration_seconds
+from finetune_api.validation.checks import run_checks
 from finetune_api.validation.problems import Severity
 
 from .events import NORMAL, WARNING

@@ -6,7 +6,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from .base import DNS_SUBDOMAIN, DURATION, NAME_MAX, CelRule, SpecModel
+from ..durations import DURATION
+from .base import DNS_SUBDOMAIN, NAME_MAX, CelRule, SpecModel
 from .dataset import DatasetSpec
 from .enums import METRICS_BY_TASK, MethodType, TaskType
 from .evaluation import EvaluationSpec

@@ -6,9 +6,9 @@ Add a check by writing a function and decorating it with @check; `run_checks` ru
 from __future__ import annotations
 
 import codecs
-import re
 from collections.abc import Callable, Iterator
 
+from ..durations import duration_seconds
 from ..spec.enums import METRICS_BY_TASK, CausalFormat, MethodType, Metric, TaskType
 from ..spec.job import FineTuneJobSpec
 from ..storage_uri import DATA_EXTENSIONS, StorageUri, parse_uri
@@ -165,17 +165,6 @@ def prefix_tuning_without_checkpointing(spec: FineTuneJobSpec) -> Iterator[Probl
             "set gradientCheckpointing to false, or use prompt-tuning or lora",
             source="check",
         )
-
-
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def duration_seconds(text: str) -> int:
-    match = _DURATION.match(text)
-    if not match or not text:
-        raise ValueError(f"not a duration: {text!r}")
-    h, m, s = (int(g) if g else 0 for g in match.groups())
-    return h * 3600 + m * 60 + s
 
 
 @check
