@@ -11,10 +11,10 @@ import os
 import sys
 from pathlib import Path
 
+from finetune_api.pod_contract import MANIFEST
 from finetune_api.spec.job import FineTuneJobSpec
 
 from .artifacts import publish
-from .artifacts.manifest import MANIFEST
 from .cli import print_summary, spec_with_overrides, with_overrides
 from .job_file import is_experiment_file, load_job
 from .main import RunOptions, execute

@@ -131,6 +131,11 @@ class FineTuneJobSpec(SpecModel):
         _metrics_rule(),
     )
 
+    @property
+    def queue_name(self) -> str | None:
+        """The Kueue LocalQueue the job waits in, if any: the one place "is it queued" is decided."""
+        return self.scheduling.queue_name if self.scheduling else None
+
 
 class ObjectMeta(SpecModel):
     """The parts of metadata a manifest file carries (the API server owns the rest)."""

@@ -6,9 +6,10 @@ from typing import Any
 
 import yaml
 
+from finetune_api.pod_contract import CONFIG_KEY
 from finetune_api.spec.job import FineTuneJob
 
-from ..naming import CONFIG_KEY, config_map_name, object_metadata
+from ..naming import config_map_name, object_metadata
 
 
 def trainer_config(job: FineTuneJob) -> str:

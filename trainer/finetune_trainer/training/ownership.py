@@ -14,9 +14,9 @@ import hashlib
 import json
 from typing import Any
 
+from finetune_api.pod_contract import MANIFEST
 from finetune_api.spec.job import FineTuneJob
 
-from ..artifacts.manifest import MANIFEST
 from ..errors import ConfigError
 from ..storage import Store, open_store
 from .checkpoints import CheckpointStore

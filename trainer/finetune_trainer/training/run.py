@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import yaml
 
+from finetune_api.pod_contract import ENV_IMAGE
 from finetune_api.spec.defaults import headline_metric
 from finetune_api.spec.enums import Metric, Optimizer, SaveMode, TaskType
 from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
@@ -237,7 +238,7 @@ class JobRunner:
         self._save(model, tokenizer, out_dir, method.produces_adapter, metrics, data, (trainable, total))
         result = self._publish(out_dir, metrics, gate, data, etags)
         result.hygiene = data.report.lines()
-        self.reporter.update(phase="Succeeded", output_uri=result.output_uri, manifest_uri=result.manifest_uri)
+        self.reporter.update(phase="Succeeded")
         dist.wait_for_everyone()
         return result
 
@@ -423,7 +424,7 @@ class JobRunner:
             "seed": self.spec.training.seed,
             "method": str(self.spec.method.type),
             "metrics": {"baseline": metrics["baseline"], "tuned": metrics["tuned"], "gate": metrics.get("gate")},
-            "image": os.environ.get("FINETUNE_IMAGE", ""),
+            "image": os.environ.get(ENV_IMAGE, ""),
             "fingerprint": self.fingerprint,  # whose output this is (training/ownership.py)
         }
         manifest = build_manifest(out, lineage)
