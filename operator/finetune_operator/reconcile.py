@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from finetune_api.durations import duration_seconds
 from finetune_api.pod_contract import Owner, owned_part, published_output, status_patch
+from finetune_api.resolve import resolve_job
 from finetune_api.spec.enums import FailureClass, Phase
 from finetune_api.spec.job import FineTuneJob
 from finetune_api.spec.status import Failure, FineTuneJobStatus
@@ -57,7 +58,8 @@ def preflight(body: Mapping[str, Any]) -> tuple[FineTuneJob | None, list[str]]:
     except ValidationError as exc:
         return None, [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
     errors = [p.render() for p in run_checks(job.spec) if p.severity == Severity.ERROR]
-    return job, errors
+    # Everything after this reads the resolved spec: the trainer's ConfigMap shows what it will run with.
+    return resolve_job(job), errors
 
 
 def needs_reconcile(event_type: str | None, body: Mapping[str, Any]) -> bool:

@@ -9,6 +9,7 @@ import codecs
 from collections.abc import Callable, Iterator
 
 from ..durations import duration_seconds
+from ..resolve import resolve
 from ..spec.enums import METRICS_BY_TASK, CausalFormat, MethodType, Metric, TaskType
 from ..spec.job import FineTuneJobSpec
 from ..storage_uri import DATA_EXTENSIONS, StorageUri, parse_uri
@@ -107,9 +108,9 @@ def output_is_a_prefix(spec: FineTuneJobSpec) -> Iterator[Problem]:
 
 @check
 def columns_are_distinct(spec: FineTuneJobSpec) -> Iterator[Problem]:
-    task = spec.task
+    task = resolve(spec).task  # the columns the trainer will read, defaults included
     if task.type == TaskType.SEQUENCE_CLASSIFICATION:
-        text, label = task.text_column or "text", task.label_column or "label"
+        text, label = task.text_column, task.label_column
         if text == label:
             yield Problem(
                 "spec.task.labelColumn",
@@ -120,8 +121,8 @@ def columns_are_distinct(spec: FineTuneJobSpec) -> Iterator[Problem]:
         if task.labels is not None and len(set(task.labels)) != len(task.labels):
             dup = sorted({x for x in task.labels if task.labels.count(x) > 1})
             yield Problem("spec.task.labels", f"lists {dup} more than once", "list each label once", source="check")
-    elif (task.format or CausalFormat.PROMPT_COMPLETION) == CausalFormat.PROMPT_COMPLETION:
-        prompt, completion = task.prompt_column or "prompt", task.completion_column or "completion"
+    elif task.format == CausalFormat.PROMPT_COMPLETION:
+        prompt, completion = task.prompt_column, task.completion_column
         if prompt == completion:
             yield Problem(
                 "spec.task.completionColumn",

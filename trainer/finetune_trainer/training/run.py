@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from finetune_api.pod_contract import ENV_IMAGE
-from finetune_api.spec.defaults import headline_metric
+from finetune_api.resolve import need, resolve_job
 from finetune_api.spec.enums import Metric, Optimizer, SaveMode, TaskType
 from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
 
@@ -34,7 +34,7 @@ from ..storage.store import check_output_location
 from .callbacks import CheckpointSyncCallback, PreemptionCallback, ProgressCallback
 from .checkpoints import CheckpointStore
 from .data_plan import PreparedData, load_records, tokenize
-from .model_loading import fetch_model, load_model, load_tokenizer
+from .model_loading import fetch_model, load_model, load_tokenizer, model_facts
 from .ownership import claim_run
 from .precision import plan_precision
 
@@ -57,6 +57,12 @@ class RunResult:
     gate: GateResult | None = None
     local_output: Path | None = None
     hygiene: list[str] = field(default_factory=list)
+
+
+def resolved_spec(job: FineTuneJob) -> dict[str, Any]:
+    """The resolved spec as recorded in metrics.json and the manifest (camelCase, as written in YAML)."""
+    spec: dict[str, Any] = job.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return spec
 
 
 def plan_total_steps(spec: FineTuneJobSpec, n_train: int, world_size: int) -> int:
@@ -122,8 +128,8 @@ def _checkpointing_args(enabled: bool) -> dict[str, Any]:
 
 class JobRunner:
     def __init__(self, job: FineTuneJob, work_dir: Path, reporter: Reporter, downloads: Path | None = None) -> None:
-        self.job = job
-        self.spec = job.spec
+        self.job = resolve_job(job)
+        self.spec = self.job.spec
         self.work = work_dir
         # Data and model land here; runs of one experiment share it, so each is fetched once.
         self.downloads = downloads or work_dir
@@ -144,7 +150,7 @@ class JobRunner:
         check_output_location("spec.output.uri", spec.output.uri)
         precision = plan_precision(spec.training.precision)
         method = get_method(spec.method.type)
-        metric = headline_metric(spec)
+        metric = need(spec.evaluation.metric, "spec.evaluation.metric")
         key = metric_key(metric)
         self.reporter.update(phase="Initializing", metric_name=str(metric))
 
@@ -152,6 +158,8 @@ class JobRunner:
             data = load_records(spec, self.downloads)
             model_dir, etags = fetch_model(spec, self.downloads / "model")
         tokenizer = load_tokenizer(model_dir, spec)
+        self.job = resolve_job(self.job, model_facts(model_dir, spec, tokenizer))
+        self.spec = spec = self.job.spec
         tokenize(data, spec, tokenizer)
         if data.train is None or data.eval is None:
             raise DataError("tokenization produced no datasets")
@@ -162,7 +170,7 @@ class JobRunner:
         model = load_model(model_dir, spec, data.labels, dtype, tokenizer)
         world = int(os.environ.get("WORLD_SIZE", "1"))
         total_steps = plan_total_steps(spec, len(data.train), world)
-        lr = spec.training.learning_rate or method.default_learning_rate
+        lr = need(spec.training.learning_rate, "spec.training.learningRate")
 
         checkpoints = claim_run(self.job, data.hashes, etags)  # refuses another run's checkpoints
         self.fingerprint = checkpoints.fingerprint
@@ -225,6 +233,7 @@ class JobRunner:
             "precision": precision.name,
             "packed": self.packed,
             "hygiene": data.report.as_dict(),
+            "spec": resolved_spec(self.job),
             "loss_history": self.loss_points,
         }
         if gate:
@@ -246,7 +255,8 @@ class JobRunner:
         from transformers import TrainingArguments
 
         t, spec = self.spec.training, self.spec
-        warmup = t.warmup_steps if t.warmup_steps is not None else round((t.warmup_ratio or 0.0) * total_steps)
+        ratio = need(t.warmup_ratio, "spec.training.warmupRatio") if t.warmup_steps is None else 0.0
+        warmup = t.warmup_steps if t.warmup_steps is not None else round(ratio * total_steps)
         eval_strategy = "steps" if t.eval_steps else ("epoch" if t.epochs else "no")
         early = t.early_stopping is not None and eval_strategy != "no"
         return TrainingArguments(
@@ -397,7 +407,7 @@ class JobRunner:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
         spec_yaml = yaml.safe_dump(
             self.job.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"}), sort_keys=False
-        )
+        )  # the resolved job: what this run used, defaults included
         (out / "finetunejob.yaml").write_text(spec_yaml)
         loss_curve(
             self.loss_points, out / "loss_curve.png", f"{self.name}: {self.spec.method.type} on {self.spec.task.type}"
@@ -426,6 +436,7 @@ class JobRunner:
             "metrics": {"baseline": metrics["baseline"], "tuned": metrics["tuned"], "gate": metrics.get("gate")},
             "image": os.environ.get(ENV_IMAGE, ""),
             "fingerprint": self.fingerprint,  # whose output this is (training/ownership.py)
+            "spec": resolved_spec(self.job),
         }
         manifest = build_manifest(out, lineage)
         run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
