@@ -14,7 +14,7 @@ from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
 from .errors import ConfigError
 from .job_file import is_experiment_file, load_job, revalidate
 from .main import RunOptions, configure_logging, execute
-from .training.run import RunResult
+from .training.results import RunResult
 
 
 def spec_with_overrides(
