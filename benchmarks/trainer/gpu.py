@@ -47,7 +47,7 @@ def build_model(shape: str, dest: Path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from finetune_trainer import assets
+    from tests.support import assets
 
     if (dest / "config.json").exists():
         return dest
@@ -64,7 +64,7 @@ def build_model(shape: str, dest: Path) -> Path:
 
 
 def _spec(model: Path, method: str, steps: int, batch: int) -> dict[str, Any]:
-    from finetune_trainer import assets
+    from tests.support import assets
 
     lora = {"r": 16, "alpha": 32, "dropout": 0.0, "targetModules": TARGETS} if method == "lora" else {}
     return {

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.training
 @pytest.fixture(scope="module")
 def sft_s3(shipped_s3: str) -> str:
     from finetune_api.spec.storage import S3Spec
-    from finetune_trainer import assets
+    from tests.support import assets
 
     spec = S3Spec(endpoint=shipped_s3)
     open_store("s3://models/smollm2-135m-instruct/", spec).upload_all(assets.smollm2())
