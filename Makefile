@@ -5,7 +5,7 @@ ENV := source scripts/env.sh
 .PHONY: demo test lint typecheck unit crd
 
 demo:  ## fine-tune the shipped MiniLM on the shipped tweets on CPU (the embedded default)
-	$(ENV) && finetune demo --max-samples 8000
+	$(ENV) && python -m tests.support.demo --max-samples 8000
 
 test:  ## install everything, lint, type-check and run the whole test suite
 	bash tests/node/install.sh && $(ENV) && ruff check . && ruff format --check . && mypy && python -m pytest

@@ -42,8 +42,8 @@ def s3_client(s3_endpoint: str) -> Any:
 def shipped_s3(s3_client: Any, s3_endpoint: str) -> str:
     """The shipped MiniLM and tweets uploaded where the examples expect them (s3://models, s3://data)."""
     from finetune_api.spec.storage import S3Spec
-    from finetune_trainer import assets
     from finetune_trainer.storage import open_store
+    from tests.support import assets
 
     for bucket in ("models", "data"):
         s3_client.create_bucket(Bucket=bucket)

@@ -1,10 +1,14 @@
-"""The `finetune` command: validate manifests, print the CRD, run a job locally."""
+"""The `finetune` command: validate manifests, print the CRD and the spec reference.
+
+Commands of the other packages (the trainer's `finetune run`) plug in through entry points.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from .validation import Severity, validate_file
@@ -12,6 +16,7 @@ from .validation import Severity, validate_file
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+COMMANDS = "finetune.commands"  # entry point group: each names a register(subparsers) function
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -55,26 +60,12 @@ def _cmd_reference(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    try:
-        from finetune_trainer.cli import run_from_cli
-    except ImportError as exc:
-        print(f"`finetune run` needs the trainer: pip install 'finetune-operator[trainer]' ({exc})", file=sys.stderr)
+def _unavailable(name: str, exc: ImportError) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        print(f"`finetune {name}` needs the dependencies of the package that provides it ({exc})", file=sys.stderr)
         return EXIT_USAGE
-    code: int = run_from_cli(args)
-    return code
 
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    try:
-        from finetune_trainer.cli import demo
-    except ImportError as exc:
-        print(
-            f"`finetune demo` needs the trainer: pip install 'finetune-operator[trainer,dev]' ({exc})", file=sys.stderr
-        )
-        return EXIT_USAGE
-    code: int = demo(args)
-    return code
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,24 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resource", choices=("job", "experiment"), default="job", help="FineTuneJob or FineTuneExperiment")
     p.set_defaults(func=_cmd_reference)
 
-    p = sub.add_parser(
-        "run",
-        help="run a FineTuneJob locally through the trainer (CPU or GPU); an experiment runs its variants in turn",
-    )
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--output", metavar="DIR", help="write the output here instead of spec.output.uri")
-    p.add_argument("--s3-endpoint", metavar="URL", help="override spec.s3.endpoint")
-    p.add_argument("--work-dir", metavar="DIR", help="scratch space for downloads and checkpoints")
-    p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_run)
-
-    p = sub.add_parser("demo", help="the embedded default: the README example on CPU against a local S3 server")
-    p.add_argument("--file", default="examples/tweets-lora.yaml", help="the FineTuneJob to run")
-    p.add_argument("--runs", default="runs", help="where the output is copied")
-    p.add_argument("--max-samples", type=int, default=None, help="train on at most this many rows")
-    p.add_argument("--max-eval-samples", type=int, default=None, help="evaluate on at most this many rows")
-    p.set_defaults(func=_cmd_demo)
+    # Other packages add their commands through the `finetune.commands` entry point group (the trainer
+    # adds `run`): this package depends on none of them, and a base install simply lacks them.
+    for entry in sorted(entry_points(group=COMMANDS), key=lambda e: e.name):
+        try:
+            entry.load()(sub)
+        except ImportError as exc:  # installed metadata, but not the package's own dependencies
+            p = sub.add_parser(entry.name, help=f"unavailable: {exc}")
+            p.add_argument("args", nargs=argparse.REMAINDER)
+            p.set_defaults(func=_unavailable(entry.name, exc))
     return parser
 
 

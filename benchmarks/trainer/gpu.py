@@ -47,7 +47,7 @@ def build_model(shape: str, dest: Path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from finetune_trainer import assets
+    from tests.support import assets
 
     if (dest / "config.json").exists():
         return dest
@@ -64,7 +64,7 @@ def build_model(shape: str, dest: Path) -> Path:
 
 
 def _spec(model: Path, method: str, steps: int, batch: int) -> dict[str, Any]:
-    from finetune_trainer import assets
+    from tests.support import assets
 
     lora = {"r": 16, "alpha": 32, "dropout": 0.0, "targetModules": TARGETS} if method == "lora" else {}
     return {
@@ -88,15 +88,18 @@ def _tokens_in_steps(train: Any, steps: int, batch: int) -> tuple[int, int]:
 
 
 def _prepared(spec: dict[str, Any], work: Path) -> tuple[Any, Any]:
+    from finetune_api.resolve import resolve_job
     from finetune_api.spec.job import FineTuneJob
     from finetune_trainer.training.data_plan import load_records, tokenize
-    from finetune_trainer.training.model_loading import load_tokenizer
+    from finetune_trainer.training.model_loading import load_tokenizer, model_facts
 
     job = FineTuneJob.model_validate(
         {"apiVersion": "finetune.dev/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": "bench"},
          "spec": {**spec, "output": {"uri": f"{work / 'out'}/"}}}
     )  # fmt: skip
-    tokenizer = load_tokenizer(spec["model"]["uri"].rstrip("/"), job.spec)
+    model_dir = spec["model"]["uri"].rstrip("/")
+    tokenizer = load_tokenizer(model_dir, job.spec)
+    job = resolve_job(job, model_facts(model_dir, job.spec, tokenizer))
     data = load_records(job.spec, work)
     tokenize(data, job.spec, tokenizer)
     return tokenizer, data.train

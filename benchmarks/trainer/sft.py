@@ -22,7 +22,7 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
 def _spec(steps: int, eval_rows: int) -> dict[str, Any]:
-    from finetune_trainer import assets
+    from tests.support import assets
 
     return {
         "model": {"uri": f"{assets.smollm2()}/"},
@@ -39,16 +39,18 @@ def _spec(steps: int, eval_rows: int) -> dict[str, Any]:
 
 def _prepared(steps: int, eval_rows: int, work: Path) -> tuple[Any, Any, Any]:
     """This trainer's own rows and tokenization, for the plain variants to train on."""
+    from finetune_api.resolve import resolve_job
     from finetune_api.spec.job import FineTuneJob
-    from finetune_trainer import assets
     from finetune_trainer.training.data_plan import load_records, tokenize
-    from finetune_trainer.training.model_loading import load_tokenizer
+    from finetune_trainer.training.model_loading import load_tokenizer, model_facts
+    from tests.support import assets
 
     job = FineTuneJob.model_validate(
         {"apiVersion": "finetune.dev/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": "bench"},
          "spec": {**_spec(steps, eval_rows), "output": {"uri": f"{work / 'out'}/"}}}
     )  # fmt: skip
     tokenizer = load_tokenizer(str(assets.smollm2()), job.spec)
+    job = resolve_job(job, model_facts(str(assets.smollm2()), job.spec, tokenizer))
     data = load_records(job.spec, work)
     tokenize(data, job.spec, tokenizer)
     return tokenizer, data.train, data.eval
@@ -58,7 +60,7 @@ def plain(variant: str, steps: int, eval_rows: int, work: Path) -> Stats:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, set_seed
 
-    from finetune_trainer import assets
+    from tests.support import assets
 
     from .plain import PlainRun
 

@@ -20,7 +20,7 @@ SEED = 42
 def _rows(steps: int, eval_rows: int) -> tuple[list[str], list[str], list[str], list[str]]:
     import pandas as pd
 
-    from finetune_trainer import assets
+    from tests.support import assets
 
     tweets = assets.tweets()
     train = pd.read_csv(tweets / "train.csv", keep_default_na=False).sample(n=steps * BATCH, random_state=SEED)
@@ -31,7 +31,7 @@ def _rows(steps: int, eval_rows: int) -> tuple[list[str], list[str], list[str], 
 def _real_tokens(texts: list[str]) -> int:
     from transformers import AutoTokenizer
 
-    from finetune_trainer import assets
+    from tests.support import assets
 
     tokenizer = AutoTokenizer.from_pretrained(assets.minilm())
     return sum(len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"])
@@ -41,7 +41,7 @@ def plain(variant: str, steps: int, eval_rows: int) -> Stats:
     import numpy as np
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, set_seed
 
-    from finetune_trainer import assets
+    from tests.support import assets
 
     from .plain import PlainRun
 
@@ -78,7 +78,7 @@ def plain(variant: str, steps: int, eval_rows: int) -> Stats:
 def ours(steps: int, eval_rows: int, tmp: Path) -> Stats:
     import pandas as pd
 
-    from finetune_trainer import assets
+    from tests.support import assets
 
     from .ours import run_job
 

@@ -8,8 +8,6 @@ JOB_LABEL = "finetune.dev/job"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "finetune-operator", "app.kubernetes.io/name": "finetune-trainer"}
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-CONFIG_KEY = "finetunejob.yaml"
-CONFIG_MOUNT = "/etc/finetune"
 
 
 def config_map_name(job: str) -> str:

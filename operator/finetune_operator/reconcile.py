@@ -14,9 +14,13 @@ from typing import Any, cast
 import kopf
 from pydantic import ValidationError
 
+from finetune_api.durations import duration_seconds
+from finetune_api.pod_contract import Owner, owned_part, published_output, status_patch
+from finetune_api.resolve import resolve_job
 from finetune_api.spec.enums import FailureClass, Phase
 from finetune_api.spec.job import FineTuneJob
-from finetune_api.validation.checks import duration_seconds, run_checks
+from finetune_api.spec.status import Failure, FineTuneJobStatus
+from finetune_api.validation.checks import run_checks
 from finetune_api.validation.problems import Severity
 
 from .events import NORMAL, WARNING
@@ -24,19 +28,19 @@ from .kube import KubeApi
 from .metrics import OPERATOR_METRICS
 from .naming import job_name
 from .render import render
+from .resource import Observed
 from .settings import OperatorSettings
 from .status.conditions import conditions
 from .status.observe import Observation, observe
 
 log = logging.getLogger(__name__)
-TERMINAL = (Phase.SUCCEEDED.value, Phase.FAILED.value)
 
 
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-def parse(body: dict[str, Any]) -> FineTuneJob:
+def parse(body: Mapping[str, Any]) -> FineTuneJob:
     doc: dict[str, Any] = {k: body[k] for k in ("apiVersion", "kind", "spec") if k in body}
     meta = body["metadata"]
     doc["metadata"] = {
@@ -47,14 +51,15 @@ def parse(body: dict[str, Any]) -> FineTuneJob:
     return FineTuneJob.model_validate(doc)
 
 
-def preflight(body: dict[str, Any]) -> tuple[FineTuneJob | None, list[str]]:
+def preflight(body: Mapping[str, Any]) -> tuple[FineTuneJob | None, list[str]]:
     """The checks a schema cannot express, before anything is created (no pod, no GPU taken)."""
     try:
         job = parse(body)
     except ValidationError as exc:
         return None, [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
     errors = [p.render() for p in run_checks(job.spec) if p.severity == Severity.ERROR]
-    return job, errors
+    # Everything after this reads the resolved spec: the trainer's ConfigMap shows what it will run with.
+    return resolve_job(job), errors
 
 
 def needs_reconcile(event_type: str | None, body: Mapping[str, Any]) -> bool:
@@ -65,29 +70,26 @@ def needs_reconcile(event_type: str | None, body: Mapping[str, Any]) -> bool:
     metadata.generation moves only with the spec). No for deletions, finished jobs, and the events of
     status writes (ours and the trainer's progress), which are most of them.
     """
-    meta, status = body.get("metadata") or {}, body.get("status") or {}
-    if event_type == "DELETED" or meta.get("deletionTimestamp") or status.get("phase") in TERMINAL:
+    obj = Observed.of(body)
+    if event_type == "DELETED" or obj.deleting or obj.finished:
         return False
     if event_type is None:
         return True
-    return not status.get("jobName") or status.get("observedGeneration") != meta.get("generation")
+    return not obj.status.job_name or obj.status.observed_generation != obj.generation
 
 
-def reject(api: KubeApi, body: dict[str, Any], problems: list[str]) -> None:
-    meta = body["metadata"]
+def reject(api: KubeApi, obj: Observed, problems: list[str]) -> None:
     message = "; ".join(problems)[:4000]
     obs = Observation(Phase.FAILED, str(FailureClass.INVALID_SPEC), message, FailureClass.INVALID_SPEC)
-    status = {
-        "phase": obs.phase.value,
-        "observedGeneration": meta.get("generation"),
-        "conditions": conditions(
-            (body.get("status") or {}).get("conditions"), obs, meta.get("generation", 0), now(), validated=False
-        ),
-        "failure": {"reason": FailureClass.INVALID_SPEC.value, "message": message},
-        "completionTime": now(),
-    }
-    api.patch_status(meta["namespace"], meta["name"], status)
-    api.record_event(body, WARNING, "InvalidSpec", message)
+    status = FineTuneJobStatus(
+        phase=obs.phase,
+        observed_generation=obj.generation,
+        conditions=conditions(obj.status.conditions, obs, obj.generation, now(), validated=False),
+        failure=Failure(reason=FailureClass.INVALID_SPEC, message=message),
+        completion_time=now(),
+    )
+    api.patch_status(obj.namespace, obj.name, status_patch(status, Owner.OPERATOR))
+    api.record_event(dict(obj.body), WARNING, "InvalidSpec", message)
 
 
 @dataclass
@@ -102,7 +104,7 @@ class Snapshot:
         return cls(api.get_job(namespace, job_name(name)), api.trainer_pods(namespace, name))
 
 
-def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: OperatorSettings) -> Snapshot:
+def ensure(api: KubeApi, obj: Observed, job: FineTuneJob, settings: OperatorSettings) -> Snapshot:
     """Create or converge every object the job needs; an unchanged spec changes nothing.
 
     Returns the Job as this left it, so the status sync that follows need not read it again.
@@ -111,13 +113,12 @@ def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: Opera
     # A status that names no Job yet means a first reconcile: create without a read first (a burst of new
     # FineTuneJobs is exactly when a round trip per job hurts). A Job that exists all the same (an
     # earlier reconcile whose status write never landed) answers 409 and is read then.
-    named = bool((body.get("status") or {}).get("jobName"))
-    existing = api.get_job(namespace, job_name(name)) if named else None
+    existing = api.get_job(namespace, job_name(name)) if obj.status.job_name else None
     rendered = render(job, settings)
-    for obj in rendered.objects:
-        kopf.adopt(obj, owner=cast(kopf.Body, body))
-        if obj["kind"] != "Job":
-            api.apply(obj)
+    for child in rendered.objects:
+        kopf.adopt(child, owner=cast(kopf.Body, obj.body))
+        if child["kind"] != "Job":
+            api.apply(child)
     want = rendered.of_kind("Job")[0]
     if existing is None:
         created = api.create(want)
@@ -129,64 +130,58 @@ def ensure(api: KubeApi, body: dict[str, Any], job: FineTuneJob, settings: Opera
             return Snapshot.read(api, namespace, name)
     # A Job's template is immutable; after creation only suspension follows the spec.
     suspend = bool(want["spec"]["suspend"])
-    if bool((existing.get("spec") or {}).get("suspend")) != suspend and not _queued_unadmitted(job, existing):
+    if bool((existing.get("spec") or {}).get("suspend")) != suspend and not _queued_unadmitted(job):
         api.set_job_suspend(namespace, job_name(name), suspend)
         return Snapshot.read(api, namespace, name)  # changed under us: read it afresh
     return Snapshot(existing, api.trainer_pods(namespace, name))
 
 
-def _queued_unadmitted(job: FineTuneJob, existing: dict[str, Any]) -> bool:
+def _queued_unadmitted(job: FineTuneJob) -> bool:
     """Kueue owns suspension of a queued Job until it admits it; never unsuspend it ourselves."""
-    queued = bool(job.spec.scheduling and job.spec.scheduling.queue_name)
-    return queued and not job.spec.suspend
+    return job.spec.queue_name is not None and not job.spec.suspend
 
 
-def sync_status(api: KubeApi, body: dict[str, Any], seen: Snapshot) -> Observation:
-    """Status from what was seen of the Job and its pods; patched only where it changed."""
-    meta = body["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
-    spec = body.get("spec") or {}
-    queued = bool((spec.get("scheduling") or {}).get("queueName"))
-    obs = observe(seen.job, seen.pods, queued=queued)
-    old = body.get("status") or {}
-    status: dict[str, Any] = {
-        "phase": obs.phase.value,
-        "observedGeneration": meta.get("generation"),
-        "jobName": job_name(name),
-        "attempts": obs.attempts,
-        "conditions": conditions(old.get("conditions"), obs, meta.get("generation", 0), now()),
-    }
-    if obs.start_time:
-        status["startTime"] = obs.start_time
-    if obs.phase.value in TERMINAL:
-        status["completionTime"] = obs.completion_time or old.get("completionTime") or now()
-    if obs.failure:
-        status["failure"] = {"reason": obs.failure.value, "message": obs.message[:4000], "exitCode": obs.exit_code}
-    if obs.phase == Phase.SUCCEEDED:
-        progress = dict(old.get("progress") or {})
-        progress.update(percent=100, summary=f"100% {progress.get('totalSteps', '')}".strip())
-        status["progress"] = progress
-    if old.get("phase") != obs.phase.value:
-        OPERATOR_METRICS.transition(old.get("phase"), obs.phase.value)
+def sync_status(api: KubeApi, obj: Observed, job: FineTuneJob, seen: Snapshot) -> Observation:
+    """Status from what was seen of the Job and its pods; patched only where it changed.
+
+    Writes the operator's fields only (pod_contract.OPERATOR_FIELDS): progress and metrics are the trainer's.
+    """
+    obs = observe(seen.job, seen.pods, queued=job.spec.queue_name is not None)
+    old = obj.status
+    status = FineTuneJobStatus(
+        phase=obs.phase,
+        observed_generation=obj.generation,
+        job_name=job_name(obj.name),
+        attempts=obs.attempts,
+        conditions=conditions(old.conditions, obs, obj.generation, now()),
+        start_time=obs.start_time,  # RFC 3339 text from the Job, parsed by the model
+        completion_time=(obs.completion_time or old.completion_time or now()) if obs.phase.is_terminal else None,
+        failure=Failure(reason=obs.failure, message=obs.message[:4000], exit_code=obs.exit_code)
+        if obs.failure
+        else None,
+        output=published_output(job.spec.output.uri) if obs.phase == Phase.SUCCEEDED else None,
+    )
+    if old.phase != obs.phase:
+        OPERATOR_METRICS.transition(old.phase, obs.phase.value)
         api.record_event(
-            body,
+            dict(obj.body),
             WARNING if obs.phase == Phase.FAILED else NORMAL,
             obs.reason,
-            f"{old.get('phase') or 'New'} -> {obs.phase.value}: {obs.message}",
+            f"{old.phase or 'New'} -> {obs.phase.value}: {obs.message}",
         )
     # Every pod and Job event lands here; most change nothing, and an unchanged status is not written.
-    if any(old.get(key) != value for key, value in status.items()):
-        api.patch_status(namespace, name, status)
+    patch = status_patch(status, Owner.OPERATOR)
+    before = owned_part(old, Owner.OPERATOR)
+    if any(before.get(key) != value for key, value in patch.items()):
+        api.patch_status(obj.namespace, obj.name, patch)
     return obs
 
 
-def expired(body: dict[str, Any]) -> bool:
+def expired(obj: Observed, job: FineTuneJob) -> bool:
     """Whether ttlAfterFinished has passed since the job finished."""
-    ttl = (body.get("spec") or {}).get("ttlAfterFinished")
-    status = body.get("status") or {}
-    if not ttl or status.get("phase") not in TERMINAL or not status.get("completionTime"):
+    ttl, finished = job.spec.ttl_after_finished, obj.status.completion_time
+    if not ttl or not obj.finished or finished is None:
         return False
-    finished = dt.datetime.fromisoformat(status["completionTime"])  # "...Z" or "...+00:00", both RFC 3339
     if finished.tzinfo is None:
         finished = finished.replace(tzinfo=dt.UTC)
     return dt.datetime.now(dt.UTC) >= finished + dt.timedelta(seconds=duration_seconds(ttl))

@@ -11,9 +11,9 @@ from pathlib import Path
 import boto3
 
 from finetune_api.spec.storage import S3Spec
-from finetune_trainer import assets
 from finetune_trainer.artifacts.manifest import verify
 from finetune_trainer.storage import open_store
+from tests.support import assets
 
 
 def main() -> int:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finetune_trainer import assets
 from tests.controlplane.cluster import ControlPlane
+from tests.support import assets
 
 from .conftest import Images
 from .docker_engine import REPO, TRAINER_IMAGE, DockerEngine, build_image

@@ -7,6 +7,14 @@ import os
 import sys
 from pathlib import Path
 
+from finetune_api.pod_contract import (
+    CONFIG_FILE,
+    ENV_METRICS_PORT,
+    ENV_STATUS_FILE,
+    ENV_TERMINATION_LOG,
+    ENV_WORK_DIR,
+    TERMINATION_LOG,
+)
 from finetune_api.redact import redact
 
 from .errors import EXIT_CODES, write_termination_message
@@ -17,12 +25,12 @@ from .main import RunOptions, configure_logging, execute
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m finetune_trainer")
     parser.add_argument(
-        "--config", required=True, help="the FineTuneJob manifest (the operator mounts it from a ConfigMap)"
+        "--config", required=True, help=f"the FineTuneJob manifest (the operator mounts it at {CONFIG_FILE})"
     )
-    parser.add_argument("--work-dir", default=os.environ.get("FINETUNE_WORK_DIR", "/tmp/finetune"))  # noqa: S108 - an emptyDir in pods
-    parser.add_argument("--metrics-port", type=int, default=int(os.environ.get("FINETUNE_METRICS_PORT", "0")))
-    parser.add_argument("--status-file", default=os.environ.get("FINETUNE_STATUS_FILE"))
-    parser.add_argument("--termination-log", default=os.environ.get("FINETUNE_TERMINATION_LOG", "/dev/termination-log"))
+    parser.add_argument("--work-dir", default=os.environ.get(ENV_WORK_DIR, "/tmp/finetune"))  # noqa: S108 - an emptyDir in pods
+    parser.add_argument("--metrics-port", type=int, default=int(os.environ.get(ENV_METRICS_PORT, "0")))
+    parser.add_argument("--status-file", default=os.environ.get(ENV_STATUS_FILE))
+    parser.add_argument("--termination-log", default=os.environ.get(ENV_TERMINATION_LOG, TERMINATION_LOG))
     parser.add_argument("--progress-bar", action="store_true")
     args = parser.parse_args(argv)
     configure_logging()

@@ -1,4 +1,8 @@
-"""`finetune run` and `finetune demo`: the trainer from the command line, without Kubernetes."""
+"""`finetune run`: the trainer from the command line, without Kubernetes.
+
+The trainer's own command, added to `finetune` through the `finetune.commands` entry point (register);
+this module stays light (no torch) so listing the commands costs nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,30 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
 
 from .errors import ConfigError
 from .job_file import is_experiment_file, load_job, revalidate
-from .main import RunOptions, configure_logging, execute
-from .training.run import RunResult
+
+if TYPE_CHECKING:
+    from .training.results import RunResult
+
+
+def register(sub: Any) -> None:
+    """Add `run` to the `finetune` command's subparsers."""
+    p = sub.add_parser(
+        "run",
+        help="run a FineTuneJob locally through the trainer (CPU or GPU); an experiment runs its variants in turn",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--output", metavar="DIR", help="write the output here instead of spec.output.uri")
+    p.add_argument("--s3-endpoint", metavar="URL", help="override spec.s3.endpoint")
+    p.add_argument("--work-dir", metavar="DIR", help="scratch space for downloads and checkpoints")
+    p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_from_cli)
 
 
 def spec_with_overrides(
@@ -66,6 +86,8 @@ def print_summary(result: RunResult, out=sys.stdout) -> None:  # type: ignore[no
 
 
 def run_from_cli(args: argparse.Namespace) -> int:
+    from .main import RunOptions, configure_logging, execute
+
     configure_logging()
     if is_experiment_file(Path(args.file)):
         from .experiment.cli import run_experiment_from_cli
@@ -86,15 +108,3 @@ def run_from_cli(args: argparse.Namespace) -> int:
     if result:
         print_summary(result)
     return code
-
-
-def demo(args: argparse.Namespace) -> int:
-    """The embedded default: the README example, end to end, against a local S3 server."""
-    from . import assets
-    from .demo import run_demo
-
-    configure_logging()
-    print("==> preparing the shipped model and data (once, cached in", assets.cache_root(), ")")
-    return run_demo(
-        Path(args.file), Path(args.runs), max_samples=args.max_samples, max_eval_samples=args.max_eval_samples
-    )

@@ -6,11 +6,11 @@ The exit codes themselves live in finetune_api.exit_codes, shared with the opera
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 
 from finetune_api.exit_codes import CLASS_OF_EXIT, EXIT_CODES, NON_RETRYABLE
+from finetune_api.pod_contract import ENV_TERMINATION_LOG, TERMINATION_LOG, TerminationMessage
 from finetune_api.redact import redact
 from finetune_api.spec.enums import FailureClass
 
@@ -28,7 +28,6 @@ __all__ = [
     "write_termination_message",
 ]
 
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 MAX_MESSAGE = 3500  # the kubelet keeps 4096 bytes of a termination message
 
 
@@ -71,9 +70,9 @@ class GateNotMet(TrainerError):
 
 
 def write_termination_message(failure: FailureClass, message: str, path: str | None = None) -> None:
-    """A JSON line {reason, message} the operator copies into status.failure. Never raises."""
-    target = path or os.environ.get("FINETUNE_TERMINATION_LOG", DEFAULT_TERMINATION_LOG)
-    body = json.dumps({"reason": str(failure), "message": redact(message)[:MAX_MESSAGE]})
-    # Locally there is usually no /dev/termination-log; the message is logged anyway.
+    """A TerminationMessage (JSON) the operator copies into status.failure. Never raises."""
+    target = path or os.environ.get(ENV_TERMINATION_LOG, TERMINATION_LOG)
+    body = TerminationMessage(reason=failure, message=redact(message)[:MAX_MESSAGE]).model_dump_json()
+    # Locally there is usually no termination log; the message is logged anyway.
     with contextlib.suppress(OSError):
         Path(target).write_text(body, encoding="utf-8")

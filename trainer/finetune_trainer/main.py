@@ -14,7 +14,8 @@ from finetune_api.spec.job import FineTuneJob
 
 from .errors import EXIT_CODES, TrainerError, write_termination_message
 from .observability.progress import BarSink, Reporter, Sink, StatusFileSink
-from .training.run import JobRunner, RunResult
+from .training.results import RunResult
+from .training.run import run_job
 
 log = logging.getLogger("finetune_trainer")
 
@@ -66,7 +67,7 @@ def execute(job: FineTuneJob, opts: RunOptions) -> tuple[int, RunResult | None]:
     reporter = Reporter(sinks)
     opts.work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        result = JobRunner(job, opts.work_dir, reporter, opts.downloads).run()
+        result = run_job(job, opts.work_dir, reporter, opts.downloads)
         return 0, result
     except TrainerError as exc:
         reporter.update(phase="Failed")

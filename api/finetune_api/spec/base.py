@@ -79,8 +79,6 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 COLUMN_NAME = r"^[^\x00-\x1f\x7f]+$"
 # A Kubernetes resource quantity (e.g. 500m, 4, 16Gi).
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
-# A Go-style duration of hours, minutes and seconds (e.g. 6h, 90m, 1h30m, 45s).
-DURATION = r"^([0-9]{1,5}h)?([0-9]{1,5}m)?([0-9]{1,7}s)?$"
 # A URL's user[:password]@ part. The schema patterns admit it on purpose: a pattern mismatch makes the
 # API server echo the whole value (the password with it), while the NO_CREDENTIALS rule refuses it
 # with a message that names only the field.

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from . import defaults
 from .base import NO_CREDENTIALS, NO_PARENT_SEGMENTS, STORAGE_URI, URI_MAX, CelRule, SpecModel, cel
 from .enums import DataFormat
 
@@ -24,7 +25,7 @@ class DatasetSpec(SpecModel):
         max_length=URI_MAX,
         pattern=STORAGE_URI,
         json_schema_extra=cel(NO_PARENT_SEGMENTS, NO_CREDENTIALS),
-        description="A separate evaluation file. Give this or evalSplit, not both; with neither, evalSplit 0.1 is used.",
+        description=f"A separate evaluation file. Give this or evalSplit, not both; with neither, evalSplit {defaults.EVAL_SPLIT} is used.",
     )
     eval_split: float | None = Field(
         default=None,
@@ -63,7 +64,7 @@ class DatasetSpec(SpecModel):
         le=131_072,
         description=(
             "Truncate tokenized rows to this many tokens (the count of truncated rows is reported). "
-            "Default: the tokenizer's model_max_length, capped at 1024."
+            f"Default: the tokenizer's model_max_length, capped at {defaults.MAX_LENGTH_CAP}."
         ),
     )
     deduplicate: bool = Field(

@@ -111,6 +111,11 @@ class Phase(StrEnum):
     FAILED = "Failed"
     SUSPENDED = "Suspended"
 
+    @property
+    def is_terminal(self) -> bool:
+        """Succeeded and Failed are final: nothing about the job changes after them."""
+        return self in (Phase.SUCCEEDED, Phase.FAILED)
+
 
 class FailureClass(StrEnum):
     """Why a job failed. Trainer exit codes map onto the first seven (see the trainer's exit codes)."""

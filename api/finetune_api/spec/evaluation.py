@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from . import defaults
 from .base import CelRule, SpecModel
 from .enums import Metric
 
@@ -35,7 +36,11 @@ class EvaluationSpec(SpecModel):
     )
     metric: Metric | None = Field(
         default=None,
-        description="The headline metric shown in status and `kubectl get`. Default accuracy (classification), perplexity (causal-lm).",
+        description=(
+            "The headline metric shown in status and `kubectl get`. Default: the gate's metric when a gate is set, else "
+            + ", ".join(f"{m} ({t})" for t, m in defaults.HEADLINE_METRIC.items())
+            + "."
+        ),
     )
     gate: GateSpec | None = Field(
         default=None, description="Block publishing unless the tuned model beats the baseline."

@@ -6,7 +6,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from .base import DNS_SUBDOMAIN, DURATION, NAME_MAX, CelRule, SpecModel
+from ..durations import DURATION
+from .base import DNS_SUBDOMAIN, NAME_MAX, CelRule, SpecModel
 from .dataset import DatasetSpec
 from .enums import METRICS_BY_TASK, MethodType, TaskType
 from .evaluation import EvaluationSpec
@@ -129,6 +130,11 @@ class FineTuneJobSpec(SpecModel):
         ),
         _metrics_rule(),
     )
+
+    @property
+    def queue_name(self) -> str | None:
+        """The Kueue LocalQueue the job waits in, if any: the one place "is it queued" is decided."""
+        return self.scheduling.queue_name if self.scheduling else None
 
 
 class ObjectMeta(SpecModel):

@@ -11,6 +11,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StringConstraints
 
+from . import defaults
 from .base import LIST_MAX, CelRule, SpecModel, applies_only_when
 from .enums import ComputeDtype, MethodType, QuantType
 
@@ -58,12 +59,20 @@ class MethodSpec(SpecModel):
             "activation scaling vectors."
         )
     )
-    r: int | None = Field(default=None, ge=1, le=1024, description="lora/qlora: adapter rank. Default 16.")
+    r: int | None = Field(
+        default=None, ge=1, le=1024, description=f"lora/qlora: adapter rank. Default {defaults.LORA_R}."
+    )
     alpha: float | None = Field(
-        default=None, gt=0, le=4096, description="lora/qlora: scaling numerator (scale = alpha / r). Default 2 x r."
+        default=None,
+        gt=0,
+        le=4096,
+        description=f"lora/qlora: scaling numerator (scale = alpha / r). Default {defaults.LORA_ALPHA_PER_R} x r.",
     )
     dropout: float | None = Field(
-        default=None, ge=0, lt=1, description="lora/qlora: dropout on the adapter input. Default 0.05."
+        default=None,
+        ge=0,
+        lt=1,
+        description=f"lora/qlora: dropout on the adapter input. Default {defaults.LORA_DROPOUT}.",
     )
     target_modules: list[ModuleName] | None = Field(
         default=None,
@@ -88,16 +97,19 @@ class MethodSpec(SpecModel):
         default=None,
         ge=1,
         le=1000,
-        description="partial: number of top transformer blocks to train (plus the head). Default 2.",
+        description=f"partial: number of top transformer blocks to train (plus the head). Default {defaults.PARTIAL_LAYERS}.",
     )
     decay: float | None = Field(
         default=None,
         gt=0,
         le=1,
-        description="layerwise-lr: each block's learning rate is this times the one above it. Default 0.8.",
+        description=f"layerwise-lr: each block's learning rate is this times the one above it. Default {defaults.LAYERWISE_DECAY}.",
     )
     virtual_tokens: int | None = Field(
-        default=None, ge=1, le=1024, description="prompt-tuning/prefix-tuning: number of virtual tokens. Default 20."
+        default=None,
+        ge=1,
+        le=1024,
+        description=f"prompt-tuning/prefix-tuning: number of virtual tokens. Default {defaults.VIRTUAL_TOKENS}.",
     )
     init_text: str | None = Field(
         default=None,

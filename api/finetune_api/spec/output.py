@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from . import defaults
 from .base import NO_CREDENTIALS, NO_PARENT_SEGMENTS, STORAGE_URI, URI_MAX, SpecModel, cel
 from .enums import SaveMode
 
@@ -37,7 +38,7 @@ class OutputSpec(SpecModel):
         pattern=STORAGE_URI,
         json_schema_extra=cel(NO_PARENT_SEGMENTS, NO_CREDENTIALS),
         description=(
-            "Where checkpoints go. Default <uri>/checkpoints/. A restarted job resumes from the newest complete one "
+            f"Where checkpoints go. Default <uri>/{defaults.CHECKPOINTS}/. A restarted job resumes from the newest complete one "
             "of the same run; a prefix holding another run's checkpoints (another job, or a changed spec or data) "
             "is refused, never resumed."
         ),

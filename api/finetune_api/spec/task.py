@@ -6,6 +6,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, StringConstraints
 
+from . import defaults
 from .base import COLUMN_MAX, COLUMN_NAME, LIST_MAX, CelRule, SpecModel, applies_only_when
 from .enums import CausalFormat, TaskType
 
@@ -42,13 +43,13 @@ class TaskSpec(SpecModel):
         )
     )
     text_column: str | None = _column(
-        "Column with the input text. Default 'text'. For causal-lm it is read when format is text."
+        f"Column with the input text. Default '{defaults.TEXT_COLUMN}'. For causal-lm it is read when format is text."
     )
     text_pair_column: str | None = _column(
         "sequence-classification only: a second text column for pair tasks (e.g. premise/hypothesis)."
     )
     label_column: str | None = _column(
-        "sequence-classification only: column with the label (string or integer). Default 'label'."
+        f"sequence-classification only: column with the label (string or integer). Default '{defaults.LABEL_COLUMN}'."
     )
     labels: list[Label] | None = Field(
         default=None,
@@ -64,21 +65,21 @@ class TaskSpec(SpecModel):
         description=(
             "causal-lm only. prompt-completion: loss on the completion tokens only. chat: a list of "
             "{role, content} messages rendered with the tokenizer's chat template, loss on assistant turns. "
-            "text: plain text, loss on every token. Default prompt-completion."
+            f"text: plain text, loss on every token. Default {defaults.CAUSAL_FORMAT}."
         ),
     )
     prompt_column: str | None = _column(
-        "causal-lm prompt-completion: column with the prompt (instruction). Default 'prompt'."
+        f"causal-lm prompt-completion: column with the prompt (instruction). Default '{defaults.PROMPT_COLUMN}'."
     )
     input_column: str | None = _column(
         "causal-lm prompt-completion: optional column appended to the prompt after a blank line "
         "(the Alpaca 'input' field)."
     )
     completion_column: str | None = _column(
-        "causal-lm prompt-completion: column with the target completion. Default 'completion'."
+        f"causal-lm prompt-completion: column with the target completion. Default '{defaults.COMPLETION_COLUMN}'."
     )
     messages_column: str | None = _column(
-        "causal-lm chat: column with the list of {role, content} messages. Default 'messages'."
+        f"causal-lm chat: column with the list of {{role, content}} messages. Default '{defaults.MESSAGES_COLUMN}'."
     )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = tuple(

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from . import defaults
 from .base import CelRule, SpecModel
 from .enums import Optimizer, Precision, Scheduler
 
@@ -30,7 +31,7 @@ class TrainingSpec(SpecModel):
         default=None,
         gt=0,
         le=1,
-        description="Peak learning rate. Default per method: 2e-5 for full/partial/layerwise-lr, 1e-3 for feature-extraction, 2e-4 for lora/qlora, 3e-3 for ia3, 3e-2 for prompt/prefix tuning.",
+        description=f"Peak learning rate. Default per method: {defaults.learning_rates_text()}.",
     )
     batch_size: int = Field(
         default=8, ge=1, le=4096, description="Examples per device per step (before gradient accumulation)."
@@ -40,7 +41,10 @@ class TrainingSpec(SpecModel):
     )
     scheduler: Scheduler = Field(default=Scheduler.LINEAR, description="Learning-rate schedule after warmup.")
     warmup_ratio: float | None = Field(
-        default=None, ge=0, le=0.5, description="Fraction of steps spent warming up. Default 0. Not with warmupSteps."
+        default=None,
+        ge=0,
+        le=0.5,
+        description=f"Fraction of steps spent warming up. Default {defaults.WARMUP_RATIO:g}. Not with warmupSteps.",
     )
     warmup_steps: int | None = Field(
         default=None, ge=0, le=1_000_000, description="Warmup steps. Not with warmupRatio."

@@ -6,9 +6,10 @@ Add a check by writing a function and decorating it with @check; `run_checks` ru
 from __future__ import annotations
 
 import codecs
-import re
 from collections.abc import Callable, Iterator
 
+from ..durations import duration_seconds
+from ..resolve import resolve
 from ..spec.enums import METRICS_BY_TASK, CausalFormat, MethodType, Metric, TaskType
 from ..spec.job import FineTuneJobSpec
 from ..storage_uri import DATA_EXTENSIONS, StorageUri, parse_uri
@@ -107,9 +108,9 @@ def output_is_a_prefix(spec: FineTuneJobSpec) -> Iterator[Problem]:
 
 @check
 def columns_are_distinct(spec: FineTuneJobSpec) -> Iterator[Problem]:
-    task = spec.task
+    task = resolve(spec).task  # the columns the trainer will read, defaults included
     if task.type == TaskType.SEQUENCE_CLASSIFICATION:
-        text, label = task.text_column or "text", task.label_column or "label"
+        text, label = task.text_column, task.label_column
         if text == label:
             yield Problem(
                 "spec.task.labelColumn",
@@ -120,8 +121,8 @@ def columns_are_distinct(spec: FineTuneJobSpec) -> Iterator[Problem]:
         if task.labels is not None and len(set(task.labels)) != len(task.labels):
             dup = sorted({x for x in task.labels if task.labels.count(x) > 1})
             yield Problem("spec.task.labels", f"lists {dup} more than once", "list each label once", source="check")
-    elif (task.format or CausalFormat.PROMPT_COMPLETION) == CausalFormat.PROMPT_COMPLETION:
-        prompt, completion = task.prompt_column or "prompt", task.completion_column or "completion"
+    elif task.format == CausalFormat.PROMPT_COMPLETION:
+        prompt, completion = task.prompt_column, task.completion_column
         if prompt == completion:
             yield Problem(
                 "spec.task.completionColumn",
@@ -165,17 +166,6 @@ def prefix_tuning_without_checkpointing(spec: FineTuneJobSpec) -> Iterator[Probl
             "set gradientCheckpointing to false, or use prompt-tuning or lora",
             source="check",
         )
-
-
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def duration_seconds(text: str) -> int:
-    match = _DURATION.match(text)
-    if not match or not text:
-        raise ValueError(f"not a duration: {text!r}")
-    h, m, s = (int(g) if g else 0 for g in match.groups())
-    return h * 3600 + m * 60 + s
 
 
 @check

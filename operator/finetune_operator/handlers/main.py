@@ -22,7 +22,8 @@ from ..kube import KubeApi, in_cluster_server
 from ..liveness import beat
 from ..metrics import OPERATOR_METRICS
 from ..naming import JOB_LABEL
-from ..reconcile import TERMINAL, Snapshot, ensure, expired, needs_reconcile, preflight, reject, sync_status
+from ..reconcile import Snapshot, ensure, expired, needs_reconcile, parse, preflight, reject, sync_status
+from ..resource import Observed
 from ..settings import OperatorSettings
 from ..workqueue import CoalescingQueue
 
@@ -105,7 +106,7 @@ async def finetunejob_changed(type: str | None, body: kopf.Body, **_: Any) -> No
     # (no annotation patch per FineTuneJob, which cost an API write and a watch event each and showed
     # up as drift in GitOps tools), and the work queue retries what fails.
     if needs_reconcile(type, body):
-        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        key = Observed.of(body).key
         _LATEST[key] = dict(body)
         RECONCILES.add(key)
 
@@ -113,16 +114,16 @@ async def finetunejob_changed(type: str | None, body: kopf.Body, **_: Any) -> No
 def _reconcile(key: tuple[str, str]) -> None:
     # The body of the event that queued this key; a retry reads afresh (quorum read, not the cache).
     body = _LATEST.pop(key, None) or api().get_finetunejob(*key)
-    if body is None or (body.get("status") or {}).get("phase") in TERMINAL:
+    if body is None or (obj := Observed.of(body)).finished:
         return
     with OPERATOR_METRICS.reconcile.time():
         try:
             job, problems = preflight(body)
             if problems or job is None:
-                reject(api(), body, problems)
+                reject(api(), obj, problems)
                 LOG.info("[%s/%s] rejected: %s", *key, "; ".join(problems))
                 return
-            obs = sync_status(api(), body, ensure(api(), body, job, SETTINGS))
+            obs = sync_status(api(), obj, job, ensure(api(), obj, job, SETTINGS))
         except Exception as exc:
             OPERATOR_METRICS.errors.labels(reason=type(exc).__name__).inc()
             # What kopf's own retries showed in `kubectl describe`, now that the work queue retries.
@@ -144,9 +145,10 @@ def _sync_from_children(key: tuple[str, str]) -> None:
     # final transition.
     namespace, name = key
     owner = api().get_finetunejob(namespace, name, cached=True)
-    if owner is None or (owner.get("status") or {}).get("phase") in TERMINAL:
+    if owner is None or (obj := Observed.of(owner)).finished:
         return
-    sync_status(api(), owner, Snapshot.read(api(), namespace, name))
+    # A Job exists only for a spec that passed preflight, so the spec parses.
+    sync_status(api(), obj, parse(owner), Snapshot.read(api(), namespace, name))
 
 
 _LATEST: dict[tuple[str, str], dict[str, Any]] = {}
@@ -164,9 +166,9 @@ STATUS_SYNCS: CoalescingQueue[tuple[str, str]] = CoalescingQueue(
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=15, when=lambda spec, **_: bool(spec.get("ttlAfterFinished")))
 def ttl_after_finished(body: kopf.Body, **_: Any) -> None:
-    if expired(dict(body)):
-        meta = body["metadata"]
-        api().delete_finetunejob(meta["namespace"], meta["name"])
+    obj = Observed.of(body)
+    if obj.finished and expired(obj, parse(body)):
+        api().delete_finetunejob(*obj.key)
 
 
 # The FineTuneExperiment handlers register with kopf on import; they share this module's client and settings.

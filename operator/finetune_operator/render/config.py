@@ -1,4 +1,4 @@
-"""The ConfigMap holding the resolved trainer config: the FineTuneJob itself, as the trainer reads it."""
+"""The ConfigMap holding the trainer's config: the FineTuneJob, resolved (finetune_api.resolve), as it runs."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from typing import Any
 
 import yaml
 
+from finetune_api.pod_contract import CONFIG_KEY
 from finetune_api.spec.job import FineTuneJob
 
-from ..naming import CONFIG_KEY, config_map_name, object_metadata
+from ..naming import config_map_name, object_metadata
 
 
 def trainer_config(job: FineTuneJob) -> str:
-    """Defaults applied, status left out: the trainer validates it again exactly as `finetune validate` does."""
+    """The resolved job (every default filled, status left out); the trainer validates it again."""
     body = job.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"})
     body["metadata"] = {"name": job.metadata.name, "namespace": job.metadata.namespace}
     return yaml.safe_dump(body, sort_keys=False)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from finetune_api.durations import duration_seconds
 from finetune_api.exit_codes import NON_RETRYABLE
+from finetune_api.pod_contract import CONTAINER
 from finetune_api.spec.job import FineTuneJob
-from finetune_api.validation.checks import duration_seconds
 
 from ..naming import KUEUE_QUEUE_LABEL, job_name, labels
 from ..settings import OperatorSettings
-from .pod import CONTAINER, pod_template
+from .pod import pod_template
 
 
 def pod_failure_policy() -> dict[str, Any]:
@@ -31,7 +32,7 @@ def job(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:
     name = job.metadata.name
     nodes = spec.resources.nodes
     meta_labels = labels(name)
-    queue = spec.scheduling.queue_name if spec.scheduling else None
+    queue = spec.queue_name
     if queue:
         meta_labels[KUEUE_QUEUE_LABEL] = queue
     body: dict[str, Any] = {

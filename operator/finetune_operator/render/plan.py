@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from finetune_api.resolve import resolve_job
 from finetune_api.spec.job import FineTuneJob
 
 from ..settings import OperatorSettings
@@ -23,6 +24,7 @@ class RenderedObjects:
 
 
 def render(job: FineTuneJob, settings: OperatorSettings) -> RenderedObjects:
+    job = resolve_job(job)  # idempotent; every renderer below reads the resolved spec
     objects: list[dict[str, Any]] = [config_map(job)]
     if not job.spec.service_account_name:
         objects.append(service_account(job))

@@ -4,26 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from finetune_api.pod_contract import (
+    CONFIG_FILE,
+    CONFIG_MOUNT,
+    CONTAINER,
+    ENV_IMAGE,
+    ENV_METRICS_PORT,
+    ENV_STATUS_FILE,
+    ENV_TERMINATION_LOG,
+    ENV_WORK_DIR,
+    HF_HOME,
+    STATUS_FILE,
+    TERMINATION_LOG,
+    WORK_DIR,
+)
 from finetune_api.spec.job import FineTuneJob
 
-from ..naming import CONFIG_KEY, CONFIG_MOUNT, config_map_name, labels, service_name, trainer_service_account
+from ..naming import config_map_name, labels, service_name, trainer_service_account
 from ..settings import OperatorSettings
 
-CONTAINER = "trainer"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 
 
 def _env(job: FineTuneJob, settings: OperatorSettings) -> list[dict[str, Any]]:
     spec = job.spec
     env: list[dict[str, Any]] = [
-        {"name": "FINETUNE_TERMINATION_LOG", "value": "/dev/termination-log"},
-        {"name": "FINETUNE_METRICS_PORT", "value": str(settings.trainer_metrics_port)},
-        {"name": "FINETUNE_WORK_DIR", "value": "/work"},
-        {"name": "FINETUNE_STATUS_FILE", "value": "/work/progress.json"},
+        {"name": ENV_TERMINATION_LOG, "value": TERMINATION_LOG},
+        {"name": ENV_METRICS_PORT, "value": str(settings.trainer_metrics_port)},
+        {"name": ENV_WORK_DIR, "value": WORK_DIR},
+        {"name": ENV_STATUS_FILE, "value": STATUS_FILE},
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - an emptyDir: the root filesystem is read-only
-        {"name": "HF_HOME", "value": "/work/hf"},
+        {"name": "HF_HOME", "value": HF_HOME},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
-        {"name": "FINETUNE_IMAGE", "value": spec.image or settings.trainer_image},
+        {"name": ENV_IMAGE, "value": spec.image or settings.trainer_image},
     ]
     ref = spec.s3.secret_ref if spec.s3 else None
     if ref:
@@ -51,7 +64,7 @@ def _env(job: FineTuneJob, settings: OperatorSettings) -> list[dict[str, Any]]:
 
 def _command(job: FineTuneJob, settings: OperatorSettings) -> list[str]:
     res = job.spec.resources
-    config = f"{CONFIG_MOUNT}/{CONFIG_KEY}"
+    config = CONFIG_FILE
     if res.gpus == 0:
         return ["python", "-m", "finetune_trainer", "--config", config]
     launch = ["accelerate", "launch", f"--num_processes={res.gpus * res.nodes}", f"--num_machines={res.nodes}"]
@@ -113,11 +126,11 @@ def pod_template(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]
         "resources": _resources(job, settings),
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
-            {"name": "work", "mountPath": "/work"},
+            {"name": "work", "mountPath": WORK_DIR},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir: the root filesystem is read-only
             {"name": "shm", "mountPath": "/dev/shm"},  # noqa: S108 - memory-backed emptyDir for NCCL and loaders
         ],
-        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {
             "allowPrivilegeEscalation": False,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Literal
 
 from finetune_api.spec.enums import Phase
+from finetune_api.spec.status import Condition
 
 from .observe import Observation
 
@@ -21,25 +23,24 @@ TYPES = ("Validated", "Initialized", "Running", "Complete", "Failed", "Suspended
 
 
 def conditions(
-    previous: list[dict[str, Any]] | None, obs: Observation, generation: int, now: str, validated: bool = True
-) -> list[dict[str, Any]]:
-    old = {c["type"]: c for c in previous or []}
+    previous: list[Condition] | None, obs: Observation, generation: int, now: dt.datetime, validated: bool = True
+) -> list[Condition]:
+    old = {c.type: c for c in previous or []}
     true = set(TRUE_IN[obs.phase])
     if obs.phase == Phase.FAILED and validated:
         true.add("Validated")
     out = []
     for kind in TYPES:
-        status = "True" if kind in true else "False"
+        status: Literal["True", "False"] = "True" if kind in true else "False"
         prior = old.get(kind)
-        changed = prior is None or prior.get("status") != status
         out.append(
-            {
-                "type": kind,
-                "status": status,
-                "reason": obs.reason if status == "True" or kind == "Validated" else "NotApplicable",
-                "message": obs.message if status == "True" else "",
-                "lastTransitionTime": now if changed else prior["lastTransitionTime"],  # type: ignore[index]
-                "observedGeneration": generation,
-            }
+            Condition(
+                type=kind,
+                status=status,
+                reason=obs.reason if status == "True" or kind == "Validated" else "NotApplicable",
+                message=obs.message if status == "True" else "",
+                last_transition_time=prior.last_transition_time if prior and prior.status == status else now,
+                observed_generation=generation,
+            )
         )
     return out

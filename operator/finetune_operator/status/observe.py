@@ -6,14 +6,15 @@ never from what the operator intended.
 
 from __future__ import annotations
 
-import json
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from finetune_api.exit_codes import CLASS_OF_EXIT
-from finetune_api.spec.enums import FailureClass, Phase
+from pydantic import ValidationError
 
-from ..render.pod import CONTAINER
+from finetune_api.exit_codes import CLASS_OF_EXIT
+from finetune_api.pod_contract import CONTAINER, TerminationMessage
+from finetune_api.spec.enums import FailureClass, Phase
 
 PERMANENT_IMAGE_ERRORS = {"InvalidImageName", "ErrImageNeverPull"}
 IMAGE_ERRORS = PERMANENT_IMAGE_ERRORS | {"ErrImagePull", "ImagePullBackOff"}
@@ -69,12 +70,9 @@ def failure_of(pod: dict[str, Any]) -> tuple[FailureClass, str, int | None]:
     term = _terminated(pod) or {}
     code = term.get("exitCode")
     message = str(term.get("message") or "")
-    try:
-        parsed = json.loads(message)
-        if isinstance(parsed, dict):
-            message = str(parsed.get("message", message))
-    except ValueError:
-        pass
+    # FallbackToLogsOnError: without a TerminationMessage the kubelet puts the log's tail here.
+    with contextlib.suppress(ValidationError):
+        message = TerminationMessage.model_validate_json(message).message
     if term.get("reason") == "OOMKilled":
         return FailureClass.OUT_OF_MEMORY, message or "the trainer was killed for exceeding its memory limit", code
     if isinstance(code, int) and code in CLASS_OF_EXIT:

@@ -75,6 +75,13 @@ def test_readme_example_runs_to_succeeded(operator: Any) -> None:
     assert "Running" in seen or "Initializing" in seen, seen
     status = _get(operator, "ftj", "happy")["status"]  # type: ignore[index]
     assert status["startTime"] and status["completionTime"] and status["attempts"] == 1
+    # Where the output is: the trainer exits 0 only after writing the manifest there.
+    assert status["output"] == {
+        "uri": "s3://models/out/tweets-lora/",
+        "manifest": "s3://models/out/tweets-lora/manifest.json",
+    }
+    shown = yaml.safe_load(operator.kubectl("get", "ftj", "happy", "-n", NS, "-o", "yaml"))
+    assert shown["status"]["output"]["manifest"] == "s3://models/out/tweets-lora/manifest.json"
     conds = {c["type"]: c for c in status["conditions"]}
     assert conds["Complete"]["status"] == "True" and conds["Failed"]["status"] == "False"
     assert all(c["observedGeneration"] == 1 for c in conds.values())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finetune_trainer import assets
+from tests.support import assets
 
 pytestmark = pytest.mark.training
 

@@ -56,6 +56,15 @@ def test_failed_upload_leaves_no_manifest_and_rerun_completes(
     assert verify(local, manifest) == []
     assert manifest["baseModel"]["uri"] == job.spec.model.uri and manifest["seed"] == job.spec.training.seed
     assert set(manifest["datasets"]) == {job.spec.dataset.train, job.spec.dataset.eval}
+    # What the run used, defaults included: the manifest and metrics.json both carry the resolved spec.
+    metrics = json.loads(out.read_bytes("metrics.json"))
+    for recorded in (manifest["spec"], metrics["spec"]):
+        method, training = recorded["method"], recorded["training"]
+        assert (method["r"], method["alpha"], method["dropout"]) == (16, 32.0, 0.05), method
+        assert method["targetModules"] == ["query", "value"], "MiniLM is a BERT: PEFT's BERT targets, recorded"
+        assert training["learningRate"] == 2e-4 and recorded["dataset"]["maxLength"] == 512
+        assert recorded["output"]["checkpointUri"] == f"{job.spec.output.uri}checkpoints/"
+    assert "learningRate: 0.0002" in (local / "README.md").read_text(), "the model card shows the resolved spec"
     assert not [o.key for o in out.list_objects(".staging/")], (
         "staging files were left behind after a successful publish"
     )

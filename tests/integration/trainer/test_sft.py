@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from finetune_api.resolve import resolve_job
 from finetune_api.spec.job import FineTuneJob
 from finetune_trainer.main import RunOptions, execute
 from finetune_trainer.storage import open_store
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.training
 @pytest.fixture(scope="module")
 def sft_s3(shipped_s3: str) -> str:
     from finetune_api.spec.storage import S3Spec
-    from finetune_trainer import assets
+    from tests.support import assets
 
     spec = S3Spec(endpoint=shipped_s3)
     open_store("s3://models/smollm2-135m-instruct/", spec).upload_all(assets.smollm2())
@@ -54,10 +55,11 @@ def _reload_eval_loss(job: FineTuneJob, adapter_dir: Path, work: Path) -> float:
 
     from finetune_trainer.data.collate import PadToLongest
     from finetune_trainer.training.data_plan import load_records, tokenize
-    from finetune_trainer.training.model_loading import fetch_model, load_tokenizer
+    from finetune_trainer.training.model_loading import fetch_model, load_tokenizer, model_facts
 
     base_dir, _ = fetch_model(job.spec, work / "model")
     tokenizer = load_tokenizer(base_dir, job.spec)
+    job = resolve_job(job, model_facts(base_dir, job.spec, tokenizer))  # the same rows the trainer read
     data = load_records(job.spec, work)
     tokenize(data, job.spec, tokenizer)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter_dir)

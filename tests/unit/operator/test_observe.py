@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from finetune_api.spec.enums import FailureClass, Phase
+from finetune_api.spec.job import FineTuneJob
+from finetune_operator.resource import Observed
 from finetune_operator.status.conditions import conditions
 from finetune_operator.status.observe import observe
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-lora.yaml"
 
 
 def _job(**status: Any) -> dict[str, Any]:
@@ -86,27 +94,32 @@ def test_queued_by_kueue_is_pending_then_suspended_after_start() -> None:
 
 
 def test_condition_times_move_only_on_change() -> None:
+    t1, t2, t3 = (dt.datetime(2026, 1, 1, h, tzinfo=dt.UTC) for h in (1, 2, 3))
     running = observe(_job(active=1), [_pod("Running", running={})])
-    first = conditions(None, running, 1, "t1")
-    again = conditions(first, running, 1, "t2")
+    first = conditions(None, running, 1, t1)
+    again = conditions(first, running, 1, t2)
     assert first == again
     done = observe(_job(succeeded=1, conditions=[{"type": "Complete", "status": "True"}]), [])
-    after = {c["type"]: c for c in conditions(again, done, 1, "t3")}
-    assert after["Complete"]["lastTransitionTime"] == "t3" and after["Validated"]["lastTransitionTime"] == "t1"
+    after = {c.type: c for c in conditions(again, done, 1, t3)}
+    assert after["Complete"].last_transition_time == t3 and after["Validated"].last_transition_time == t1
+
+
+def _finished(phase: str, completed: str, ttl: str | None) -> tuple[Observed, FineTuneJob]:
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["spec"].pop("ttlAfterFinished", None)
+    if ttl:
+        doc["spec"]["ttlAfterFinished"] = ttl
+    body = {**doc, "status": {"phase": phase, "completionTime": completed}}
+    return Observed.of(body), FineTuneJob.model_validate(doc)
 
 
 def test_ttl_expiry_reads_both_rfc3339_forms() -> None:
     from finetune_operator.reconcile import expired
 
     for finished in ("2020-01-01T00:00:00Z", "2020-01-01T00:00:00+00:00"):
-        body = {"spec": {"ttlAfterFinished": "1h"}, "status": {"phase": "Succeeded", "completionTime": finished}}
-        assert expired(body)
-    running = {
-        "spec": {"ttlAfterFinished": "1s"},
-        "status": {"phase": "Running", "completionTime": "2020-01-01T00:00:00Z"},
-    }
-    assert not expired(running)
-    assert not expired({"spec": {}, "status": {"phase": "Succeeded", "completionTime": "2020-01-01T00:00:00Z"}})
+        assert expired(*_finished("Succeeded", finished, "1h"))
+    assert not expired(*_finished("Running", "2020-01-01T00:00:00Z", "1s"))
+    assert not expired(*_finished("Succeeded", "2020-01-01T00:00:00Z", None))
 
 
 def test_phase_gauge_resync_overrides_drift() -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from finetune_api.spec.job import FineTuneJob
+from finetune_api.validation import validate_file
 from finetune_operator.reconcile import Snapshot, sync_status
+from finetune_operator.resource import Observed
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-lora.yaml"
 
 
 class RecordingApi:
@@ -37,6 +42,16 @@ def _body(status: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"metadata": {"namespace": "ns", "name": "j", "generation": 1}, "spec": {}, "status": status or {}}
 
 
+def _example() -> FineTuneJob:
+    job = validate_file(EXAMPLE)[0].job
+    assert job is not None
+    return job
+
+
+def _sync(api: RecordingApi, status: dict[str, Any] | None, seen: Snapshot) -> None:
+    sync_status(api, Observed.of(_body(status)), _example(), seen)  # type: ignore[arg-type]
+
+
 RUNNING_JOB = {"spec": {}, "status": {"active": 1, "startTime": "2026-01-01T00:00:00Z"}}
 RUNNING_POD = {
     "metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"},
@@ -47,14 +62,48 @@ RUNNING_POD = {
 def test_an_unchanged_status_is_not_written_again() -> None:
     api = RecordingApi(RUNNING_JOB, [RUNNING_POD])
     seen = Snapshot(RUNNING_JOB, [RUNNING_POD])
-    sync_status(api, _body(), seen)  # type: ignore[arg-type]
+    _sync(api, None, seen)
     assert api.calls == ["patch_status"] and api.patches[0]["phase"] == "Running"
-    sync_status(api, _body(api.patches[0]), seen)  # type: ignore[arg-type]
+    _sync(api, api.patches[0], seen)
     assert api.calls.count("patch_status") == 1, "the same observation patched the status a second time"
     assert len(api.events) == 1 and api.events[0][0] == "Normal", "one Event for the one phase change"
 
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-lora.yaml"
+SUCCEEDED_JOB = {
+    "spec": {},
+    "status": {
+        "succeeded": 1,
+        "startTime": "2026-01-01T00:00:00Z",
+        "completionTime": "2026-01-01T00:10:00Z",
+        "conditions": [{"type": "Complete", "status": "True"}],
+    },
+}
+
+
+def test_success_names_the_output_and_leaves_the_trainers_progress_alone() -> None:
+    # The trainer's last write: its own fields only. The operator must not rewrite them at success.
+    trainer_fields = {
+        "progress": {"step": 200, "totalSteps": 200, "percent": 100, "summary": "100% 200/200"},
+        "metrics": {"metricName": "accuracy", "evalMetric": 0.71},
+        "lastCheckpoint": "s3://models/out/tweets-lora/checkpoints/step-000000200",
+    }
+    running = {"phase": "Running", "jobName": "j", "observedGeneration": 1, **trainer_fields}
+    api = RecordingApi(SUCCEEDED_JOB, [])
+    _sync(api, running, Snapshot(SUCCEEDED_JOB, []))
+    patch = api.patches[-1]
+    assert patch["phase"] == "Succeeded"
+    assert patch["output"] == {
+        "uri": "s3://models/out/tweets-lora/",
+        "manifest": "s3://models/out/tweets-lora/manifest.json",
+    }
+    assert not set(trainer_fields) & set(patch), f"the operator wrote the trainer's fields: {sorted(patch)}"
+    assert patch["completionTime"] == "2026-01-01T00:10:00Z" and patch["startTime"] == "2026-01-01T00:00:00Z"
+
+
+def test_no_output_before_success() -> None:
+    api = RecordingApi(RUNNING_JOB, [RUNNING_POD])
+    _sync(api, None, Snapshot(RUNNING_JOB, [RUNNING_POD]))
+    assert "output" not in api.patches[-1]
 
 
 class Applying(RecordingApi):
@@ -75,14 +124,11 @@ class Applying(RecordingApi):
 def _ensure(api: Applying, body: dict[str, Any], monkeypatch: Any) -> Snapshot:
     import kopf
 
-    from finetune_api.validation import validate_file
     from finetune_operator.reconcile import ensure
     from finetune_operator.settings import OperatorSettings
 
     monkeypatch.setattr(kopf, "adopt", lambda *a, **k: None)
-    job = validate_file(EXAMPLE)[0].job
-    assert job is not None
-    return ensure(api, body, job, OperatorSettings())  # type: ignore[arg-type]
+    return ensure(api, Observed.of(body), _example(), OperatorSettings())  # type: ignore[arg-type]
 
 
 def test_a_just_created_job_is_not_read_again(monkeypatch: Any) -> None:

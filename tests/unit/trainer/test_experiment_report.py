@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from finetune_trainer.artifacts.manifest import MANIFEST, build_manifest, verify
+from finetune_api.pod_contract import MANIFEST
+from finetune_trainer.artifacts.manifest import build_manifest, verify
 from finetune_trainer.experiment.step import main
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-comparison.yaml"

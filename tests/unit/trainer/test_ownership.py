@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from finetune_api.resolve import resolve_job
 from finetune_api.spec.job import FineTuneJob
 from finetune_trainer.errors import ConfigError
 from finetune_trainer.storage import open_store
@@ -16,21 +17,23 @@ from finetune_trainer.training.ownership import OWNER, claim_run, run_fingerprin
 
 
 def _job(tmp_path: Path, name: str = "a", **training: Any) -> FineTuneJob:
-    return FineTuneJob.model_validate(
-        {
-            "apiVersion": "finetune.dev/v1alpha1",
-            "kind": "FineTuneJob",
-            "metadata": {"name": name, "namespace": "t"},
-            "spec": {
-                "model": {"uri": "s3://models/m/"},
-                "task": {"type": "sequence-classification"},
-                "dataset": {"train": "s3://data/train.csv"},
-                "method": {"type": "lora"},
-                "training": {"maxSteps": 4, **training},
-                "output": {"uri": str(tmp_path / "out") + "/"},
-            },
-        }
-    )
+    return resolve_job(
+        FineTuneJob.model_validate(
+            {
+                "apiVersion": "finetune.dev/v1alpha1",
+                "kind": "FineTuneJob",
+                "metadata": {"name": name, "namespace": "t"},
+                "spec": {
+                    "model": {"uri": "s3://models/m/"},
+                    "task": {"type": "sequence-classification"},
+                    "dataset": {"train": "s3://data/train.csv"},
+                    "method": {"type": "lora"},
+                    "training": {"maxSteps": 4, **training},
+                    "output": {"uri": str(tmp_path / "out") + "/"},
+                },
+            }
+        )
+    )  # the trainer claims with the resolved job
 
 
 def test_fingerprint_follows_spec_and_data_but_not_scheduling(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from finetune_api.resolve import resolve_task
 from finetune_api.spec.enums import DataFormat
 from finetune_api.spec.task import TaskSpec
 from finetune_trainer.data import hygiene
@@ -18,9 +19,12 @@ from finetune_trainer.data.files import read_table
 from finetune_trainer.data.records import Record, to_records
 from finetune_trainer.errors import DataError
 
-CLASSIFY = TaskSpec.model_validate({"type": "sequence-classification", "textColumn": "text", "labelColumn": "label"})
-CHAT = TaskSpec.model_validate({"type": "causal-lm", "format": "chat"})
-PROMPTS = TaskSpec.model_validate({"type": "causal-lm", "format": "prompt-completion"})
+# Resolved, as the trainer reads them: the default columns filled in.
+CLASSIFY = resolve_task(
+    TaskSpec.model_validate({"type": "sequence-classification", "textColumn": "text", "labelColumn": "label"})
+)
+CHAT = resolve_task(TaskSpec.model_validate({"type": "causal-lm", "format": "chat"}))
+PROMPTS = resolve_task(TaskSpec.model_validate({"type": "causal-lm", "format": "prompt-completion"}))
 
 
 def _records(path: Path, task: TaskSpec, fmt: DataFormat | None = None) -> list[Record]:

@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from finetune_api.pod_contract import MANIFEST
+
 from ..storage.store import sha256_file
 
-MANIFEST = "manifest.json"
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "finetune-operator")
 
 

@@ -12,8 +12,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from finetune_api.pod_contract import MANIFEST
+
 from ..storage import Store
-from .manifest import MANIFEST
 
 log = logging.getLogger(__name__)
 STAGING = ".staging"

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from finetune_api.resolve import need
 from finetune_api.spec.enums import CausalFormat, TaskType
 from finetune_api.spec.task import TaskSpec
 
@@ -39,31 +40,34 @@ def _has_text(value: Any) -> bool:
 
 
 def columns_for(task: TaskSpec) -> dict[str, str]:
-    """Spec field -> column, with the defaults applied."""
+    """Spec field -> column, from the resolved task."""
     if task.type == TaskType.SEQUENCE_CLASSIFICATION:
-        cols = {"textColumn": task.text_column or "text", "labelColumn": task.label_column or "label"}
+        cols = {
+            "textColumn": need(task.text_column, "spec.task.textColumn"),
+            "labelColumn": need(task.label_column, "spec.task.labelColumn"),
+        }
         if task.text_pair_column:
             cols["textPairColumn"] = task.text_pair_column
         return cols
-    fmt = task.format or CausalFormat.PROMPT_COMPLETION
+    fmt = need(task.format, "spec.task.format")
     if fmt == CausalFormat.PROMPT_COMPLETION:
         cols = {
-            "promptColumn": task.prompt_column or "prompt",
-            "completionColumn": task.completion_column or "completion",
+            "promptColumn": need(task.prompt_column, "spec.task.promptColumn"),
+            "completionColumn": need(task.completion_column, "spec.task.completionColumn"),
         }
         if task.input_column:
             cols["inputColumn"] = task.input_column
         return cols
     if fmt == CausalFormat.CHAT:
-        return {"messagesColumn": task.messages_column or "messages"}
-    return {"textColumn": task.text_column or "text"}
+        return {"messagesColumn": need(task.messages_column, "spec.task.messagesColumn")}
+    return {"textColumn": need(task.text_column, "spec.task.textColumn")}
 
 
 def to_records(table: Table, task: TaskSpec, label: str) -> list[Record]:
     """Each row as a Record, every value checked for the type its role needs (data/fields.py)."""
     cols = columns_for(task)
     require_columns(table.frame, cols, label)
-    fmt = task.format or CausalFormat.PROMPT_COMPLETION
+    fmt = task.format
     out = []
     for i, row in enumerate(table.frame.to_dict(orient="records")):
         where = table.row(i)

@@ -1,4 +1,4 @@
-"""`finetune run` and `finetune demo` for a FineTuneExperiment file."""
+"""`finetune run` (and `make demo`, tests/support/demo.py) for a FineTuneExperiment file."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from finetune_api.spec.status import OutputStatus
 from ..errors import TrainerError
 from ..evaluation.metrics import metric_key
 from ..main import RunOptions, execute
-from ..training.run import RunResult
+from ..training.results import RunResult
 from .report import promote_best, write_report
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,6 @@ class Method:
     """A method prepares a loaded model for training and builds its optimizer parameter groups."""
 
     types: ClassVar[tuple[MethodType, ...]] = ()
-    default_learning_rate: ClassVar[float] = 2e-5
     produces_adapter: ClassVar[bool] = False
 
     def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from torch import nn
 
+from finetune_api.resolve import need
 from finetune_api.spec.enums import MethodType, TaskType
 from finetune_api.spec.method import MethodSpec
 
@@ -14,7 +13,6 @@ from .base import Method, MethodContext, freeze_all, head_prefixes, transformer_
 
 class Full(Method):
     types = (MethodType.FULL,)
-    default_learning_rate = 2e-5
 
     def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
         for p in model.parameters():
@@ -31,7 +29,6 @@ def _head_modules(model: nn.Module, task: TaskType) -> list[nn.Module]:
 
 class FeatureExtraction(Method):
     types = (MethodType.FEATURE_EXTRACTION,)
-    default_learning_rate = 1e-3
 
     def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
         freeze_all(model)
@@ -41,12 +38,10 @@ class FeatureExtraction(Method):
 
 class Partial(Method):
     types = (MethodType.PARTIAL,)
-    default_learning_rate = 5e-5
-    DEFAULT_LAYERS: ClassVar[int] = 2
 
     def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
         _, blocks = transformer_blocks(model)
-        n = spec.layers or self.DEFAULT_LAYERS
+        n = need(spec.layers, "spec.method.layers")
         if n > len(blocks):
             from ..errors import ConfigError
 

@@ -13,7 +13,6 @@ from .base import Method, MethodContext
 
 class IA3(Method):
     types = (MethodType.IA3,)
-    default_learning_rate = 3e-3
     produces_adapter = True
 
     def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:

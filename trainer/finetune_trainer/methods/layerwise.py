@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from torch import nn
 
+from finetune_api.resolve import need
 from finetune_api.spec.enums import MethodType
 from finetune_api.spec.method import MethodSpec
 
@@ -14,8 +15,6 @@ from .base import Method, MethodContext, decay_groups, transformer_blocks
 
 class LayerwiseLR(Method):
     types = (MethodType.LAYERWISE_LR,)
-    default_learning_rate = 5e-5
-    DEFAULT_DECAY: ClassVar[float] = 0.8
 
     def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
         for p in model.parameters():
@@ -23,7 +22,7 @@ class LayerwiseLR(Method):
         return model
 
     def parameter_groups(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> list[dict[str, Any]]:
-        decay = spec.decay or self.DEFAULT_DECAY
+        decay = need(spec.decay, "spec.method.decay")
         blocks_name, blocks = transformer_blocks(model)
         depth = len(blocks)
         # Depth index: embeddings 0, block i -> i + 1, head and final norm -> depth + 1.

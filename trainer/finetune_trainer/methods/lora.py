@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
+from finetune_api.resolve import need
 from finetune_api.spec.enums import MethodType
 from finetune_api.spec.method import MethodSpec, QuantizationSpec
 
@@ -17,21 +18,17 @@ from .base import Method, MethodContext
 
 class LoRA(Method):
     types = (MethodType.LORA, MethodType.QLORA)
-    default_learning_rate = 2e-4
     produces_adapter = True
-    DEFAULT_R: ClassVar[int] = 16
-    DEFAULT_DROPOUT: ClassVar[float] = 0.05
 
     def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
         check_targets(model, spec.target_modules)
-        r = spec.r or self.DEFAULT_R
         config = LoraConfig(
             task_type=peft_task_type(ctx.task),
-            r=r,
-            lora_alpha=spec.alpha or 2 * r,  # type: ignore[arg-type]  # peft accepts float scaling
-            lora_dropout=self.DEFAULT_DROPOUT if spec.dropout is None else spec.dropout,
+            r=need(spec.r, "spec.method.r"),
+            lora_alpha=need(spec.alpha, "spec.method.alpha"),  # type: ignore[arg-type]  # peft accepts float scaling
+            lora_dropout=need(spec.dropout, "spec.method.dropout"),
             target_modules=_targets(spec.target_modules),
         )
         if spec.type == MethodType.QLORA:
@@ -42,7 +39,7 @@ class LoRA(Method):
 def _targets(names: list[str] | None) -> Any:
     if names == ["all-linear"]:
         return "all-linear"
-    return names  # None: PEFT's per-architecture default
+    return names  # None: an architecture finetune_api.spec.defaults does not list; PEFT chooses
 
 
 def quantization_config(spec: QuantizationSpec | None) -> Any:
@@ -51,7 +48,7 @@ def quantization_config(spec: QuantizationSpec | None) -> Any:
         raise ConfigError("spec.method.type qlora needs a CUDA GPU (bitsandbytes 4-bit kernels); on CPU use lora")
     from transformers import BitsAndBytesConfig
 
-    q = spec or QuantizationSpec()
+    q = need(spec, "spec.method.quantization")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[q.compute_dtype.value]
     if q.bits == 8:
         return BitsAndBytesConfig(load_in_8bit=True)  # type: ignore[no-untyped-call]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from torch import nn
 
+from finetune_api.resolve import need
 from finetune_api.spec.enums import MethodType
 from finetune_api.spec.method import MethodSpec
 
@@ -15,9 +16,7 @@ from .base import Method, MethodContext
 
 class PromptTuning(Method):
     types = (MethodType.PROMPT_TUNING,)
-    default_learning_rate = 3e-2
     produces_adapter = True
-    DEFAULT_TOKENS: ClassVar[int] = 20
 
     def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
         from peft import PromptTuningConfig, PromptTuningInit, get_peft_model
@@ -30,21 +29,22 @@ class PromptTuning(Method):
                 "tokenizer_name_or_path": ctx.model_dir,
             }
         config = PromptTuningConfig(
-            task_type=peft_task_type(ctx.task), num_virtual_tokens=spec.virtual_tokens or self.DEFAULT_TOKENS, **init
+            task_type=peft_task_type(ctx.task),
+            num_virtual_tokens=need(spec.virtual_tokens, "spec.method.virtualTokens"),
+            **init,
         )
         return get_peft_model(model, config)
 
 
 class PrefixTuning(Method):
     types = (MethodType.PREFIX_TUNING,)
-    default_learning_rate = 1e-2
     produces_adapter = True
-    DEFAULT_TOKENS: ClassVar[int] = 20
 
     def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
         from peft import PrefixTuningConfig, get_peft_model
 
         config = PrefixTuningConfig(
-            task_type=peft_task_type(ctx.task), num_virtual_tokens=spec.virtual_tokens or self.DEFAULT_TOKENS
+            task_type=peft_task_type(ctx.task),
+            num_virtual_tokens=need(spec.virtual_tokens, "spec.method.virtualTokens"),
         )
         return get_peft_model(model, config)

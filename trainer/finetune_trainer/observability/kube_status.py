@@ -1,8 +1,8 @@
 """The progress hook into the FineTuneJob's status: the trainer patches progress and metrics itself.
 
 It may patch only the status of its own FineTuneJob (the operator binds a Role limited by
-resourceName to finetunejobs/status); phase and conditions stay the operator's. Writes are
-throttled, and a failed write never disturbs training.
+resourceName to finetunejobs/status), and writes only the fields the pod contract gives the trainer
+(progress, metrics, lastCheckpoint). Writes are throttled, and a failed write never disturbs training.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from finetune_api import GROUP, PLURAL, VERSION
+from finetune_api.pod_contract import Owner, status_patch
+from finetune_api.spec.status import FineTuneJobStatus, Metrics, Progress
 
 from .progress import ProgressState
 
@@ -32,37 +34,35 @@ def _duration(seconds: int | None) -> str | None:
     return (f"{h}h" if h else "") + (f"{m}m" if m or h else "") + f"{s}s"
 
 
-def status_patch(state: ProgressState) -> dict[str, Any]:
-    """The part of status the trainer owns: progress, metrics, lastCheckpoint."""
-    progress: dict[str, Any] = {
-        "step": state.step,
-        "percent": state.percent,
-        "summary": f"{state.percent}% {state.step}/{state.total_steps}",
-    }
-    if state.total_steps:
-        progress["totalSteps"] = state.total_steps
-    progress["epoch"] = round(state.epoch, 4)
-    eta = _duration(state.eta_seconds)
-    if eta:
-        progress["eta"] = eta
-    metrics = {
-        "trainLoss": state.train_loss,
-        "evalLoss": state.eval_loss,
-        "metricName": state.metric_name,
-        "evalMetric": state.eval_metric,
-        "baselineMetric": state.baseline_metric,
-        # The cost side, for FineTuneExperiment comparisons.
-        "trainableParameters": state.trainable_parameters,
-        "trainSeconds": None if state.train_seconds is None else round(state.train_seconds, 1),
-        "tokensPerSecond": None if state.tokens_per_second is None else round(state.tokens_per_second, 1),
-        "peakMemoryBytes": state.peak_memory_bytes,
-    }
-    status: dict[str, Any] = {"progress": progress, "metrics": {k: v for k, v in metrics.items() if v is not None}}
-    if state.last_checkpoint:
-        status["lastCheckpoint"] = state.last_checkpoint
-    if state.output_uri and state.manifest_uri:
-        status["output"] = {"uri": state.output_uri, "manifest": state.manifest_uri}
-    return {"status": status}
+def trainer_status(state: ProgressState) -> FineTuneJobStatus:
+    """The part of status the trainer owns, from its progress."""
+    return FineTuneJobStatus(
+        progress=Progress(
+            step=state.step,
+            total_steps=state.total_steps or None,
+            epoch=round(state.epoch, 4),
+            percent=state.percent,
+            eta=_duration(state.eta_seconds) or None,
+            summary=f"{state.percent}% {state.step}/{state.total_steps}",
+        ),
+        metrics=Metrics(
+            train_loss=state.train_loss,
+            eval_loss=state.eval_loss,
+            metric_name=state.metric_name,
+            eval_metric=state.eval_metric,
+            baseline_metric=state.baseline_metric,
+            # The cost side, for FineTuneExperiment comparisons.
+            trainable_parameters=state.trainable_parameters,
+            train_seconds=None if state.train_seconds is None else round(state.train_seconds, 1),
+            tokens_per_second=None if state.tokens_per_second is None else round(state.tokens_per_second, 1),
+            peak_memory_bytes=state.peak_memory_bytes,
+        ),
+        last_checkpoint=state.last_checkpoint or None,
+    )
+
+
+def status_body(state: ProgressState) -> dict[str, Any]:
+    return {"status": status_patch(trainer_status(state), Owner.TRAINER)}
 
 
 class KubernetesStatusSink:
@@ -92,7 +92,7 @@ class KubernetesStatusSink:
         self.write(state)
 
     def write(self, state: ProgressState) -> None:
-        body = json.dumps(status_patch(state)).encode()
+        body = json.dumps(status_body(state)).encode()
         request = urllib.request.Request(  # noqa: S310 - the API server URL comes from the pod's environment
             self.url,
             data=body,

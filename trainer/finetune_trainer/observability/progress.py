@@ -32,8 +32,6 @@ class ProgressState:
     trainable_parameters: int | None = None
     train_seconds: float | None = None
     peak_memory_bytes: int | None = None
-    output_uri: str | None = None
-    manifest_uri: str | None = None  # set once the manifest is written: the output is complete
     last_checkpoint: str | None = None
     started: float = field(default_factory=time.time)
 

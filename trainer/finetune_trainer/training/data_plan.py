@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_api.spec.enums import CausalFormat, TaskType
+from finetune_api.resolve import need
+from finetune_api.spec.enums import TaskType
 from finetune_api.spec.job import FineTuneJobSpec
 from finetune_api.storage_uri import parse_uri
 
@@ -21,8 +22,6 @@ from ..storage import open_store
 from ..storage.store import sha256_file
 
 log = logging.getLogger(__name__)
-DEFAULT_EVAL_SPLIT = 0.1
-MAX_DEFAULT_LENGTH = 1024
 
 
 @dataclass
@@ -74,7 +73,7 @@ def load_records(spec: FineTuneJobSpec, work: Path) -> PreparedData:
         evaluation = hygiene.drop_empty(evaluation, report, ds.eval)
     else:
         train, evaluation = hygiene.split(
-            train, ds.eval_split or DEFAULT_EVAL_SPLIT, spec.training.seed, stratify=classification
+            train, need(ds.eval_split, "spec.dataset.evalSplit"), spec.training.seed, stratify=classification
         )
         report.eval_rows_read = len(evaluation)
     hygiene.check_overlap(train, evaluation, ds.allow_overlap, report)
@@ -105,9 +104,7 @@ def _require_labels(records: list[Record], source: str) -> None:
 
 
 def tokenize(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any) -> None:
-    max_length = spec.dataset.max_length or min(
-        int(getattr(tokenizer, "model_max_length", MAX_DEFAULT_LENGTH)), MAX_DEFAULT_LENGTH
-    )
+    max_length = need(spec.dataset.max_length, "spec.dataset.maxLength")
     if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
         if data.labels is None:
             raise DataError("classification needs labels; none were found")
@@ -117,7 +114,7 @@ def tokenize(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any) -> None:
             data.eval_records, tokenizer, ids, max_length, spec.dataset.eval or spec.dataset.train
         )
     else:
-        fmt = spec.task.format or CausalFormat.PROMPT_COMPLETION
+        fmt = need(spec.task.format, "spec.task.format")
         data.train = tokenize_causal(data.train_records, tokenizer, fmt, max_length)
         data.eval = tokenize_causal(data.eval_records, tokenizer, fmt, max_length)
     data.report.truncated_rows = data.train.truncated + data.eval.truncated

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from finetune_api.resolve import ModelFacts
 from finetune_api.spec.enums import MethodType, TaskType
 from finetune_api.spec.job import FineTuneJobSpec
 from finetune_api.storage_uri import parse_uri
@@ -70,6 +71,17 @@ def _unloadable(source: str, what: str, exc: Exception) -> ConfigError:
             "upload the model folder to s3:// (or a mounted path) and point spec.model.uri at it"
         )
     return ConfigError(f"spec.model.uri: the {what} in {source} cannot be loaded ({first}); re-upload the model folder")
+
+
+def model_facts(source: str, spec: FineTuneJobSpec, tokenizer: Any) -> ModelFacts:
+    """What resolving the spec needs to know about this model: its architecture and length limit."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(
+        source, revision=spec.model.revision, trust_remote_code=spec.model.trust_remote_code
+    )
+    limit = getattr(tokenizer, "model_max_length", None)
+    return ModelFacts(model_type=getattr(config, "model_type", None), max_length=int(limit) if limit else None)
 
 
 def load_tokenizer(source: str, spec: FineTuneJobSpec) -> Any:

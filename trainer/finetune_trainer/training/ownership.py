@@ -14,9 +14,10 @@ import hashlib
 import json
 from typing import Any
 
+from finetune_api.pod_contract import MANIFEST
+from finetune_api.resolve import default_checkpoint_uri, need
 from finetune_api.spec.job import FineTuneJob
 
-from ..artifacts.manifest import MANIFEST
 from ..errors import ConfigError
 from ..storage import Store, open_store
 from .checkpoints import CheckpointStore
@@ -88,9 +89,10 @@ def claim_run(job: FineTuneJob, data_hashes: dict[str, str], model_etags: dict[s
     spec = job.spec
     fingerprint = run_fingerprint(job, data_hashes, model_etags)
     output = open_store(spec.output.uri, spec.s3)
-    ckpt_uri = spec.output.checkpoint_uri or str(output.uri.join("checkpoints")) + "/"
+    ckpt_uri = need(spec.output.checkpoint_uri, "spec.output.checkpointUri")
     store = open_store(ckpt_uri, spec.s3)
-    field = "spec.output.checkpointUri" if spec.output.checkpoint_uri else "spec.output.uri"
+    # The field to change: the output prefix, unless checkpoints were sent somewhere of their own.
+    field = "spec.output.uri" if ckpt_uri == default_checkpoint_uri(spec.output.uri) else "spec.output.checkpointUri"
     check_output(output, fingerprint, job_label(job))  # first: a refused run must claim nothing
     claim_checkpoints(store, fingerprint, job_label(job), field)
     return CheckpointStore(store, spec.output.keep_checkpoints, fingerprint)

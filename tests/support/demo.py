@@ -1,4 +1,5 @@
-"""`finetune demo`: the README example run for real, on CPU, against an S3 server on 127.0.0.1.
+"""`make demo` (`python -m tests.support.demo`): the README example run for real, on CPU, against an S3
+server on 127.0.0.1.
 
 The shipped MiniLM and tweets are uploaded to the buckets the example names (s3://models,
 s3://data); the job runs exactly as in a pod (S3 in, S3 out, manifest last); the output is then
@@ -7,18 +8,21 @@ copied to ./runs/<name>/ to look at.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+from finetune_api.pod_contract import MANIFEST
 from finetune_api.spec.job import FineTuneJobSpec
+from finetune_trainer.artifacts import publish
+from finetune_trainer.cli import print_summary, spec_with_overrides, with_overrides
+from finetune_trainer.job_file import is_experiment_file, load_job
+from finetune_trainer.main import RunOptions, configure_logging, execute
+from finetune_trainer.storage import open_store
 
-from .artifacts import publish
-from .artifacts.manifest import MANIFEST
-from .cli import print_summary, spec_with_overrides, with_overrides
-from .job_file import is_experiment_file, load_job
-from .main import RunOptions, execute
-from .storage import open_store
+from . import assets
 
 
 def _upload_assets(spec: FineTuneJobSpec, model_dir: Path, tweets_dir: Path) -> None:
@@ -38,8 +42,6 @@ def run_demo(example: Path, runs: Path, max_samples: int | None, max_eval_sample
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from . import assets
-
     model_dir, tweets_dir = assets.minilm(), assets.tweets()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -55,8 +57,7 @@ def run_demo(example: Path, runs: Path, max_samples: int | None, max_eval_sample
         print(f"==> running {example} against S3 at {endpoint}")
         if is_experiment_file(example):
             from finetune_api.experiment.expand import report_uri
-
-            from .experiment.cli import prepared, run_prepared
+            from finetune_trainer.experiment.cli import prepared, run_prepared
 
             experiment, variants = prepared(
                 example, None, endpoint, max_samples=max_samples, max_eval_samples=max_eval_samples
@@ -82,3 +83,19 @@ def run_demo(example: Path, runs: Path, max_samples: int | None, max_eval_sample
     finally:
         server.stop()
         sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.support.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--file", default="examples/tweets-lora.yaml", help="the FineTuneJob or experiment to run")
+    parser.add_argument("--runs", default="runs", help="where the output is copied")
+    parser.add_argument("--max-samples", type=int, default=None, help="train on at most this many rows")
+    parser.add_argument("--max-eval-samples", type=int, default=None, help="evaluate on at most this many rows")
+    args = parser.parse_args(argv)
+    configure_logging()
+    print("==> preparing the shipped model and data (once, cached in", assets.cache_root(), ")")
+    return run_demo(Path(args.file), Path(args.runs), args.max_samples, args.max_eval_samples)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

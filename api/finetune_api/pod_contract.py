@@ -1,0 +1,76 @@
+"""The contract between the operator, which renders the trainer pod, and the trainer that runs in it.
+
+Both sides import these names; neither types them. What crosses the pod boundary:
+- the FineTuneJob (resolved spec) mounted from a ConfigMap at CONFIG_FILE;
+- environment variables (ENV_*) naming the scratch space, the metrics port and the image;
+- the exit code (finetune_api.exit_codes) and a TerminationMessage at TERMINATION_LOG;
+- the FineTuneJob's status, which both write, each only its own fields (TRAINER_FIELDS and
+  OPERATOR_FIELDS), through the typed status model;
+- manifest.json, written last under spec.output.uri: a job that succeeded published there.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from .spec.base import SpecModel
+from .spec.enums import FailureClass
+from .spec.status import FineTuneJobStatus, OutputStatus
+from .storage_uri import parse_uri
+
+CONTAINER = "trainer"
+CONFIG_MOUNT = "/etc/finetune"
+CONFIG_KEY = "finetunejob.yaml"
+CONFIG_FILE = f"{CONFIG_MOUNT}/{CONFIG_KEY}"
+WORK_DIR = "/work"
+STATUS_FILE = f"{WORK_DIR}/progress.json"
+HF_HOME = f"{WORK_DIR}/hf"
+TERMINATION_LOG = "/dev/termination-log"
+MANIFEST = "manifest.json"
+
+ENV_TERMINATION_LOG = "FINETUNE_TERMINATION_LOG"
+ENV_METRICS_PORT = "FINETUNE_METRICS_PORT"
+ENV_WORK_DIR = "FINETUNE_WORK_DIR"
+ENV_STATUS_FILE = "FINETUNE_STATUS_FILE"
+ENV_IMAGE = "FINETUNE_IMAGE"
+
+
+class Owner(StrEnum):
+    TRAINER = "trainer"
+    OPERATOR = "operator"
+
+
+# The trainer knows how training goes; the operator knows what Kubernetes observed. Phase, conditions
+# and output come from observed state only, so they are the operator's even though the trainer causes them.
+TRAINER_FIELDS = frozenset({"progress", "metrics", "last_checkpoint"})
+OPERATOR_FIELDS = frozenset(FineTuneJobStatus.model_fields) - TRAINER_FIELDS
+OWNED = {Owner.TRAINER: TRAINER_FIELDS, Owner.OPERATOR: OPERATOR_FIELDS}
+
+
+def owned_part(status: FineTuneJobStatus, owner: Owner) -> dict[str, Any]:
+    """The fields of `status` that `owner` writes, as they go on the wire (camelCase, unset left out)."""
+    body: dict[str, Any] = status.model_dump(by_alias=True, exclude_none=True, mode="json", include=set(OWNED[owner]))
+    return body
+
+
+def status_patch(status: FineTuneJobStatus, owner: Owner) -> dict[str, Any]:
+    """The merge-patch body `owner` sends; refuses a status that sets the other side's fields."""
+    foreign = {n for n in status.model_fields_set if getattr(status, n) is not None} - OWNED[owner]
+    if foreign:
+        raise ValueError(f"the {owner} does not own status fields {sorted(foreign)}")
+    return owned_part(status, owner)
+
+
+def published_output(output_uri: str) -> OutputStatus:
+    """Where a succeeded job's output is: the trainer exits 0 only after writing MANIFEST there."""
+    return OutputStatus(uri=output_uri, manifest=str(parse_uri(output_uri).join(MANIFEST)))
+
+
+class TerminationMessage(SpecModel):
+    """What a failed trainer writes to TERMINATION_LOG; the operator copies it into status.failure."""
+
+    reason: FailureClass = Field(description="The failure class.")
+    message: str = Field(default="", max_length=4096, description="What happened and how to fix it.")

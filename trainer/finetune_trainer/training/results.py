@@ -1,0 +1,102 @@
+"""The end of a run: the metrics record, the output folder (model, card, curve, resolved job) and publishing."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from finetune_api.pod_contract import ENV_IMAGE
+from finetune_api.spec.enums import SaveMode
+from finetune_api.spec.job import FineTuneJob
+
+from ..artifacts import publish
+from ..artifacts.manifest import build_manifest
+from ..artifacts.report import loss_curve, model_card
+from ..errors import GateNotMet
+from ..evaluation.gate import GateResult
+from ..storage import open_store
+from .data_plan import PreparedData
+
+
+@dataclass
+class RunResult:
+    output_uri: str
+    manifest_uri: str | None
+    metrics: dict[str, Any]
+    gate: GateResult | None = None
+    local_output: Path | None = None
+    hygiene: list[str] = field(default_factory=list)
+
+
+def resolved_spec(job: FineTuneJob) -> dict[str, Any]:
+    """The resolved spec as metrics.json and the manifest record it (camelCase, as written in YAML)."""
+    spec: dict[str, Any] = job.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return spec
+
+
+def save_output(
+    job: FineTuneJob, model: Any, tokenizer: Any, adapter: bool, metrics: dict[str, Any], data: PreparedData, out: Path
+) -> None:
+    """Everything published, written locally first: weights, metrics.json, the resolved job, card and curve."""
+    out.mkdir(parents=True, exist_ok=True)
+    save, spec = job.spec.output.save, job.spec
+    if not adapter:
+        _save(model, tokenizer, out / "model")
+    if adapter and save in (SaveMode.ADAPTER, SaveMode.BOTH):
+        _save(model, tokenizer, out / "adapter")
+    if adapter and save in (SaveMode.MERGED, SaveMode.BOTH):
+        _save(model.merge_and_unload(), tokenizer, out / "model")  # after the adapter: merging unloads it
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    job_yaml = yaml.safe_dump(
+        job.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"}), sort_keys=False
+    )
+    (out / "finetunejob.yaml").write_text(job_yaml)
+    name = job.metadata.name
+    loss_curve(metrics["loss_history"], out / "loss_curve.png", f"{name}: {spec.method.type} on {spec.task.type}")
+    card = model_card(name, job_yaml, metrics, data.report.lines(), metrics["parameters"], spec.model.uri)
+    (out / "README.md").write_text(card)
+
+
+def _save(model: Any, tokenizer: Any, folder: Path) -> None:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def publish_output(
+    job: FineTuneJob,
+    out: Path,
+    metrics: dict[str, Any],
+    gate: GateResult | None,
+    data: PreparedData,
+    etags: Any,
+    fingerprint: str | None,
+) -> RunResult:
+    """Stage, then (gate permitting) promote with the manifest written last."""
+    spec = job.spec
+    store = open_store(spec.output.uri, spec.s3)
+    lineage = {
+        "job": {"name": job.metadata.name, "namespace": job.metadata.namespace},
+        "baseModel": {"uri": spec.model.uri, "revision": spec.model.revision, "etags": etags},
+        "datasets": data.hashes,
+        "seed": spec.training.seed,
+        "method": str(spec.method.type),
+        "metrics": {"baseline": metrics["baseline"], "tuned": metrics["tuned"], "gate": metrics.get("gate")},
+        "image": os.environ.get(ENV_IMAGE, ""),
+        "fingerprint": fingerprint,  # whose output this is (training/ownership.py)
+        "spec": resolved_spec(job),
+    }
+    manifest = build_manifest(out, lineage)
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    staging = publish.stage(store, out, run_id)
+    if gate is not None and not gate.passed:
+        store.write_bytes(f"{staging}/{publish.GATE_NOTE}", json.dumps(metrics["gate"], indent=2).encode())
+        raise GateNotMet(f"{gate.explain()}; artifacts kept at {store.uri.join(staging)} without a manifest")
+    manifest_uri = publish.promote(store, staging, manifest)
+    return RunResult(spec.output.uri, manifest_uri, metrics, gate, out, data.report.lines())
