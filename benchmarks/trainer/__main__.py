@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from .harness import Stats, describe, emit, run_variant
+from .harness import Stats, describe, emit, padding_text, run_variant
+from .repeats import Repeats, interleave, ratio_summary
 
-# (steps, eval rows) per suite; quick keeps the whole CPU run near 15 minutes on 2 cores, most of it
-# in the tutorial recipe's padded batches.
-SIZES = {"quick": {"tweets": (10, 300), "sft": (6, 24)}, "full": {"tweets": (60, 1000), "sft": (30, 64)}}
+# Steps per variant and eval rows, per suite. (b) and (c) run enough steps that the first step's
+# warm-up is a few percent of the loop; (a) computes ~15x the tokens per step, so a few of its steps
+# already dwarf any warm-up (and its accuracy after fewer steps is not compared with anything).
+SIZES = {
+    "quick": {"tweets": ({"a": 4, "b": 30, "c": 30}, 300), "sft": ({"a": 3, "b": 6, "c": 6}, 24)},
+    "full": {"tweets": ({"a": 20, "b": 120, "c": 120}, 1000), "sft": ({"a": 10, "b": 30, "c": 30}, 64)},
+}
+REPEATS = 3
 LABELS = {
     "a": "tutorial recipe (pad to max_length, plain Trainer)",
     "b": "tuned plain Trainer (dynamic padding)",
@@ -54,19 +61,57 @@ def _child(variant: str, args: argparse.Namespace) -> None:
     emit(stats)
 
 
-def _cpu_suite(suite: str, size: str) -> dict[str, Stats]:
-    steps, eval_rows = SIZES[size][suite]
-    print(f"{suite}: {steps} steps per variant, {eval_rows} eval rows", flush=True)
-    results = {}
-    for variant in ("a", "b", "c"):
-        results[variant] = run_variant(suite, variant, ["--steps", str(steps), "--eval-rows", str(eval_rows)])
-        print(describe(variant, LABELS[variant], results[variant]), flush=True)
-    return results
+def _cpu_suite(suite: str, steps: dict[str, int], eval_rows: int, repeats: int) -> Repeats:
+    print(f"{suite}: {repeats} interleaved rounds, steps per variant {steps}, {eval_rows} eval rows", flush=True)
+
+    def one(variant: str, round_: int) -> Stats:
+        stats = run_variant(suite, variant, ["--steps", str(steps[variant]), "--eval-rows", str(eval_rows)])
+        print(f"  round {round_ + 1}: " + describe(variant, LABELS[variant], stats).lstrip(), flush=True)
+        return stats
+
+    return interleave(("a", "b", "c"), repeats, one)
 
 
-def _ratios(results: dict[str, Stats]) -> dict[str, float]:
-    c = results["c"].samples_per_s
-    return {"c_over_a": round(c / results["a"].samples_per_s, 2), "c_over_b": round(c / results["b"].samples_per_s, 2)}
+def _figures(rep: Repeats) -> dict[str, Any]:
+    """The JSON line's figures for one suite: medians, and [min, max] over the rounds beside them."""
+    c_over_a, c_over_a_spread = ratio_summary(rep.ratios("c", "a"))
+    c_over_b, c_over_b_spread = ratio_summary(rep.ratios("c", "b"))
+    variants = list(rep.runs)
+    quality = {
+        f"{k}_{v}": round(statistics.median(s.quality[k] for s in rep.runs[v]), 4)
+        for v in variants
+        for k in rep.runs["c"][0].quality
+    }
+    return {
+        "c_over_a": c_over_a,
+        "c_over_b": c_over_b,
+        **quality,
+        "samples_per_s": {v: round(rep.median(v, lambda s: s.samples_per_s), 2) for v in variants},
+        "tokens_per_s": {v: round(rep.median(v, lambda s: s.tokens_per_s)) for v in variants},
+        "peak_mib": {v: round(rep.median(v, lambda s: s.peak_mib)) for v in variants},
+        "c_over_a_spread": c_over_a_spread,
+        "c_over_b_spread": c_over_b_spread,
+        "samples_per_s_spread": {v: [round(x, 2) for x in rep.spread(v, lambda s: s.samples_per_s)] for v in variants},
+        "padding_fraction": {v: _round(rep.padding(v)) for v in variants},
+        "repeats": len(rep.runs["c"]),
+    }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def _print_summary(suite: str, rep: Repeats, figures: dict[str, Any]) -> None:
+    print(f"{suite}: medians over {figures['repeats']} rounds [min, max]", flush=True)
+    for v in rep.runs:
+        low, high = figures["samples_per_s_spread"][v]
+        print(
+            f"  ({v}) {figures['samples_per_s'][v]:.2f} samples/s [{low:.2f}, {high:.2f}], "
+            f"{padding_text(rep.padding(v))}",
+            flush=True,
+        )
+    for key in ("c_over_a", "c_over_b"):
+        print(f"  {key.replace('_over_', '/')} = {figures[key]}x {figures[key + '_spread']}", flush=True)
 
 
 def _gpu(shapes: list[str], steps: int, batch: int, out: Path | None) -> dict[str, Any]:
@@ -91,6 +136,8 @@ def _gpu(shapes: list[str], steps: int, batch: int, out: Path | None) -> dict[st
                 "tokens_per_s_c": round(by["c"].tokens_per_s),
                 "peak_mib_b": round(by["b"].peak_mib),
                 "peak_mib_c": round(by["c"].peak_mib),
+                "padding_b": by["b"].padding,
+                "padding_c": by["c"].padding,
                 "device": by["c"].extra.get("device"),
             }
     if out:
@@ -100,7 +147,7 @@ def _gpu(shapes: list[str], steps: int, batch: int, out: Path | None) -> dict[st
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.trainer", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps: about 15 minutes on 2 CPU cores")
+    parser.add_argument("--quick", action="store_true", help="fewer steps: about 25 minutes on 2 quiet CPU cores")
     parser.add_argument("--suite", nargs="+", choices=["tweets", "sft"], default=["tweets", "sft"])
     parser.add_argument("--gpu", action="store_true", help="the GPU suite instead (needs CUDA)")
     parser.add_argument("--gpu-shapes", nargs="+", default=["0.5b", "1b"], help="model shapes for --gpu")
@@ -109,6 +156,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=60, help=argparse.SUPPRESS)
     parser.add_argument("--eval-rows", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=16, help="examples per step for --gpu")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="interleaved rounds of (a) (b) (c)")
+    parser.add_argument("--sizes", type=json.loads, help="override SIZES[size] (JSON), e.g. to check the harness")
     args = parser.parse_args()
     if args.variant:
         _child(args.variant, args)
@@ -118,16 +167,12 @@ def main() -> int:
         return 0
     size = "quick" if args.quick else "full"
     summary: dict[str, Any] = {"size": size}
+    sizes = args.sizes or SIZES[size]  # JSON gives [steps, eval rows] where SIZES has a tuple
     for suite in args.suite:
-        results = _cpu_suite(suite, size)
-        quality = {f"{key}_{v}": round(s.quality[key], 4) for v, s in results.items() for key in s.quality}
-        figures = {
-            **_ratios(results),
-            **quality,
-            "samples_per_s": {v: round(s.samples_per_s, 2) for v, s in results.items()},
-            "tokens_per_s": {v: round(s.tokens_per_s) for v, s in results.items()},
-            "peak_mib": {v: round(s.peak_mib) for v, s in results.items()},
-        }
+        steps, eval_rows = sizes[suite]
+        rep = _cpu_suite(suite, steps, eval_rows, args.repeats)
+        figures = _figures(rep)
+        _print_summary(suite, rep, figures)
         if suite == "tweets":
             summary.update(figures)  # the headline ratios: the issue's c_over_a, c_over_b, accuracy_*
         else:

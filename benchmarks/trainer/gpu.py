@@ -40,6 +40,13 @@ def peak_flops(device_name: str) -> float | None:
     return next((peak for key, peak in PEAKS.items() if key in device_name), None)
 
 
+def model_dir(shape: str) -> Path:
+    """Where the shape's model is kept for every variant of one run: built once, not once per process."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "finetune-bench-models" / f"llama-{shape}"
+
+
 def build_model(shape: str, dest: Path) -> Path:
     """A random-init Llama of the given shape, saved as safetensors with the shipped tokenizer."""
     import shutil
@@ -51,6 +58,8 @@ def build_model(shape: str, dest: Path) -> Path:
 
     if (dest / "config.json").exists():
         return dest
+    final, dest = dest, dest.with_name(dest.name + ".partial")  # renamed when complete
+    shutil.rmtree(dest, ignore_errors=True)
     torch.manual_seed(SEED)
     shape_args: dict[str, Any] = dict(SHAPES[shape])
     config = LlamaConfig(vocab_size=49152, max_position_embeddings=MAX_LENGTH * 2, tie_word_embeddings=True,
@@ -60,7 +69,8 @@ def build_model(shape: str, dest: Path) -> Path:
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         if (assets.smollm2() / name).exists():
             shutil.copy(assets.smollm2() / name, dest / name)
-    return dest
+    dest.rename(final)
+    return final
 
 
 def _spec(model: Path, method: str, steps: int, batch: int) -> dict[str, Any]:
@@ -124,11 +134,11 @@ def plain(shape: str, method: str, steps: int, batch: int, work: Path) -> Stats:
     from .plain import PlainRun
 
     set_seed(SEED)
-    model_dir = build_model(shape, work / f"llama-{shape}")
-    tokenizer, train = _prepared(_spec(model_dir, method, steps, batch), work / "data")
+    model_path = build_model(shape, model_dir(shape))
+    tokenizer, train = _prepared(_spec(model_path, method, steps, batch), work / "data")
     on_gpu = torch.cuda.is_available()
     model: Any = AutoModelForCausalLM.from_pretrained(
-        model_dir, dtype=torch.bfloat16 if on_gpu else torch.float32, attn_implementation="sdpa"
+        model_path, dtype=torch.bfloat16 if on_gpu else torch.float32, attn_implementation="sdpa"
     )
     parameters = sum(p.numel() for p in model.parameters())
     if method == "lora":
@@ -141,7 +151,7 @@ def plain(shape: str, method: str, steps: int, batch: int, work: Path) -> Stats:
     )  # fmt: skip
     seconds, _ = run.train_and_predict()
     samples, tokens = _tokens_in_steps(train, steps, batch)
-    stats = Stats(seconds, samples, tokens, {})
+    stats = Stats(seconds, samples, tokens, {}, padding=run.padding)
     stats.extra = _mfu(stats, method, parameters)
     return stats
 
@@ -149,12 +159,13 @@ def plain(shape: str, method: str, steps: int, batch: int, work: Path) -> Stats:
 def ours(shape: str, method: str, steps: int, batch: int, work: Path) -> Stats:
     from .ours import run_job
 
-    model_dir = build_model(shape, work / f"llama-{shape}")
-    spec = _spec(model_dir, method, steps, batch)
+    spec = _spec(build_model(shape, model_dir(shape)), method, steps, batch)
     _, train = _prepared(spec, work / "data")
     metrics = run_job(spec)
     samples, tokens = _tokens_in_steps(train, steps, batch)
-    stats = Stats(metrics["train_runtime_s"], samples, tokens, {})
+    # Packed batches hold no padding by construction; unpacked, DataLoader workers keep the count (None).
+    padding = 0.0 if metrics["packed"] else metrics["train_padding_fraction"]
+    stats = Stats(metrics["train_runtime_s"], samples, tokens, {}, padding=padding)
     counts = metrics["parameters"]
     base = counts["total"] - (counts["trainable"] if method == "lora" else 0)  # N is the base model's, as in (b)
     stats.extra = {**_mfu(stats, method, int(base)), "packed": metrics["packed"],

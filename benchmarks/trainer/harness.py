@@ -20,6 +20,7 @@ class Stats:
     quality: dict[str, float]  # eval accuracy or eval loss, after the same examples
     peak_mib: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    padding: float | None = None  # share of the token positions computed in training that were padding
 
     @property
     def samples_per_s(self) -> float:
@@ -58,9 +59,14 @@ def run_variant(suite: str, variant: str, argv: list[str]) -> Stats:
     return Stats(**json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def padding_text(padding: float | None) -> str:
+    return "padding n/a" if padding is None else f"{padding:.1%} padding"
+
+
 def describe(variant: str, label: str, stats: Stats) -> str:
     quality = ", ".join(f"{k} {v:.4f}" for k, v in stats.quality.items())
     return (
-        f"  ({variant}) {label}: {stats.samples_per_s:.2f} samples/s, {stats.tokens_per_s:.0f} non-pad tokens/s, "
+        f"  ({variant}) {label}: {stats.samples_per_s:.2f} samples/s, {padding_text(stats.padding)}, "
+        f"{stats.tokens_per_s:.0f} non-pad tokens/s, "
         f"peak memory {stats.peak_mib:.0f} MiB, {quality} ({stats.seconds:.1f} s for {stats.samples} samples)"
     )

@@ -10,6 +10,29 @@ from typing import Any
 
 
 @dataclass
+class CountingCollator:
+    """Wraps a baseline's collator to count the token positions it hands the model, pad or not.
+
+    The plain runs keep transformers' default of no DataLoader workers, so the count is complete.
+    """
+
+    inner: Callable[[list[dict[str, Any]]], Any]
+    real_tokens: int = 0
+    computed_tokens: int = 0
+
+    def __call__(self, batch: list[dict[str, Any]]) -> Any:
+        out = self.inner(batch)
+        mask = out["attention_mask"]
+        self.real_tokens += int(mask.sum())
+        self.computed_tokens += mask.numel()
+        return out
+
+    @property
+    def padding_fraction(self) -> float | None:
+        return 1 - self.real_tokens / self.computed_tokens if self.computed_tokens else None
+
+
+@dataclass
 class PlainRun:
     """One plain-Trainer training run over exactly `steps` batches of `batch` examples."""
 
@@ -24,10 +47,12 @@ class PlainRun:
     bf16: bool = False
     optim: str = "adamw_torch"
 
+    padding: float | None = None  # set by train_and_predict
+
     def train_and_predict(self) -> tuple[float, Any]:
         """Seconds spent in trainer.train(), and the predictions on the eval set."""
         import torch
-        from transformers import Trainer, TrainingArguments
+        from transformers import Trainer, TrainingArguments, default_data_collator
 
         with tempfile.TemporaryDirectory() as out:
             args = TrainingArguments(
@@ -37,7 +62,8 @@ class PlainRun:
                 seed=self.seed, disable_tqdm=True, logging_steps=10_000, label_names=["labels"],
                 remove_unused_columns=False,
             )  # fmt: skip
-            trainer = Trainer(model=self.model, args=args, train_dataset=self.train, data_collator=self.collator)
+            counting = CountingCollator(self.collator or default_data_collator)
+            trainer = Trainer(model=self.model, args=args, train_dataset=self.train, data_collator=counting)
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
             start = time.perf_counter()
@@ -45,5 +71,7 @@ class PlainRun:
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - start
+            self.padding = counting.padding_fraction
+            trainer.data_collator = self.collator or default_data_collator  # predictions are not counted
             predictions = trainer.predict(self.evaluation)  # type: ignore[arg-type]
         return seconds, predictions

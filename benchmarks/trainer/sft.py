@@ -93,7 +93,8 @@ def plain(variant: str, steps: int, eval_rows: int, work: Path) -> Stats:
         seed=SEED,
     )
     seconds, predictions = run.train_and_predict()
-    return Stats(seconds, steps * BATCH, real_tokens, {"eval_loss": float(predictions.metrics["test_loss"])})
+    loss = float(predictions.metrics["test_loss"])
+    return Stats(seconds, steps * BATCH, real_tokens, {"eval_loss": loss}, padding=run.padding)
 
 
 def ours(steps: int, eval_rows: int, work: Path) -> Stats:
@@ -107,4 +108,5 @@ def ours(steps: int, eval_rows: int, work: Path) -> Stats:
         train.tokens,
         {"eval_loss": metrics["tuned"]["eval_loss"]},
         extra={"packed": metrics["packed"]},
+        padding=metrics["train_padding_fraction"],
     )

@@ -72,7 +72,7 @@ def plain(variant: str, steps: int, eval_rows: int) -> Stats:
     )
     seconds, predictions = run.train_and_predict()
     accuracy = float((np.argmax(predictions.predictions, axis=-1) == predictions.label_ids).mean())
-    return Stats(seconds, steps * BATCH, _real_tokens(texts), {"accuracy": accuracy})
+    return Stats(seconds, steps * BATCH, _real_tokens(texts), {"accuracy": accuracy}, padding=run.padding)
 
 
 def ours(steps: int, eval_rows: int, tmp: Path) -> Stats:
@@ -103,4 +103,5 @@ def ours(steps: int, eval_rows: int, tmp: Path) -> Stats:
         steps * BATCH,
         _real_tokens(texts),
         {"accuracy": metrics["tuned"]["eval_accuracy"]},
+        padding=metrics["train_padding_fraction"],
     )

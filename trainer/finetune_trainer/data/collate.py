@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -11,7 +11,27 @@ from .tokenize import IGNORE
 
 
 @dataclass
-class PadToLongest:
+class TokenCount:
+    """Token positions this collator handed to the model, and how many of them were real tokens.
+
+    Counted in the process that collates: with DataLoader workers, those are the workers, and the
+    count stays zero here (padding_fraction is then None).
+    """
+
+    real_tokens: int = field(default=0, init=False)
+    computed_tokens: int = field(default=0, init=False)
+
+    def count(self, real: int, computed: int) -> None:
+        self.real_tokens += real
+        self.computed_tokens += computed
+
+    @property
+    def padding_fraction(self) -> float | None:
+        return 1 - self.real_tokens / self.computed_tokens if self.computed_tokens else None
+
+
+@dataclass
+class PadToLongest(TokenCount):
     pad_token_id: int
     pad_to_multiple_of: int | None = None
 
@@ -30,13 +50,14 @@ class PadToLongest:
             mask[row, :n] = 1
             if labels is not None:
                 labels[row, :n] = torch.tensor(example["labels"], dtype=torch.long)
+        self.count(int(mask.sum()), mask.numel())
         out = {"input_ids": ids, "attention_mask": mask}
         out["labels"] = labels if labels is not None else torch.tensor([e["labels"] for e in batch], dtype=torch.long)
         return out
 
 
 @dataclass
-class PackFlat:
+class PackFlat(TokenCount):
     """Padding-free packing: a batch becomes one row with position ids restarting at every example.
 
     With no attention mask and restarting position ids, the model's mask builder gives each example
@@ -54,6 +75,7 @@ class PackFlat:
             ids += example["input_ids"]
             labels += [IGNORE, *example["labels"][1:]]
             positions += list(range(n))
+        self.count(len(ids), len(ids))
         return {
             "input_ids": torch.tensor([ids], dtype=torch.long),
             "labels": torch.tensor([labels], dtype=torch.long),

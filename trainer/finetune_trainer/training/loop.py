@@ -166,4 +166,12 @@ def trainer_class() -> type:
             finally:
                 self.data_collator = train_collator
 
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            from ..data.grouping import train_order  # a fuller sort than transformers' own; see there
+
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            if self.args.train_sampling_strategy == "group_by_length" and dataset is not None:
+                return train_order(self.args, dataset)
+            return super()._get_train_sampler(train_dataset)
+
     return EvalUnpackedTrainer

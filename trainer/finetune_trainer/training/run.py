@@ -259,6 +259,7 @@ def run_metrics(
         "tuned": tuned,
         "steps": trained.trainer.state.global_step,
         "train_runtime_s": trained.runtime_s,
+        "train_padding_fraction": getattr(trained.trainer.data_collator, "padding_fraction", None),
         "parameters": parameters,
         "tokens_per_second": reporter.state.tokens_per_second,
         "peak_memory_bytes": reporter.state.peak_memory_bytes,

@@ -1,0 +1,138 @@
+"""Length-grouped order: every row once, little padding, the same order on every rank, and really used."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+import torch
+
+from finetune_trainer.data.collate import PackFlat, PadToLongest
+from finetune_trainer.data.grouping import (
+    LengthGroupedOrder,
+    grouped_batches,
+    lengths_of,
+    padding_fraction,
+)
+
+
+def _tweet_like(n: int, seed: int = 0) -> list[int]:
+    """Lengths skewed like short texts: mostly 15-45 tokens, a long tail to ~100."""
+    rng = random.Random(seed)  # noqa: S311 - test data
+    return [min(100, max(5, int(rng.lognormvariate(3.4, 0.35)))) for _ in range(n)]
+
+
+def _random_batches(n: int, batch: int, seed: int) -> list[list[int]]:
+    order = list(range(n))
+    random.Random(seed).shuffle(order)  # noqa: S311 - test data
+    return [order[i : i + batch] for i in range(0, n, batch)]
+
+
+@pytest.mark.parametrize(("n", "batch", "together"), [(320, 32, 1), (1000, 16, 4), (37, 8, 2), (5, 8, 1)])
+def test_every_row_once_and_only_the_tail_partial(n: int, batch: int, together: int) -> None:
+    batches = grouped_batches(_tweet_like(n), batch, seed=1, together=together)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(n))
+    # A DataLoader re-chunks the flat order by batch_size: that must give back these very batches.
+    assert [flat[i : i + batch] for i in range(0, n, batch)] == batches
+    full_steps = n // (batch * together) * together
+    assert all(len(b) == batch for b in batches[:full_steps])
+
+
+def test_small_datasets_are_sorted_fully() -> None:
+    """transformers sorts 320 rows in batches of 32 two batches at a time (33% padding here); a full sort ~11%."""
+    lengths = _tweet_like(320)
+    grouped = padding_fraction(lengths, grouped_batches(lengths, 32, seed=42))
+    shuffled = padding_fraction(lengths, _random_batches(320, 32, seed=42))
+    ideal_order = sorted(range(320), key=lambda i: lengths[i])
+    ideal = padding_fraction(lengths, [ideal_order[i : i + 32] for i in range(0, 320, 32)])
+    assert grouped == pytest.approx(ideal)
+    assert grouped < shuffled / 2
+
+
+def test_order_is_seeded_per_epoch_and_shuffled_by_step() -> None:
+    lengths = _tweet_like(3200)
+    first = grouped_batches(lengths, 32, seed=7, epoch=0)
+    assert first == grouped_batches(lengths, 32, seed=7, epoch=0)
+    assert first != grouped_batches(lengths, 32, seed=7, epoch=1)
+    assert first != grouped_batches(lengths, 32, seed=8, epoch=0)
+    # Not one long descending sort: batch maxima go up as well as down through the epoch.
+    maxima = [max(lengths[i] for i in b) for b in first]
+    assert any(a < b for a, b in itertools.pairwise(maxima))
+    assert max(lengths[i] for i in first[0]) == max(lengths)  # out of memory shows on the first step
+
+
+def test_sampler_epochs_follow_set_epoch() -> None:
+    lengths = _tweet_like(200)
+    order = LengthGroupedOrder(lengths, 16, seed=3)
+    epoch0, epoch1 = list(order), list(order)
+    assert epoch0 != epoch1
+    order.set_epoch(0)
+    assert list(order) == epoch0
+    assert len(order) == 200
+
+
+def test_ranks_of_a_step_get_neighbouring_lengths() -> None:
+    """Two ranks, accelerate's sharding of one order: disjoint rows, every row once, similar lengths per step."""
+    from accelerate.data_loader import BatchSamplerShard
+    from torch.utils.data import BatchSampler
+
+    lengths = _tweet_like(640)
+    shards = [
+        list(BatchSamplerShard(BatchSampler(LengthGroupedOrder(lengths, 16, seed=5, together=2), 16, False), 2, r))
+        for r in range(2)
+    ]
+    assert sorted(i for shard in shards for b in shard for i in b) == list(range(640))
+
+    def gaps(batches: list[list[int]]) -> float:  # how much longer one rank's batch is than the other's
+        pairs = zip(batches[::2], batches[1::2], strict=True)
+        return sum(abs(max(lengths[i] for i in b0) - max(lengths[i] for i in b1)) for b0, b1 in pairs) / 20
+
+    interleaved = [b for step in zip(*shards, strict=True) for b in step]
+    assert gaps(interleaved) < gaps(_random_batches(640, 16, seed=5)) / 4
+
+
+def _examples(lengths: list[int]) -> list[dict[str, object]]:
+    return [{"input_ids": list(range(1, n + 1)), "labels": 0} for n in lengths]
+
+
+def test_the_runner_trains_in_this_order() -> None:
+    """Through the runner's Trainer class: group_by_length gives our order and its padding, not transformers'."""
+    from transformers import TrainingArguments
+
+    from finetune_trainer.training.loop import trainer_class
+
+    lengths = _tweet_like(320)
+    args = TrainingArguments(
+        output_dir="unused",
+        per_device_train_batch_size=32,
+        max_steps=10,
+        use_cpu=True,
+        report_to="none",
+        seed=42,
+        data_seed=42,
+        train_sampling_strategy="group_by_length",
+        remove_unused_columns=False,
+    )
+    collator = PadToLongest(pad_token_id=0)
+    trainer = trainer_class()(
+        model=torch.nn.Linear(1, 1), args=args, train_dataset=_examples(lengths), data_collator=collator
+    )
+    for _ in trainer.get_train_dataloader():
+        pass
+    expected = padding_fraction(lengths, grouped_batches(lengths, 32, seed=42))
+    assert collator.padding_fraction == pytest.approx(expected)
+    assert collator.real_tokens == sum(lengths)
+
+
+def test_collators_count_what_they_compute() -> None:
+    pad = PadToLongest(pad_token_id=0, pad_to_multiple_of=8)
+    pad([{"input_ids": [1, 2, 3], "labels": 1}, {"input_ids": [4], "labels": 0}])
+    assert (pad.real_tokens, pad.computed_tokens) == (4, 16)
+    assert pad.padding_fraction == pytest.approx(0.75)
+    packed = PackFlat()
+    assert packed.padding_fraction is None  # nothing collated yet
+    packed([{"input_ids": [1, 2], "labels": [1, 2]}, {"input_ids": [3], "labels": [3]}])
+    assert packed.padding_fraction == 0.0
+    assert lengths_of(_examples([3, 1])) == [3, 1]
