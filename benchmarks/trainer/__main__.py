@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .harness import Stats, describe, emit, padding_text, run_variant
+from .harness import Stats, describe, emit, padding_text, pin_checkout, run_variant
 from .repeats import Repeats, interleave, ratio_summary
 
 # Steps per variant and eval rows, per suite. (b) and (c) run enough steps that the first step's
@@ -159,6 +159,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=REPEATS, help="interleaved rounds of (a) (b) (c)")
     parser.add_argument("--sizes", type=json.loads, help="override SIZES[size] (JSON), e.g. to check the harness")
     args = parser.parse_args()
+    pin_checkout()
     if args.variant:
         _child(args.variant, args)
         return 0

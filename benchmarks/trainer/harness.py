@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,12 +48,27 @@ def emit(stats: Stats) -> None:
     print(json.dumps(asdict(stats)), flush=True)
 
 
+# The shared virtualenv's editable install points at whichever checkout last sourced scripts/env.sh;
+# a benchmark must measure the checkout it runs from, so its source roots go first on the path.
+CHECKOUT = Path(__file__).resolve().parents[2]
+SOURCE_ROOTS = [str(CHECKOUT / root) for root in ("api", "operator", "trainer")]
+
+
+def pin_checkout() -> dict[str, str]:
+    """Import this checkout's packages here and in every child; returns the children's environment."""
+    sys.path[:0] = [root for root in SOURCE_ROOTS if root not in sys.path]
+    inherited = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([*SOURCE_ROOTS, *([inherited] if inherited else [])])}
+
+
 def run_variant(suite: str, variant: str, argv: list[str]) -> Stats:
     out = subprocess.run(  # noqa: S603 - our own module, fixed argv
         [sys.executable, "-m", "benchmarks.trainer", "--variant", f"{suite}:{variant}", *argv],
         capture_output=True,
         text=True,
         check=False,
+        env=pin_checkout(),
+        cwd=CHECKOUT,
     )
     if out.returncode != 0:
         sys.stderr.write(out.stderr[-4000:])

@@ -1,0 +1,67 @@
+"""Padding fractions without timing anything: the batches each variant's sampler and collator build.
+
+    python -m benchmarks.trainer.padding [--steps 30]
+
+For the benchmark's tweets rows, each order is drawn from a real Trainer's train DataLoader (the
+plain Trainer's random sampler, transformers' LengthGroupedSampler, and this trainer's runner class)
+and the pad tokens its collator adds are counted. Deterministic: same rows, same seed, same figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .harness import pin_checkout
+
+
+def _count(trainer_class: Any, examples: list[dict[str, Any]], collator: Any, strategy: str, steps: int) -> str:
+    import torch
+    from transformers import TrainingArguments, set_seed
+
+    from .plain import CountingCollator
+    from .tweets import BATCH, SEED
+
+    set_seed(SEED)
+    args = TrainingArguments(
+        output_dir="unused", per_device_train_batch_size=BATCH, max_steps=steps, use_cpu=True, report_to="none",
+        seed=SEED, data_seed=SEED, train_sampling_strategy=strategy, remove_unused_columns=False,
+    )  # fmt: skip
+    counting = CountingCollator(collator)
+    trainer = trainer_class(model=torch.nn.Linear(1, 1), args=args, train_dataset=examples, data_collator=counting)
+    for _ in trainer.get_train_dataloader():
+        pass
+    fraction = counting.padding_fraction or 0.0
+    return f"{fraction:.1%} padding, {counting.computed_tokens} token positions for {counting.real_tokens} tokens"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.trainer.padding", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, nargs="+", default=[30, 10], help="steps of 32 rows (quick: 30)")
+    args = parser.parse_args()
+    pin_checkout()
+    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
+
+    from finetune_trainer import assets
+    from finetune_trainer.data.collate import PadToLongest
+    from finetune_trainer.training.run import _trainer_class
+
+    from .tweets import _rows
+
+    tokenizer = AutoTokenizer.from_pretrained(assets.minilm())
+    for steps in args.steps:
+        texts, *_ = _rows(steps, 1)
+        enc = tokenizer(texts, truncation=True)
+        padded = enc["input_ids"]
+        examples = [{"input_ids": i, "attention_mask": [1] * len(i), "labels": 0} for i in padded]
+        print(f"tweets, {steps} steps x 32 rows ({len(padded)} rows, {sum(map(len, padded))} tokens):")
+        print("  (a) pad to 512:", f"{1 - sum(map(len, padded)) / (512 * len(padded)):.1%} padding")
+        print("  (b) random batches:", _count(Trainer, examples, DataCollatorWithPadding(tokenizer), "random", steps))
+        pad = PadToLongest(tokenizer.pad_token_id)
+        grouped = "group_by_length"
+        print("  (c) before, transformers' LengthGroupedSampler:", _count(Trainer, examples, pad, grouped, steps))
+        print("  (c) now, this trainer's order:", _count(_trainer_class(), examples, pad, grouped, steps))
+
+
+if __name__ == "__main__":
+    main()
