@@ -7,8 +7,8 @@ import os
 import resource
 import subprocess
 import sys
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 
