@@ -14,36 +14,43 @@ from typing import Any
 
 from .harness import pin_checkout
 
+pin_checkout()  # before this checkout's packages are imported, here and below
 
-def _count(trainer_class: Any, examples: list[dict[str, Any]], collator: Any, strategy: str, steps: int) -> str:
+from finetune_trainer.data.collate import PackFlat, PadToLongest, TokenCount  # noqa: E402
+
+
+def _count(
+    trainer_class: Any, examples: list[dict[str, Any]], collator: Any, strategy: str, steps: int, batch: int = 32
+) -> str:
     import torch
     from transformers import TrainingArguments, set_seed
 
     from .plain import CountingCollator
-    from .tweets import BATCH, SEED
+    from .tweets import SEED
 
     set_seed(SEED)
     args = TrainingArguments(
-        output_dir="unused", per_device_train_batch_size=BATCH, max_steps=steps, use_cpu=True, report_to="none",
+        output_dir="unused", per_device_train_batch_size=batch, max_steps=steps, use_cpu=True, report_to="none",
         seed=SEED, data_seed=SEED, train_sampling_strategy=strategy, remove_unused_columns=False,
     )  # fmt: skip
-    counting = CountingCollator(collator)
+    counting = CountingCollator(collator) if not isinstance(collator, TokenCount) else collator
     trainer = trainer_class(model=torch.nn.Linear(1, 1), args=args, train_dataset=examples, data_collator=counting)
     for _ in trainer.get_train_dataloader():
         pass
     fraction = counting.padding_fraction or 0.0
+    if isinstance(counting, TokenCount):
+        return f"{fraction:.1%} padding, {counting.computed_tokens} token positions for {counting.real_tokens} tokens"
     return f"{fraction:.1%} padding, {counting.computed_tokens} token positions for {counting.real_tokens} tokens"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.trainer.padding", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, nargs="+", default=[30, 10], help="steps of 32 rows (quick: 30)")
+    parser.add_argument("--steps", type=int, nargs="+", default=[30, 10], help="tweets: steps of 32 rows")
+    parser.add_argument("--sft-steps", type=int, default=6, help="SFT: steps of 8 rows (quick: 6)")
     args = parser.parse_args()
-    pin_checkout()
     from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
 
     from finetune_trainer import assets
-    from finetune_trainer.data.collate import PadToLongest
     from finetune_trainer.training.run import _trainer_class
 
     from .tweets import _rows
@@ -57,10 +64,36 @@ def main() -> None:
         print(f"tweets, {steps} steps x 32 rows ({len(padded)} rows, {sum(map(len, padded))} tokens):")
         print("  (a) pad to 512:", f"{1 - sum(map(len, padded)) / (512 * len(padded)):.1%} padding")
         print("  (b) random batches:", _count(Trainer, examples, DataCollatorWithPadding(tokenizer), "random", steps))
-        pad = PadToLongest(tokenizer.pad_token_id)
+        pad_id = tokenizer.pad_token_id
         grouped = "group_by_length"
-        print("  (c) before, transformers' LengthGroupedSampler:", _count(Trainer, examples, pad, grouped, steps))
-        print("  (c) now, this trainer's order:", _count(_trainer_class(), examples, pad, grouped, steps))
+        print(
+            "  (c) before, transformers' LengthGroupedSampler:",
+            _count(Trainer, examples, PadToLongest(pad_id), grouped, steps),
+        )
+        print(
+            "  (c) now, this trainer's order:", _count(_trainer_class(), examples, PadToLongest(pad_id), grouped, steps)
+        )
+    _sft(args.sft_steps)
+
+
+def _sft(steps: int) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from transformers import DataCollatorForSeq2Seq, Trainer
+
+    from finetune_trainer.training.run import _trainer_class
+
+    from . import sft
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer, train, _ = sft._prepared(steps, 24, Path(tmp))
+    rows = list(train.examples)
+    print(f"sft, {steps} steps x {sft.BATCH} rows ({len(rows)} rows, {train.tokens} tokens):")
+    print(f"  (a) pad to {sft.MAX_LENGTH}: {1 - train.tokens / (sft.MAX_LENGTH * len(rows)):.1%} padding")
+    seq2seq = DataCollatorForSeq2Seq(tokenizer, padding="longest")
+    print("  (b) random batches:", _count(Trainer, rows, seq2seq, "random", steps, sft.BATCH))
+    print("  (c) packed:", _count(_trainer_class(), rows, PackFlat(), "group_by_length", steps, sft.BATCH))
 
 
 if __name__ == "__main__":
