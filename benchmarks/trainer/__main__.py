@@ -136,8 +136,8 @@ def _gpu(shapes: list[str], steps: int, batch: int, out: Path | None) -> dict[st
                 "tokens_per_s_c": round(by["c"].tokens_per_s),
                 "peak_mib_b": round(by["b"].peak_mib),
                 "peak_mib_c": round(by["c"].peak_mib),
-                "padding_b": by["b"].padding,
-                "padding_c": by["c"].padding,
+                "padding_b": _round(by["b"].padding),
+                "padding_c": _round(by["c"].padding),
                 "device": by["c"].extra.get("device"),
             }
     if out:
