@@ -167,7 +167,7 @@ def main() -> int:
         print(json.dumps(_gpu(args.gpu_shapes, args.steps, args.batch, args.gpu_out)))
         return 0
     size = "quick" if args.quick else "full"
-    summary: dict[str, Any] = {"size": size}
+    summary: dict[str, Any] = {"size": "custom" if args.sizes else size}
     sizes = args.sizes or SIZES[size]  # JSON gives [steps, eval rows] where SIZES has a tuple
     for suite in args.suite:
         steps, eval_rows = sizes[suite]
