@@ -50,8 +50,8 @@ def main() -> None:
     args = parser.parse_args()
     from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
 
-    from finetune_trainer import assets
-    from finetune_trainer.training.run import _trainer_class
+    from finetune_trainer.training.loop import trainer_class
+    from tests.support import assets
 
     from .tweets import _rows
 
@@ -71,7 +71,7 @@ def main() -> None:
             _count(Trainer, examples, PadToLongest(pad_id), grouped, steps),
         )
         print(
-            "  (c) now, this trainer's order:", _count(_trainer_class(), examples, PadToLongest(pad_id), grouped, steps)
+            "  (c) now, this trainer's order:", _count(trainer_class(), examples, PadToLongest(pad_id), grouped, steps)
         )
     _sft(args.sft_steps)
 
@@ -82,7 +82,7 @@ def _sft(steps: int) -> None:
 
     from transformers import DataCollatorForSeq2Seq, Trainer
 
-    from finetune_trainer.training.run import _trainer_class
+    from finetune_trainer.training.loop import trainer_class
 
     from . import sft
 
@@ -93,7 +93,7 @@ def _sft(steps: int) -> None:
     print(f"  (a) pad to {sft.MAX_LENGTH}: {1 - train.tokens / (sft.MAX_LENGTH * len(rows)):.1%} padding")
     seq2seq = DataCollatorForSeq2Seq(tokenizer, padding="longest")
     print("  (b) random batches:", _count(Trainer, rows, seq2seq, "random", steps, sft.BATCH))
-    print("  (c) packed:", _count(_trainer_class(), rows, PackFlat(), "group_by_length", steps, sft.BATCH))
+    print("  (c) packed:", _count(trainer_class(), rows, PackFlat(), "group_by_length", steps, sft.BATCH))
 
 
 if __name__ == "__main__":
