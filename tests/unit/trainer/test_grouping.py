@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from typing import Any
 
 import pytest
 import torch
@@ -136,3 +137,16 @@ def test_collators_count_what_they_compute() -> None:
     packed([{"input_ids": [1, 2], "labels": [1, 2]}, {"input_ids": [3], "labels": [3]}])
     assert packed.padding_fraction == 0.0
     assert lengths_of(_examples([3, 1])) == [3, 1]
+
+
+def test_training_counts_only_its_own_batches() -> None:
+    """The eval collator is another instance, so evaluation never adds to train_padding_fraction."""
+    from types import SimpleNamespace
+
+    from finetune_trainer.training.loop import choose_collators
+
+    spec: Any = SimpleNamespace(training=SimpleNamespace(packing=False))
+    collators = choose_collators(spec, SimpleNamespace(pad_token_id=0), model=None, on_gpu=False)
+    assert collators.train is not collators.eval
+    collators.eval([{"input_ids": [1, 2, 3], "labels": 1}, {"input_ids": [4], "labels": 0}])
+    assert collators.train.padding_fraction is None

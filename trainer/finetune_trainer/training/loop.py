@@ -132,14 +132,15 @@ def padded_collator(tokenizer: Any, on_gpu: bool) -> Any:
 def choose_collators(spec: FineTuneJobSpec, tokenizer: Any, model: Any, on_gpu: bool) -> Collators:
     from ..data.collate import PackFlat, prepare_for_packing
 
+    # Separate instances: each counts the tokens it collates, and train_padding_fraction is training's alone.
     padded = padded_collator(tokenizer, on_gpu)
     if not spec.training.packing:
-        return Collators(padded, padded, packed=False)
+        return Collators(padded_collator(tokenizer, on_gpu), padded, packed=False)
     if prepare_for_packing(model):
         log.info("packing: each batch is one padding-free row; attention stays within each example")
         return Collators(PackFlat(), padded, packed=True)
     log.warning("packing: %s cannot keep packed examples apart; training unpacked", type(model).__name__)
-    return Collators(padded, padded, packed=False)
+    return Collators(padded_collator(tokenizer, on_gpu), padded, packed=False)
 
 
 def metric_functions(spec: FineTuneJobSpec) -> dict[str, Any]:
