@@ -33,13 +33,12 @@ def _count(
         output_dir="unused", per_device_train_batch_size=batch, max_steps=steps, use_cpu=True, report_to="none",
         seed=SEED, data_seed=SEED, train_sampling_strategy=strategy, remove_unused_columns=False,
     )  # fmt: skip
-    counting = CountingCollator(collator) if not isinstance(collator, TokenCount) else collator
+    # This trainer's collators count themselves (packed rows have no attention mask to count from).
+    counting = collator if isinstance(collator, TokenCount) else CountingCollator(collator)
     trainer = trainer_class(model=torch.nn.Linear(1, 1), args=args, train_dataset=examples, data_collator=counting)
     for _ in trainer.get_train_dataloader():
         pass
     fraction = counting.padding_fraction or 0.0
-    if isinstance(counting, TokenCount):
-        return f"{fraction:.1%} padding, {counting.computed_tokens} token positions for {counting.real_tokens} tokens"
     return f"{fraction:.1%} padding, {counting.computed_tokens} token positions for {counting.real_tokens} tokens"
 
 

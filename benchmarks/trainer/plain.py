@@ -8,28 +8,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from transformers import default_data_collator
+
+from finetune_trainer.data.collate import TokenCount
+
 
 @dataclass
-class CountingCollator:
+class CountingCollator(TokenCount):
     """Wraps a baseline's collator to count the token positions it hands the model, pad or not.
 
     The plain runs keep transformers' default of no DataLoader workers, so the count is complete.
     """
 
-    inner: Callable[[list[dict[str, Any]]], Any]
-    real_tokens: int = 0
-    computed_tokens: int = 0
+    inner: Callable[[list[dict[str, Any]]], Any] = default_data_collator
 
     def __call__(self, batch: list[dict[str, Any]]) -> Any:
         out = self.inner(batch)
         mask = out["attention_mask"]
-        self.real_tokens += int(mask.sum())
-        self.computed_tokens += mask.numel()
+        self.count(int(mask.sum()), mask.numel())
         return out
-
-    @property
-    def padding_fraction(self) -> float | None:
-        return 1 - self.real_tokens / self.computed_tokens if self.computed_tokens else None
 
 
 @dataclass
