@@ -1,10 +1,12 @@
 """Trainer throughput, side by side in one run: the tutorial recipe (a), a tuned plain HF Trainer (b)
-and this trainer (c), each variant in its own process.
+and this trainer (c), each variant in its own process, interleaved a b c a b c ... over --repeats rounds.
 
     python -m benchmarks.trainer --quick          # CPU: tweets classification, then SmolLM2 LoRA SFT
     python -m benchmarks.trainer --gpu            # GPU: ~0.5B and ~1B Llama, LoRA and full, bf16
+    benchmarks/trainer/gpu_suite.sh               # GPU: the ~1B run sized for a 15-minute device lease
 
-The last line printed is a JSON object with the ratios (c_over_a, c_over_b) and the qualities.
+The last line printed is a JSON object with the ratios (c_over_a, c_over_b: medians over the rounds)
+and the qualities, and beside them their [min, max] spreads and each variant's padding fraction.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ def _gpu(shapes: list[str], steps: int, batch: int, out: Path | None) -> dict[st
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.trainer", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps: about 25 minutes on 2 quiet CPU cores")
+    parser.add_argument("--quick", action="store_true", help="fewer steps: est. 25-30 min on 2 quiet cores")
     parser.add_argument("--suite", nargs="+", choices=["tweets", "sft"], default=["tweets", "sft"])
     parser.add_argument("--gpu", action="store_true", help="the GPU suite instead (needs CUDA)")
     parser.add_argument("--gpu-shapes", nargs="+", default=["0.5b", "1b"], help="model shapes for --gpu")
