@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
 
+from .artifacts.report import forgetting_line
 from .errors import ConfigError
 from .job_file import is_experiment_file, load_job, revalidate
 
@@ -63,14 +64,17 @@ def with_overrides(job: FineTuneJob, output: str | None, s3_endpoint: str | None
 def print_summary(result: RunResult, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
     m: dict[str, Any] = result.metrics
     print("\n" + "=" * 64, file=out)
-    print(f"{'metric':<16}{'baseline (untouched)':>24}{'tuned':>14}", file=out)
+    few = m.get("few_shot") or {}
+    shots = f"few-shot ({few['shots']})" if few else ""
+    print(f"{'metric':<16}{'baseline (zero-shot)':>24}{shots:>16}{'tuned':>14}", file=out)
     for key in ("eval_accuracy", "eval_macro_f1", "eval_loss", "eval_perplexity"):
         if key in m["tuned"]:
-            base = m["baseline"].get(key)
-            print(
-                f"{key.removeprefix('eval_'):<16}{'-' if base is None else f'{base:.4f}':>24}{m['tuned'][key]:>14.4f}",
-                file=out,
-            )
+            cells = [_cell(m["baseline"].get(key), 24), _cell(few.get(key), 16) if few else " " * 16]
+            print(f"{key.removeprefix('eval_'):<16}{''.join(cells)}{m['tuned'][key]:>14.4f}", file=out)
+    if "not_applicable" in few:
+        print(f"few-shot: not applicable: {few['not_applicable']}", file=out)
+    if m.get("forgetting"):
+        print(f"forgetting: reference perplexity {forgetting_line(m['forgetting'])}", file=out)
     if result.gate:
         print(result.gate.explain(), file=out)
     p = m["parameters"]
@@ -83,6 +87,10 @@ def print_summary(result: RunResult, out=sys.stdout) -> None:  # type: ignore[no
         print(f"data: {line}", file=out)
     print(f"output: {result.output_uri}  manifest: {result.manifest_uri}", file=out)
     print("=" * 64, file=out)
+
+
+def _cell(value: float | None, width: int) -> str:
+    return f"{'-' if value is None else f'{value:.4f}':>{width}}"
 
 
 def run_from_cli(args: argparse.Namespace) -> int:

@@ -41,6 +41,13 @@ class MethodType(StrEnum):
 _PEFT_METHODS = frozenset({"lora", "qlora", "prompt-tuning", "prefix-tuning", "ia3"})
 
 
+class GateAgainst(StrEnum):
+    """What the tuned model is compared with at the gate."""
+
+    BASELINE = "baseline"
+    FEW_SHOT = "fewShot"
+
+
 class Precision(StrEnum):
     AUTO = "auto"
     BF16 = "bf16"

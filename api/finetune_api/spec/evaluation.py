@@ -8,7 +8,7 @@ from pydantic import Field
 
 from . import defaults
 from .base import CelRule, SpecModel
-from .enums import Metric
+from .enums import GateAgainst, Metric
 
 
 class GateSpec(SpecModel):
@@ -24,6 +24,43 @@ class GateSpec(SpecModel):
         description=(
             "Least absolute improvement over the baseline, in the metric's own units and direction "
             "(higher accuracy, lower loss). 0 means 'not worse'."
+        ),
+    )
+    against: GateAgainst = Field(
+        default=GateAgainst.BASELINE,
+        description=(
+            "What the tuned model must beat: baseline (the untouched model, zero-shot) or fewShot (the untouched "
+            "model with spec.evaluation.fewShot demonstrations in its prompt, the cheaper alternative to tuning)."
+        ),
+    )
+
+
+class FewShotSpec(SpecModel):
+    """The untouched model with k training examples in front of each eval prompt: would prompting have done?"""
+
+    shots: int = Field(ge=1, le=64, description="Demonstrations per eval row, drawn (seeded) from the training data.")
+
+
+class ForgettingSpec(SpecModel):
+    """Perplexity on general text before and after training: did the model lose what it knew?"""
+
+    reference: str | None = Field(
+        default=None,
+        max_length=1024,
+        description=(
+            "A UTF-8 text file (s3:// URI or path) of general text, never the training data. Unset: the built-in "
+            "English Wikipedia excerpt (48 kB of LLaMA-Factory's wiki_demo.txt, shipped in the trainer image)."
+        ),
+    )
+    max_tokens: int = Field(
+        default=8192, ge=256, le=1_000_000, description="Tokens of the reference text measured (from its start)."
+    )
+    max_increase: float | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description=(
+            "Fail the gate when reference perplexity rose by more than this fraction (0.1 = 10%) after training."
         ),
     )
 
@@ -45,11 +82,24 @@ class EvaluationSpec(SpecModel):
     gate: GateSpec | None = Field(
         default=None, description="Block publishing unless the tuned model beats the baseline."
     )
+    few_shot: FewShotSpec | None = Field(
+        default=None,
+        description="Also measure the untouched model with demonstrations in its prompt (off by default).",
+    )
+    forgetting: ForgettingSpec | None = Field(
+        default=None,
+        description="Measure perplexity on general reference text before and after training (causal-lm; off by default).",
+    )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
         CelRule(
             rule="!has(self.gate) || self.baseline",
             message="spec.evaluation.gate compares against the baseline: set spec.evaluation.baseline to true",
+            field="gate",
+        ),
+        CelRule(
+            rule="!has(self.gate) || !has(self.gate.against) || self.gate.against != 'fewShot' || has(self.fewShot)",
+            message="spec.evaluation.gate.against fewShot needs the few-shot baseline: set spec.evaluation.fewShot.shots",
             field="gate",
         ),
     )

@@ -128,6 +128,11 @@ class FineTuneJobSpec(SpecModel):
             message="spec.output.save merged or both needs an adapter that merges into the weights (lora, qlora, ia3); use save: adapter",
             field="output",
         ),
+        CelRule(
+            rule="!has(self.evaluation.forgetting) || self.task.type == 'causal-lm'",
+            message="spec.evaluation.forgetting measures language-model perplexity: use it with causal-lm only",
+            field="evaluation",
+        ),
         _metrics_rule(),
     )
 

@@ -54,6 +54,16 @@ class Metrics(SpecModel):
     )
     eval_metric: float | None = Field(default=None, description="Latest value of the headline metric.")
     baseline_metric: float | None = Field(default=None, description="The headline metric of the untouched model.")
+    few_shot_metric: float | None = Field(
+        default=None,
+        description="The headline metric of the untouched model with spec.evaluation.fewShot demonstrations.",
+    )
+    reference_perplexity_before: float | None = Field(
+        default=None, description="Perplexity on the forgetting check's reference text before training."
+    )
+    reference_perplexity_after: float | None = Field(
+        default=None, description="Perplexity on the same reference text after training (forgetting when it rose)."
+    )
     # The cost side of a comparison (FineTuneExperiment): what the method trained, how long and how fast.
     trainable_parameters: int | None = Field(default=None, ge=0, description="Parameters the method trains.")
     train_seconds: float | None = Field(default=None, ge=0, description="Wall-clock time of the training loop so far.")

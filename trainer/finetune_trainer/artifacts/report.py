@@ -6,7 +6,10 @@ from pathlib import Path
 from typing import Any
 
 
-def loss_curve(points: list[dict[str, float]], path: Path, title: str) -> None:
+def loss_curve(
+    points: list[dict[str, float]], path: Path, title: str, levels: dict[str, float | None] | None = None
+) -> None:
+    """Train and eval loss over steps; `levels` (zero-shot, few-shot eval loss) as horizontal reference lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,6 +22,9 @@ def loss_curve(points: list[dict[str, float]], path: Path, title: str) -> None:
         ax.plot(*zip(*train, strict=True), label="train loss", color="#1f77b4")
     if evals:
         ax.plot(*zip(*evals, strict=True), "o--", label="eval loss", color="#d62728")
+    for (name, level), style in zip((levels or {}).items(), (":", "-."), strict=False):
+        if level is not None:
+            ax.axhline(level, linestyle=style, color="#7f7f7f", linewidth=1, label=f"{name} eval loss (untouched)")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     ax.set_title(title)
@@ -36,11 +42,18 @@ def _fmt(value: Any) -> str:
 def model_card(
     job: str, spec_yaml: str, metrics: dict[str, Any], hygiene: list[str], params: dict[str, int], base_model: str
 ) -> str:
-    baseline, tuned = metrics.get("baseline", {}), metrics.get("tuned", {})
+    baseline, tuned, few = metrics.get("baseline", {}), metrics.get("tuned", {}), metrics.get("few_shot") or {}
     keys = [
         k for k in ("eval_accuracy", "eval_macro_f1", "eval_loss", "eval_perplexity") if k in tuned or k in baseline
     ]
-    rows = "\n".join(f"| {k.removeprefix('eval_')} | {_fmt(baseline.get(k))} | {_fmt(tuned.get(k))} |" for k in keys)
+    few_col = f" few-shot ({few['shots']} shots) |" if few else ""
+    rows = "\n".join(
+        f"| {k.removeprefix('eval_')} | {_fmt(baseline.get(k))} |"
+        + (f" {_fmt(few.get(k, 'n/a'))} |" if few else "")
+        + f" {_fmt(tuned.get(k))} |"
+        for k in keys
+    )
+    header = f"| metric | baseline (untouched) |{few_col} tuned |\n|---|---|{'---|' if few else ''}---|"
     gate = metrics.get("gate")
     trainable, total = params.get("trainable", 0), params.get("total", 0)
     gate_line = f"\n**Gate:** {gate['explanation']}\n" if gate else ""
@@ -50,10 +63,9 @@ Fine-tuned from `{base_model}` by finetune-operator.
 
 ## Evaluation (same eval set, before and after)
 
-| metric | baseline (untouched) | tuned |
-|---|---|---|
+{header}
 {rows}
-{gate_line}
+{_few_shot_note(few)}{_forgetting_section(metrics.get("forgetting") or {})}{gate_line}
 ![loss curve](loss_curve.png)
 
 ## Training
@@ -71,3 +83,32 @@ Fine-tuned from `{base_model}` by finetune-operator.
 {spec_yaml.strip()}
 ```
 """
+
+
+def _few_shot_note(few: dict[str, Any]) -> str:
+    if not few:
+        return ""
+    if "not_applicable" in few:
+        return f"\nFew-shot: not applicable: {few['not_applicable']}.\n"
+    used = float(few.get("demonstrations", 0.0))
+    return (
+        f"\nFew-shot: the untouched model with {few['shots']} training examples in front of each eval prompt "
+        f"({used:.1f} fitted on average within maxLength; the oldest are dropped first).\n"
+    )
+
+
+def forgetting_line(forgetting: dict[str, Any]) -> str:
+    """'before -> after (+x.x%)' of the reference perplexity, for the card and the run summary."""
+    change = forgetting.get("relative_change")
+    after = forgetting.get("after")
+    return (
+        f"{_fmt(forgetting['before'])} -> {_fmt(after)}"
+        + ("" if change is None else f" ({100 * change:+.1f}%)")
+        + f" on {forgetting['tokens']} tokens of {forgetting['reference']}"
+    )
+
+
+def _forgetting_section(forgetting: dict[str, Any]) -> str:
+    if not forgetting:
+        return ""
+    return f"\n**Forgetting** (reference-text perplexity before -> after training): {forgetting_line(forgetting)}\n"

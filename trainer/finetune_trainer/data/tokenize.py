@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,29 +82,41 @@ def tokenize_causal(records: list[Record], tokenizer: Any, fmt: CausalFormat, ma
 
 
 def _prompt_completion(record: Record, tokenizer: Any) -> tuple[list[int], list[int]]:
+    return prompt_completion_ids(record, tokenizer)
+
+
+def prompt_completion_ids(
+    record: Record, tokenizer: Any, history: Sequence[dict[str, str]] = ()
+) -> tuple[list[int], list[int]]:
+    """The row's prompt after earlier turns (few-shot demonstrations), its completion the only labels."""
     prompt, completion = record.fields["prompt"], record.fields["completion"]
     if getattr(tokenizer, "chat_template", None):
         # Instruct models were trained on their chat format; a prompt in that format starts closer to the target.
         prompt_text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            [*history, {"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
         )
         completion_text = completion + _eos(tokenizer)
         prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     else:
-        prompt_ids = tokenizer(prompt + "\n", add_special_tokens=True)["input_ids"]
+        earlier = "".join(f"{m['content']}\n" if m["role"] == "user" else f"{m['content']}\n\n" for m in history)
+        prompt_ids = tokenizer(earlier + prompt + "\n", add_special_tokens=True)["input_ids"]
         completion_text = completion + _eos(tokenizer)
     completion_ids = tokenizer(completion_text, add_special_tokens=False)["input_ids"]
     return list(prompt_ids) + list(completion_ids), [IGNORE] * len(prompt_ids) + list(completion_ids)
 
 
 def _chat(record: Record, tokenizer: Any) -> tuple[list[int], list[int]]:
-    messages = record.fields["messages"]
+    return chat_ids(record.fields["messages"], tokenizer)
+
+
+def chat_ids(messages: list[dict[str, str]], tokenizer: Any, score_from: int = 0) -> tuple[list[int], list[int]]:
+    """The rendered conversation; labels on assistant replies from message `score_from` on."""
     if not getattr(tokenizer, "chat_template", None):
         raise DataError("task.format chat needs a tokenizer with a chat template; use prompt-completion or text")
     full = tokenizer.apply_chat_template(messages, tokenize=False)
     spans = []  # character spans of assistant replies in the rendered conversation
     for i, message in enumerate(messages):
-        if message["role"] != "assistant":
+        if message["role"] != "assistant" or i < score_from:
             continue
         start = len(tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)) if i else 0
         end = len(tokenizer.apply_chat_template(messages[: i + 1], tokenize=False))

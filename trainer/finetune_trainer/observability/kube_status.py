@@ -51,6 +51,9 @@ def trainer_status(state: ProgressState) -> FineTuneJobStatus:
             metric_name=state.metric_name,
             eval_metric=state.eval_metric,
             baseline_metric=state.baseline_metric,
+            few_shot_metric=state.few_shot_metric,
+            reference_perplexity_before=state.forgetting_before,
+            reference_perplexity_after=state.forgetting_after,
             # The cost side, for FineTuneExperiment comparisons.
             trainable_parameters=state.trainable_parameters,
             train_seconds=None if state.train_seconds is None else round(state.train_seconds, 1),

@@ -27,6 +27,9 @@ class ProgressState:
     metric_name: str | None = None
     eval_metric: float | None = None
     baseline_metric: float | None = None
+    few_shot_metric: float | None = None  # the headline metric of the untouched model prompted with demonstrations
+    forgetting_before: float | None = None  # reference-text perplexity before training
+    forgetting_after: float | None = None  # ... and after it
     samples_per_second: float | None = None
     tokens_per_second: float | None = None
     trainable_parameters: int | None = None

@@ -29,6 +29,12 @@ class PrometheusSink:
         self.eval_loss = gauge("eval_loss", "Latest evaluation loss.")
         self.eval_metric = gauge("eval_metric", "Latest value of the headline evaluation metric.", ("metric",))
         self.baseline_metric = gauge("baseline_metric", "Headline metric of the untouched model.", ("metric",))
+        self.few_shot_metric = gauge(
+            "few_shot_metric", "Headline metric of the untouched model with few-shot demonstrations.", ("metric",)
+        )
+        self.reference_perplexity = gauge(
+            "reference_perplexity", "Perplexity on the forgetting check's reference text.", ("when",)
+        )
         self.samples_per_second = gauge("samples_per_second", "Training samples per second.")
         self.tokens_per_second = gauge("tokens_per_second", "Non-padding training tokens per second.")
         self.gpu_memory = gauge("gpu_memory_allocated_bytes", "Peak GPU memory allocated by the trainer.", ("device",))
@@ -56,6 +62,11 @@ class PrometheusSink:
             self.eval_metric.labels(**lbl, metric=state.metric_name).set(state.eval_metric)
         if state.metric_name and state.baseline_metric is not None:
             self.baseline_metric.labels(**lbl, metric=state.metric_name).set(state.baseline_metric)
+        if state.metric_name and state.few_shot_metric is not None:
+            self.few_shot_metric.labels(**lbl, metric=state.metric_name).set(state.few_shot_metric)
+        for when, value in (("before", state.forgetting_before), ("after", state.forgetting_after)):
+            if value is not None:
+                self.reference_perplexity.labels(**lbl, when=when).set(value)
         for phase in PHASES:
             self.phase.labels(**lbl, phase=phase).set(1 if phase == state.phase else 0)
         try:

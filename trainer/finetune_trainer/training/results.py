@@ -20,7 +20,7 @@ from ..artifacts import publish
 from ..artifacts.manifest import build_manifest
 from ..artifacts.report import loss_curve, model_card
 from ..errors import GateNotMet
-from ..evaluation.gate import GateResult
+from ..evaluation.gate import Verdict
 from ..storage import open_store
 from .data_plan import PreparedData
 
@@ -30,7 +30,7 @@ class RunResult:
     output_uri: str
     manifest_uri: str | None
     metrics: dict[str, Any]
-    gate: GateResult | None = None
+    gate: Verdict | None = None
     local_output: Path | None = None
     hygiene: list[str] = field(default_factory=list)
 
@@ -59,7 +59,10 @@ def save_output(
     )
     (out / "finetunejob.yaml").write_text(job_yaml)
     name = job.metadata.name
-    loss_curve(metrics["loss_history"], out / "loss_curve.png", f"{name}: {spec.method.type} on {spec.task.type}")
+    levels = {"zero-shot": metrics["baseline"].get("eval_loss"), "few-shot": metrics["few_shot"].get("eval_loss")}
+    loss_curve(
+        metrics["loss_history"], out / "loss_curve.png", f"{name}: {spec.method.type} on {spec.task.type}", levels
+    )
     card = model_card(name, job_yaml, metrics, data.report.lines(), metrics["parameters"], spec.model.uri)
     (out / "README.md").write_text(card)
 
@@ -73,7 +76,7 @@ def publish_output(
     job: FineTuneJob,
     out: Path,
     metrics: dict[str, Any],
-    gate: GateResult | None,
+    gate: Verdict | None,
     data: PreparedData,
     etags: Any,
     fingerprint: str | None,
@@ -87,7 +90,13 @@ def publish_output(
         "datasets": data.hashes,
         "seed": spec.training.seed,
         "method": str(spec.method.type),
-        "metrics": {"baseline": metrics["baseline"], "tuned": metrics["tuned"], "gate": metrics.get("gate")},
+        "metrics": {
+            "baseline": metrics["baseline"],
+            "tuned": metrics["tuned"],
+            "few_shot": metrics["few_shot"],
+            "forgetting": metrics["forgetting"],
+            "gate": metrics.get("gate"),
+        },
         "image": os.environ.get(ENV_IMAGE, ""),
         "fingerprint": fingerprint,  # whose output this is (training/ownership.py)
         "spec": resolved_spec(job),

@@ -21,16 +21,17 @@ from finetune_api.spec.enums import Metric
 from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
 
 from ..errors import DataError, OutOfMemory, Preempted
-from ..evaluation.gate import GateResult, judge
+from ..evaluation.gate import Verdict
 from ..evaluation.metrics import add_perplexity, metric_key
 from ..methods import get_method
 from ..methods.base import MethodContext, count_parameters
 from ..observability.progress import Reporter
 from ..storage.store import check_output_location
-from . import loop
+from . import comparisons, loop
 from .callbacks import CheckpointSyncCallback, PreemptionCallback, ProgressCallback
 from .checkpoints import CheckpointStore
 from .data_plan import PreparedData, load_records, tokenize
+from .gating import verdict
 from .model_loading import fetch_model, load_model, load_tokenizer, model_facts
 from .ownership import claim_run
 from .precision import PrecisionPlan, plan_precision
@@ -63,13 +64,21 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     model = load_model(model_dir, job.spec, data.labels, run.dtype, tokenizer)
 
     baseline = measure_baseline(model, run, data, tokenizer, dist, reporter) if job.spec.evaluation.baseline else {}
+    untouched = comparisons.Untouched(
+        job.spec, data, tokenizer, model_dir, run.dtype, downloads or work, reporter, dist
+    )
+    few_shot, forgot = comparisons.untouched(
+        untouched, model, lambda rows: evaluate_as_is(model, run, rows, tokenizer), run.checkpoints, run.eval_batch
+    )
     adapted = apply_method(model, run, model_dir)
     reporter.update(trainable_parameters=adapted.parameters["trainable"])
     trained = train(adapted, run, data, tokenizer, reporter, dist)
     reporter.update(train_seconds=trained.runtime_s)
     tuned = evaluate_tuned(trained, run, reporter)
-    gate = judge_gate(job.spec, baseline, tuned, run.key)
+    forgot = comparisons.forgotten(untouched, forgot, trained.trainer.model, run.eval_batch)
+    gate = verdict(job.spec.evaluation, baseline, few_shot, tuned, forgot)
     metrics = run_metrics(job, run, baseline, tuned, gate, trained, adapted.parameters, data, reporter)
+    metrics.update(few_shot=few_shot, forgetting=forgot)
 
     reporter.update(phase="Publishing")
     if not dist.is_main_process:
@@ -99,6 +108,11 @@ class RunPlan:
     def dtype(self) -> torch.dtype:
         return torch.bfloat16 if self.precision.bf16 else torch.float32
 
+    @property
+    def eval_batch(self) -> int:
+        batch: int = self.args.per_device_eval_batch_size
+        return batch
+
 
 def tokenize_data(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any) -> None:
     tokenize(data, spec, tokenizer)
@@ -120,9 +134,6 @@ def measure_baseline(
     model: Any, run: RunPlan, data: PreparedData, tokenizer: Any, dist: Any, reporter: Reporter
 ) -> dict[str, float]:
     """The untouched model on the eval set, before any method touches it."""
-    from transformers import Trainer
-    from transformers.trainer_callback import PrinterCallback
-
     store = run.checkpoints.store
     found = store.exists(BASELINE)
     dist.wait_for_everyone()  # every rank decides before any rank writes it
@@ -130,20 +141,29 @@ def measure_baseline(
         baseline: dict[str, float] = json.loads(store.read_bytes(BASELINE))
     else:
         reporter.update(phase="Baseline")
-        trainer = Trainer(
-            model=model,
-            args=run.args,
-            eval_dataset=data.eval,
-            data_collator=loop.padded_collator(tokenizer, run.precision.on_gpu),
-            **loop.metric_functions(run.spec),
-        )
-        trainer.remove_callback(PrinterCallback)
-        baseline = add_perplexity(trainer.evaluate())
+        baseline = add_perplexity(evaluate_as_is(model, run, data.eval, tokenizer))
         if dist.is_main_process:
             store.write_bytes(BASELINE, json.dumps(baseline).encode())
     reporter.update(baseline_metric=baseline.get(run.key), eval_loss=baseline.get("eval_loss"))
     log.info("baseline: %s", {k: round(v, 4) for k, v in baseline.items() if isinstance(v, float)})
     return baseline
+
+
+def evaluate_as_is(model: Any, run: RunPlan, rows: Any, tokenizer: Any) -> dict[str, float]:
+    """One evaluation pass of the model as it is, batched like the loop's (each batch padded to its longest row)."""
+    from transformers import Trainer
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer = Trainer(
+        model=model,
+        args=run.args,
+        eval_dataset=rows,
+        data_collator=loop.padded_collator(tokenizer, run.precision.on_gpu),
+        **loop.metric_functions(run.spec),
+    )
+    trainer.remove_callback(PrinterCallback)
+    metrics: dict[str, float] = trainer.evaluate()
+    return metrics
 
 
 @dataclass(frozen=True)
@@ -234,19 +254,12 @@ def evaluate_tuned(trained: Trained, run: RunPlan, reporter: Reporter) -> dict[s
     return tuned
 
 
-def judge_gate(
-    spec: FineTuneJobSpec, baseline: dict[str, float], tuned: dict[str, float], key: str
-) -> GateResult | None:
-    gate = spec.evaluation.gate
-    return judge(gate, baseline[key], tuned[key]) if gate and baseline else None
-
-
 def run_metrics(
     job: FineTuneJob,
     run: RunPlan,
     baseline: dict[str, float],
     tuned: dict[str, float],
-    gate: GateResult | None,
+    gate: Verdict | None,
     trained: Trained,
     parameters: dict[str, int],
     data: PreparedData,
@@ -270,5 +283,5 @@ def run_metrics(
         "spec": resolved_spec(job),
     }
     if gate:
-        metrics["gate"] = {**gate.__dict__, "passed": gate.passed, "explanation": gate.explain()}
+        metrics["gate"] = gate.as_dict()
     return metrics

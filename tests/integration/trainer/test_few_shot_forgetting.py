@@ -1,0 +1,136 @@
+"""Fine-tune or prompt, and did it forget: the few-shot baseline and the forgetting check on shipped models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finetune_api.spec.enums import FailureClass
+from finetune_api.spec.job import FineTuneJob
+from finetune_trainer.errors import EXIT_CODES
+from finetune_trainer.main import RunOptions, execute
+from finetune_trainer.storage import open_store
+from tests.conftest import merge
+from tests.integration.trainer.jobs import tweets_job
+
+pytestmark = pytest.mark.training
+
+
+@pytest.fixture(scope="module")
+def smollm_s3(shipped_s3: str) -> str:
+    from finetune_api.spec.storage import S3Spec
+    from tests.support import assets
+
+    spec = S3Spec(endpoint=shipped_s3)
+    open_store("s3://models/smollm2-135m-instruct/", spec).upload_all(assets.smollm2())
+    open_store("s3://data/sft/", spec).upload(assets.alpaca() / "alpaca_en_demo.json", "alpaca_en_demo.json")
+    return shipped_s3
+
+
+def _alpaca_job(name: str, endpoint: str, evaluation: dict[str, object], **changes: Any) -> FineTuneJob:
+    doc = {
+        "apiVersion": "finetune.dev/v1alpha1",
+        "kind": "FineTuneJob",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"uri": "s3://models/smollm2-135m-instruct/"},
+            "task": {
+                "type": "causal-lm",
+                "format": "prompt-completion",
+                "promptColumn": "instruction",
+                "inputColumn": "input",
+                "completionColumn": "output",
+            },
+            "dataset": {
+                "train": "s3://data/sft/alpaca_en_demo.json",
+                "evalSplit": 0.1,
+                "maxSamples": 32,
+                "maxEvalSamples": 4,
+                "maxLength": 512,  # room for a demonstration or two of Alpaca's long rows
+            },
+            "method": {"type": "lora", "r": 4, "alpha": 8, "targetModules": ["q_proj", "v_proj"]},
+            "training": {"maxSteps": 2, "batchSize": 4, "learningRate": 1e-3, "loggingSteps": 1},
+            "evaluation": evaluation,
+            "output": {"uri": f"s3://models/out/{name}/"},
+            "s3": {"endpoint": endpoint},
+        },
+    }
+    return FineTuneJob.model_validate(merge(doc, {"spec": changes}))
+
+
+def test_gate_against_few_shot_by_an_impossible_margin_ends_gate_not_met_without_manifest(
+    smollm_s3: str, tmp_path: Path
+) -> None:
+    job = _alpaca_job(
+        "beat-few-shot",
+        smollm_s3,
+        {
+            "fewShot": {"shots": 2},
+            "forgetting": {"maxTokens": 256},
+            "gate": {"metric": "eval-loss", "against": "fewShot", "minImprovement": 100.0},
+        },
+    )
+    term = tmp_path / "t"
+    code, _ = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(term)))
+    assert code == EXIT_CODES[FailureClass.GATE_NOT_MET] == 15, term.read_text()
+    out = open_store(job.spec.output.uri, job.spec.s3)
+    assert not out.exists("manifest.json")
+    staged = [o.key for o in out.list_objects(".staging/")]
+    note = json.loads(out.read_bytes(next(k for k in staged if k.endswith("GATE_NOT_MET.json"))))
+    assert not note["passed"] and note["checks"][0]["against"] == "fewShot"
+    assert "few-shot prompting" in json.loads(term.read_text())["message"]
+    metrics = json.loads(out.read_bytes(next(k for k in staged if k.endswith("/metrics.json"))))
+    few, forgot = metrics["few_shot"], metrics["forgetting"]
+    assert few["shots"] == 2 and few["demonstrations"] > 0
+    assert few["eval_loss"] > 0 and few["eval_loss"] != metrics["baseline"]["eval_loss"]
+    assert forgot["before"] > 1 and forgot["after"] > 1 and forgot["tokens"] == 256
+    assert "wiki_demo" in forgot["reference"] and forgot["reference"].startswith("built-in")
+    # Stored beside the checkpoints, so a resumed attempt skips both passes (as it skips the baseline).
+    checkpoints = open_store(job.spec.output.uri + "checkpoints/", job.spec.s3)
+    assert json.loads(checkpoints.read_bytes("few_shot.json"))["eval_loss"] == few["eval_loss"]
+    assert json.loads(checkpoints.read_bytes("forgetting_before.json"))["before"] == forgot["before"]
+
+
+def test_forgetting_beyond_max_increase_fails_the_gate(smollm_s3: str, tmp_path: Path) -> None:
+    """A high learning rate on full fine-tuning raises general-text perplexity; a 0% allowance refuses it."""
+    job = _alpaca_job(
+        "forgot",
+        smollm_s3,
+        {"forgetting": {"maxTokens": 256, "maxIncrease": 0.0}},
+        method={"type": "full", "r": None, "alpha": None, "targetModules": None},
+        training={"learningRate": 1e-3},
+    )
+    term = tmp_path / "t"
+    code, _ = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(term)))
+    assert code == EXIT_CODES[FailureClass.GATE_NOT_MET], term.read_text()
+    assert "reference-perplexity-increase" in json.loads(term.read_text())["message"]
+
+
+def test_encoder_classifier_reports_few_shot_not_applicable(shipped_s3: str, tmp_path: Path) -> None:
+    job = tweets_job("few-shot-minilm", shipped_s3, training={"maxSteps": 1}, evaluation={"fewShot": {"shots": 4}})
+    code, result = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "t")))
+    assert code == 0 and result is not None
+    assert "encoder" in result.metrics["few_shot"]["not_applicable"]
+    assert "eval_accuracy" not in result.metrics["few_shot"]
+
+
+def test_decoder_classifier_scores_labels_in_context(smollm_s3: str, tmp_path: Path) -> None:
+    job = tweets_job(
+        "few-shot-smollm",
+        smollm_s3,
+        model={"uri": "s3://models/smollm2-135m-instruct/"},
+        dataset={"maxSamples": 64, "maxEvalSamples": 12, "maxLength": 256},
+        method={"type": "lora", "r": 4, "alpha": 8, "targetModules": ["q_proj", "v_proj"]},
+        training={"maxSteps": 1, "batchSize": 4},
+        evaluation={"fewShot": {"shots": 3}},
+    )
+    code, result = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "t")))
+    assert code == 0 and result is not None, (tmp_path / "t").read_text()
+    few = result.metrics["few_shot"]
+    assert 0.0 <= few["eval_accuracy"] <= 1.0 and 0.0 <= few["eval_macro_f1"] <= 1.0
+    assert few["demonstrations"] == 3  # short tweets: every demonstration fits
+    # 12 rows, 3 labels: accuracy is a multiple of 1/12, the proof each row was scored once.
+    assert abs(few["eval_accuracy"] * 12 - round(few["eval_accuracy"] * 12)) < 1e-9

@@ -1,0 +1,54 @@
+"""The gate against the few-shot baseline and the forgetting limit; the reference-text windows."""
+
+from __future__ import annotations
+
+import pytest
+
+from finetune_api.spec.evaluation import EvaluationSpec
+from finetune_trainer.errors import ConfigError
+from finetune_trainer.evaluation.forgetting import windows
+from finetune_trainer.training.gating import verdict
+
+BASE = {"eval_loss": 2.0, "eval_perplexity": 7.39}
+FEW = {"shots": 3, "eval_loss": 1.5, "eval_perplexity": 4.48}
+TUNED = {"eval_loss": 1.7, "eval_perplexity": 5.47}
+
+
+def _spec(**evaluation: object) -> EvaluationSpec:
+    return EvaluationSpec.model_validate(evaluation)
+
+
+def test_beating_the_zero_shot_baseline_is_not_enough_against_few_shot() -> None:
+    against_base = verdict(_spec(gate={"metric": "eval-loss"}), BASE, FEW, TUNED, {})
+    against_few = verdict(
+        _spec(fewShot={"shots": 3}, gate={"metric": "eval-loss", "against": "fewShot"}), BASE, FEW, TUNED, {}
+    )
+    assert against_base is not None and against_base.passed
+    assert against_few is not None and not against_few.passed
+    assert "few-shot prompting" in against_few.explain()
+
+
+def test_forgetting_more_than_allowed_fails_the_gate() -> None:
+    spec = _spec(forgetting={"maxIncrease": 0.1})
+    small = verdict(spec, BASE, {}, TUNED, {"before": 10.0, "after": 10.5})
+    large = verdict(spec, BASE, {}, TUNED, {"before": 10.0, "after": 11.5})
+    assert small is not None and small.passed
+    assert large is not None and not large.passed and "reference-perplexity" in large.explain()
+
+
+def test_gate_against_an_inapplicable_few_shot_is_a_config_error() -> None:
+    spec = _spec(fewShot={"shots": 3}, gate={"metric": "accuracy", "against": "fewShot"})
+    with pytest.raises(ConfigError, match="encoder"):
+        verdict(
+            spec,
+            {"eval_accuracy": 0.3},
+            {"shots": 3, "not_applicable": "bert is an encoder"},
+            {"eval_accuracy": 0.9},
+            {},
+        )
+
+
+def test_reference_windows_cover_at_most_max_tokens() -> None:
+    chunks = windows(list(range(1000)), max_tokens=700, window=256)
+    assert [len(c) for c in chunks] == [256, 256, 188]
+    assert [t for c in chunks for t in c] == list(range(700))
