@@ -12,8 +12,11 @@ Only the processes started here are ever stopped.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -32,6 +35,7 @@ CNI_BIN = Path("/usr/lib/cni")
 NODE_NAME = "node-0"
 NODE_LABEL = "finetune.dev/test-node"
 PAUSE_IMAGE = "finetune-pause:node-test"
+RUN_PREFIX = "finetune-node-"
 K8S_NAMESPACE = "k8s.io"
 # The sandbox's only job is to hold the pod's namespaces until it is told to stop.
 PAUSE_DOCKERFILE = """FROM {base}
@@ -61,7 +65,7 @@ class RealNode:
     plane: ControlPlane
     bin: Path
     root: Path = field(default_factory=lambda: CACHE / "node")
-    run_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="finetune-node-")))
+    run_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=RUN_PREFIX)))
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     name: str = NODE_NAME
 
@@ -162,6 +166,7 @@ class RealNode:
         self.root.mkdir(parents=True, exist_ok=True)
         self.pod_logs.mkdir()
         self._spawn("containerd", [CONTAINERD, f"--config={self._containerd_config()}"])
+        self._kill_orphaned_shims(earlier_runs=True)
         self._wait(lambda: self.ctr("version").returncode == 0, "containerd", 60)
         self._forget_old_pods()
         kubeconfig = self.plane.write_kubeconfig("kubelet", self.plane.admin_token)
@@ -187,6 +192,31 @@ class RealNode:
 
         self._wait(ready, "kubelet node Ready", timeout)
         return self
+
+    def _kill_orphaned_shims(self, earlier_runs: bool = False) -> None:
+        """Shims started by this node's containerd (their command line names its socket), and their containers;
+        with `earlier_runs`, those of earlier runs of this tier whose containerd is gone (a killed test session)."""
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                args = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if not args or not args[0].endswith(b"containerd-shim-runc-v2") or b"-address" not in args:
+                continue
+            socket_path = args[args.index(b"-address") + 1].decode()
+            ours = socket_path == str(self.containerd_socket)
+            stale = (
+                earlier_runs and Path(socket_path).parent.name.startswith(RUN_PREFIX) and not Path(socket_path).exists()
+            )
+            if ours or stale:
+                children = subprocess.run(
+                    ["pgrep", "-P", proc.name], capture_output=True, text=True, check=False
+                ).stdout.split()
+                for pid in [*children, proc.name]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
 
     def _forget_old_pods(self) -> None:
         """Containers a killed earlier run left in the cached root: a new control plane knows none of them."""
@@ -237,7 +267,19 @@ class RealNode:
         raise RuntimeError(f"{what} not ready in {timeout}s:\n{logs}")
 
     def stop(self) -> None:
-        stop_processes(self.procs, timeout=20)
+        kubelet, containerd = self.procs[1:], self.procs[:1]
+        stop_processes(kubelet, timeout=20)
+        # Shims outlive containerd on purpose (containers survive a runtime restart): end every
+        # container of this node before containerd, then any shim of ours that is left.
+        if containerd and containerd[0].poll() is None:
+            tasks = self.ctr("tasks", "list", "--quiet").stdout.decode().split()
+            for task in tasks:
+                self.ctr("tasks", "kill", "--signal=SIGKILL", "--all", task)
+            for task in tasks:
+                self.ctr("tasks", "delete", "--force", task)
+        stop_processes(containerd, timeout=20)
+        self._kill_orphaned_shims()
+        self.procs.clear()
         # The kubelet's pod folders hold mounts (projected tokens, emptyDirs on tmpfs) left by pods.
         unmount_under(self.run_dir)
         shutil.rmtree(self.run_dir, ignore_errors=True)
