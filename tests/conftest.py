@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The operator reads its settings once, when its handlers are first imported, and collecting the unit
+# tests imports them before any fixture runs: an in-process operator must never bind the default
+# metrics port (a second one in the session then fails with "address already in use").
+os.environ.setdefault("FINETUNE_OPERATOR_METRICS_PORT", "0")
 
 
 @pytest.fixture(scope="session")
