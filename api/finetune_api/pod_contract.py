@@ -11,6 +11,7 @@ Both sides import these names; neither types them. What crosses the pod boundary
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -74,3 +75,15 @@ class TerminationMessage(SpecModel):
 
     reason: FailureClass = Field(description="The failure class.")
     message: str = Field(default="", max_length=4096, description="What happened and how to fix it.")
+
+
+def in_cluster_server(env: Mapping[str, str]) -> str:
+    """The API server's URL inside a pod, from the variables the kubelet sets (as client-go reads them).
+
+    Both sides dial it: the operator (kopf's own login always dials kubernetes.default.svc) and the
+    trainer's status hook; on a host network without cluster DNS only these variables are right.
+    """
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return "https://kubernetes.default.svc"
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -54,14 +53,6 @@ def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
 
 def _finetunejob(namespace: str, name: str) -> str:
     return object_path(f"{GROUP}/{VERSION}", "FineTuneJob", namespace, name)
-
-
-def in_cluster_server(env: Mapping[str, str]) -> str:
-    """The API server's URL inside a pod, from the variables the kubelet sets (as client-go reads them)."""
-    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
-    if not host or not port:
-        return "https://kubernetes.default.svc"
-    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
 def _experiment(namespace: str, name: str) -> str:

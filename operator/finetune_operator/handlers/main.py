@@ -15,10 +15,11 @@ from typing import Any
 import kopf
 
 from finetune_api import GROUP, PLURAL, VERSION
+from finetune_api.pod_contract import in_cluster_server
 from finetune_api.redact import install_log_redaction
 
 from ..events import WARNING
-from ..kube import KubeApi, in_cluster_server
+from ..kube import KubeApi
 from ..liveness import beat
 from ..metrics import OPERATOR_METRICS
 from ..naming import JOB_LABEL

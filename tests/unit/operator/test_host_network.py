@@ -56,7 +56,7 @@ def test_heartbeat_age(tmp_path: Path) -> None:
 
 
 def test_in_cluster_server_follows_the_kubelet_variables() -> None:
-    from finetune_operator.kube import in_cluster_server
+    from finetune_api.pod_contract import in_cluster_server
 
     assert in_cluster_server({}) == "https://kubernetes.default.svc"
     assert in_cluster_server({"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "6443"}) == (

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune_api import GROUP, PLURAL, VERSION
-from finetune_api.pod_contract import Owner, status_patch
+from finetune_api.pod_contract import Owner, in_cluster_server, status_patch
 from finetune_api.spec.status import FineTuneJobStatus, Metrics, Progress
 
 from .progress import ProgressState
@@ -81,11 +81,11 @@ class KubernetesStatusSink:
 
     @classmethod
     def in_cluster(cls, namespace: str, name: str) -> KubernetesStatusSink | None:
-        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
         token = SA_DIR / "token"
-        if not host or not token.exists():
+        if not os.environ.get("KUBERNETES_SERVICE_HOST") or not token.exists():
             return None
-        return cls(f"https://{host}:{port}", namespace, name, token.read_text().strip(), str(SA_DIR / "ca.crt"))
+        server = in_cluster_server(os.environ)
+        return cls(server, namespace, name, token.read_text().strip(), str(SA_DIR / "ca.crt"))
 
     def update(self, state: ProgressState) -> None:
         now = time.monotonic()
