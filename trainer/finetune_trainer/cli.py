@@ -38,6 +38,10 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run_from_cli)
 
 
+# The spec field each command-line override sets: a problem with the changed field names the flag.
+OVERRIDE_FLAGS = {"spec.output.uri": "--output", "spec.s3.endpoint": "--s3-endpoint"}
+
+
 def spec_with_overrides(
     spec: FineTuneJobSpec, output: str | None, s3_endpoint: str | None, max_samples: int | None = None
 ) -> FineTuneJobSpec:
@@ -58,7 +62,7 @@ def with_overrides(job: FineTuneJob, output: str | None, s3_endpoint: str | None
     if not output and not s3_endpoint:
         return job
     changed = job.model_copy(update={"spec": spec_with_overrides(job.spec, output, s3_endpoint)})
-    return revalidate(changed, {"spec.output.uri": "--output", "spec.s3.endpoint": "--s3-endpoint"})
+    return revalidate(changed, OVERRIDE_FLAGS)
 
 
 def print_summary(result: RunResult, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from finetune_api import API_VERSION, KIND
 from finetune_api.spec.experiment import FineTuneExperiment
 from finetune_api.spec.job import FineTuneJob
 from finetune_api.validation import ValidationResult, validate_document, validate_file
@@ -27,7 +28,27 @@ def load_job(path: Path) -> FineTuneJob:
 def revalidate(job: FineTuneJob, flags: dict[str, str]) -> FineTuneJob:
     """`job` after overrides, through every check again; `flags` names the option behind each spec field."""
     doc = job.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"})
-    result = validate_document(doc, "the job with the command-line overrides")
+    result = _flagged(validate_document(doc, "the job with the command-line overrides"), flags)
+    return _accepted(result, result.source)
+
+
+def revalidate_experiment(experiment: FineTuneExperiment, flags: dict[str, str]) -> ValidationResult:
+    """`experiment` after overrides to its template, through every check again.
+
+    The template goes first as the FineTuneJob it is the base of, so a bad override is named by its flag
+    (`--output (spec.output.uri)`) rather than once per variant; then the whole experiment, variants and all.
+    """
+    template = experiment.spec.template.model_dump(by_alias=True, exclude_none=True, mode="json")
+    as_job = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": experiment.metadata.name}, "spec": template}
+    _accepted(_flagged(validate_document(as_job, "the experiment's template with the command-line overrides"), flags))
+    doc = experiment.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"})
+    result = validate_document(doc, "the experiment with the command-line overrides")
+    if not result.ok or result.experiment is None:
+        raise ConfigError(f"{result.source} is invalid: " + "; ".join(p.render() for p in result.errors))
+    return result
+
+
+def _flagged(result: ValidationResult, flags: dict[str, str]) -> ValidationResult:
     for field, flag in flags.items():
         result.problems = [
             dataclasses.replace(p, path=p.path.replace(field, f"{flag} ({field})", 1))
@@ -35,12 +56,12 @@ def revalidate(job: FineTuneJob, flags: dict[str, str]) -> FineTuneJob:
             else p
             for p in result.problems
         ]
-    return _accepted(result, result.source)
+    return result
 
 
-def _accepted(result: ValidationResult, source: str) -> FineTuneJob:
+def _accepted(result: ValidationResult, source: str | None = None) -> FineTuneJob:
     if not result.ok or result.job is None:
-        raise ConfigError(f"{source} is invalid: " + "; ".join(p.render() for p in result.errors))
+        raise ConfigError(f"{source or result.source} is invalid: " + "; ".join(p.render() for p in result.errors))
     return result.job
 
 

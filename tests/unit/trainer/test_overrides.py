@@ -8,6 +8,7 @@ import pytest
 
 from finetune_trainer.cli import with_overrides
 from finetune_trainer.errors import ConfigError
+from finetune_trainer.experiment.cli import prepared
 from finetune_trainer.job_file import load_job
 
 REPO = Path(__file__).resolve().parents[3]
@@ -37,3 +38,22 @@ def test_endpoint_override_obeys_the_no_credentials_rule(tmp_path: Path) -> None
     assert "--s3-endpoint (spec.s3.endpoint): must not carry credentials" in err.value.message
     assert "hunter2" not in err.value.message
     assert with_overrides(job, None, "http://127.0.0.1:9000").spec.s3 is not None
+
+
+def test_experiment_overrides_are_validated_again_and_name_the_flag() -> None:
+    example = REPO / "examples" / "tweets-comparison.yaml"
+    with pytest.raises(ConfigError) as err:
+        prepared(example, "s3://data/tweets/out/", None)
+    assert "--output (spec.output.uri): overlaps spec.dataset.train" in err.value.message
+    with pytest.raises(ConfigError) as err:
+        prepared(example, None, "http://minio:hunter2@127.0.0.1:9000")
+    assert "--s3-endpoint (spec.s3.endpoint): must not carry credentials" in err.value.message
+    assert "hunter2" not in err.value.message
+
+
+def test_experiment_overrides_reach_every_variant() -> None:
+    experiment, variants = prepared(REPO / "examples" / "tweets-comparison.yaml", "s3://models/elsewhere/", None)
+    assert experiment.spec.template.output.uri == "s3://models/elsewhere/"
+    assert [v.document["spec"]["output"]["uri"] for v in variants] == [
+        f"s3://models/elsewhere/{v.name}/" for v in variants
+    ]

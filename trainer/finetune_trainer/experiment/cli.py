@@ -7,12 +7,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from finetune_api.experiment.expand import Variant, expand
+from finetune_api.experiment.expand import Variant
 from finetune_api.spec.experiment import FineTuneExperiment
 
-from ..cli import spec_with_overrides
+from ..cli import OVERRIDE_FLAGS, spec_with_overrides
 from ..errors import ConfigError
-from ..job_file import load_experiment
+from ..job_file import load_experiment, revalidate_experiment
 from .local import ExperimentOutcome, run_experiment
 
 
@@ -34,10 +34,15 @@ def with_template_overrides(
 def prepared(
     path: Path, output: str | None, s3_endpoint: str | None, **sizes: int | None
 ) -> tuple[FineTuneExperiment, list[Variant]]:
+    """The experiment file read, the overrides applied, and all of it validated again (ConfigError)."""
     result = load_experiment(path)
     assert result.experiment is not None  # noqa: S101 - load_experiment raises otherwise
+    if not (output or s3_endpoint or any(sizes.values())):
+        return result.experiment, result.variants
     experiment = with_template_overrides(result.experiment, output, s3_endpoint, **sizes)
-    return experiment, expand(experiment)
+    checked = revalidate_experiment(experiment, OVERRIDE_FLAGS)
+    assert checked.experiment is not None  # noqa: S101 - revalidate_experiment raises otherwise
+    return checked.experiment, checked.variants
 
 
 def run_prepared(
