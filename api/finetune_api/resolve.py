@@ -44,11 +44,15 @@ def resolve(spec: FineTuneJobSpec, facts: ModelFacts | None = None) -> FineTuneJ
     evaluation = spec.evaluation
     if evaluation.metric is None:
         evaluation = evaluation.model_copy(update={"metric": defaults.headline_metric(spec)})
+    model = spec.model
+    if model.tokenizer_uri is None:
+        model = model.model_copy(update={"tokenizer_uri": model.uri})
     output = spec.output
     if output.checkpoint_uri is None:
         output = output.model_copy(update={"checkpoint_uri": default_checkpoint_uri(output.uri)})
     return spec.model_copy(
         update={
+            "model": model,
             "task": resolve_task(spec.task),
             "dataset": dataset,
             "method": _method(spec.method, facts.model_type),

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from finetune_api import GROUP, PLURAL, VERSION
-from tests.controlplane.cluster import ControlPlane, build
+from tests.controlplane.cluster import HOLD_LABEL, ControlPlane, build
 from tests.controlplane.operator_process import OperatorProcess
 
 from .process import OPERATOR_TOKEN, OPERATOR_USER, audit_args, count_requests, cpu_seconds, retries, rss_mib
@@ -50,7 +50,7 @@ def _nodes(plane: Any, count: int) -> None:
 def _finetunejob(name: str, namespace: str) -> dict[str, Any]:
     doc = yaml.safe_load((REPO / "examples" / "tweets-lora.yaml").read_text())
     # kwok keeps pods carrying this label Running (tests/controlplane/stages), so "Running" is reached and held.
-    doc["metadata"] = {"name": name, "namespace": namespace, "labels": {"finetune.dev/test-hold": "true"}}
+    doc["metadata"] = {"name": name, "namespace": namespace, "labels": {HOLD_LABEL: "true"}}
     return dict(doc)
 
 

@@ -4,7 +4,8 @@ All three variants train on the very same token sequences (this trainer's tokeni
 completion only), so they differ only in how batches are built and run:
 (a) the tutorial recipe: every example padded to max_length (512) at tokenization, plain Trainer;
 (b) a tuned plain Trainer: DataCollatorForSeq2Seq pads each batch to its longest row;
-(c) this trainer with `packing: true`: each batch is one padding-free row, attention kept per example.
+(c) this trainer with `packing: true`: one padding-free row per batch under flash attention; under SDPA
+    (always on CPU) it trains length-grouped padded batches instead, which compute less there.
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ from .pki import write_pki
 
 HERE = Path(__file__).resolve().parent
 ADMIN_TOKEN = "admin-token-for-tests"
+# Pod labels the kwok stages in stages/ read: hold a pod Running, or fail it with this exit code.
+HOLD_LABEL = "finetune.dev/test-hold"
+EXIT_CODE_LABEL = "finetune.dev/test-exit-code"
 STOCK_STAGES = (
     "node/fast/node-initialize.yaml",
     "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",

@@ -63,7 +63,12 @@ class TrainingSpec(SpecModel):
     )
     packing: bool = Field(
         default=False,
-        description="causal-lm only: pack several examples into each sequence, with attention kept within each example where the attention implementation supports it.",
+        description=(
+            "causal-lm only: each batch becomes one padding-free sequence, attention kept within each "
+            "example. Used where the model runs flash attention (variable-length kernels); with SDPA or "
+            "eager attention a packed row costs more than it saves, so training uses length-grouped "
+            "batches instead and reports packed: false."
+        ),
     )
     group_by_length: bool = Field(
         default=True, description="Batch examples of similar length together, so less padding is computed."

@@ -4,17 +4,15 @@ runs the happy path; `helm install` works against the real API server."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.integration.operator.test_operator_lifecycle import _get, _phase, _wait
+from tests.integration.operator.in_process import README_EXAMPLE, ftj_phase, get_object, in_process_operator, wait
 
 pytestmark = pytest.mark.controlplane
 REPO = Path(__file__).resolve().parents[3]
@@ -59,27 +57,16 @@ def test_helm_install_and_operator_under_chart_rbac(control_plane: Any) -> None:
         .startswith("no")
     )
 
-    from kopf.testing import KopfRunner
-
-    os.environ["KUBECONFIG"] = str(sa_kubeconfig)
-    os.environ["FINETUNE_OPERATOR_METRICS_PORT"] = "0"
-    plane.kubectl("create", "namespace", NS, check=False)
-    doc = yaml.safe_load((REPO / "examples" / "tweets-lora.yaml").read_text())
+    doc = yaml.safe_load(README_EXAMPLE.read_text())
     doc["metadata"]["namespace"] = NS
-    try:
-        with KopfRunner(
-            ["run", "--standalone", "--all-namespaces", "-m", "finetune_operator.handlers.main"], timeout=60
-        ) as runner:
-            time.sleep(2)
-            plane.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-            _wait(
-                lambda: _phase(plane, "tweets-lora", NS) == "Succeeded",
-                "phase Succeeded under the chart's RBAC",
-                timeout=180,  # a busy 2-core CI machine: the Job controller alone backs off ~10 s per retry
-            )
-    finally:
-        os.environ["KUBECONFIG"] = str(plane.kubeconfig)
+    with in_process_operator(plane, NS, kubeconfig=sa_kubeconfig, timeout=60) as runner:
+        plane.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
+        wait(
+            lambda: ftj_phase(plane, "tweets-lora", NS) == "Succeeded",
+            "phase Succeeded under the chart's RBAC",
+            timeout=180,  # a busy 2-core CI machine: the Job controller alone backs off ~10 s per retry
+        )
     # Match the API's refusal itself, not a bare "403": log timestamps carry milliseconds like ",403".
     denied = re.search(r"forbidden|APIForbiddenError|['\"]code['\"]: 403\b", runner.output, re.IGNORECASE)
     assert denied is None, runner.output[-3000:]
-    assert _get(plane, "job", "tweets-lora", NS) is not None
+    assert get_object(plane, "job", "tweets-lora", NS) is not None

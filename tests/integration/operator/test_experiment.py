@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.operator.test_operator_lifecycle import _wait
+from tests.controlplane.cluster import HOLD_LABEL as HOLD
+from tests.integration.operator.in_process import in_process_operator, wait
 
 pytestmark = pytest.mark.controlplane
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-comparison.yaml"
 NS = "experiment-tests"
-HOLD = "finetune.dev/test-hold"
 # What each variant's trainer "measured": accuracy, trainable parameters.
 REPORTED = {
     "full": (0.70, 22_714_371),
@@ -37,16 +36,8 @@ REPORTED = {
 
 @pytest.fixture(scope="module")
 def operator(control_plane: Any) -> Iterator[Any]:
-    from kopf.testing import KopfRunner
-
-    os.environ["KUBECONFIG"] = str(control_plane.kubeconfig)
-    os.environ["FINETUNE_OPERATOR_METRICS_PORT"] = "0"
-    control_plane.kubectl("create", "namespace", NS, check=False)
-    args = ["run", "--standalone", "--all-namespaces", "-m", "finetune_operator.handlers.main"]
-    with KopfRunner(args, timeout=180) as runner:
-        time.sleep(2)
+    with in_process_operator(control_plane, NS):
         yield control_plane
-    assert runner.exception is None, runner.output[-3000:]
 
 
 def _experiment(name: str) -> dict[str, Any]:
@@ -96,7 +87,7 @@ def _finish(plane: Any, job: dict[str, Any]) -> None:
 
 
 def _release(plane: Any, selector: str) -> None:
-    pods = _wait(lambda: (_json(plane, "pods", "-l", selector) or {}).get("items"), f"pods of {selector}", timeout=120)
+    pods = wait(lambda: (_json(plane, "pods", "-l", selector) or {}).get("items"), f"pods of {selector}", timeout=120)
     for pod in pods:
         plane.kubectl("label", "pod", pod["metadata"]["name"], "-n", NS, f"{HOLD}-", check=False)
 
@@ -104,7 +95,7 @@ def _release(plane: Any, selector: str) -> None:
 def test_four_variants_run_at_most_two_at_once_and_fill_the_comparison(operator: Any) -> None:
     plane = operator
     plane.kubectl("apply", "-f", "-", stdin=json.dumps(_experiment("methods")))
-    experiment = _wait(lambda: _json(plane, "ftx", "methods"), "the experiment")
+    experiment = wait(lambda: _json(plane, "ftx", "methods"), "the experiment")
     most = 0
     finished: set[str] = set()
     deadline = time.time() + 420
@@ -129,16 +120,16 @@ def test_four_variants_run_at_most_two_at_once_and_fill_the_comparison(operator:
     assert names == sorted(f"methods-{v}" for v in REPORTED), "one FineTuneJob per variant, no duplicates"
 
     # Every variant finished: the report step starts, is held like a trainer pod, and then completes.
-    report = _wait(lambda: _json(plane, "job", "methods-comparison"), "the report Job", timeout=120)
+    report = wait(lambda: _json(plane, "job", "methods-comparison"), "the report Job", timeout=120)
     (container,) = report["spec"]["template"]["spec"]["containers"]
     assert "finetune_trainer.experiment.step" in container["command"]
-    status = _wait(
+    status = wait(
         lambda: (s := (_json(plane, "ftx", "methods") or {}).get("status") or {}).get("best") and s,
         "the best variant in status",
     )
     assert status["phase"] == "Running" and "writing the comparison report" in status["message"]
     _release(plane, "app.kubernetes.io/component=experiment-report")
-    status = _wait(
+    status = wait(
         lambda: (s := (_json(plane, "ftx", "methods") or {}).get("status") or {}).get("phase") == "Succeeded" and s,
         "phase Succeeded",
         timeout=180,
@@ -157,7 +148,7 @@ def test_four_variants_run_at_most_two_at_once_and_fill_the_comparison(operator:
 
     # Deleting the experiment deletes its FineTuneJobs (and, through them, their Jobs).
     plane.kubectl("delete", "ftx", "methods", "-n", NS, "--wait=true")
-    _wait(lambda: not _variant_jobs(plane, "methods"), "the variants to be garbage-collected", timeout=120)
+    wait(lambda: not _variant_jobs(plane, "methods"), "the variants to be garbage-collected", timeout=120)
 
 
 def test_invalid_variant_is_refused_before_any_fine_tune_job(operator: Any) -> None:
@@ -172,7 +163,7 @@ def test_invalid_variant_is_refused_before_any_fine_tune_job(operator: Any) -> N
     doc["spec"]["variants"][3]["method"] = {"type": "prefix-tuning"}
     doc["spec"]["variants"][3]["training"]["gradientCheckpointing"] = True
     plane.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    status = _wait(
+    status = wait(
         lambda: (s := (_json(plane, "ftx", "bad-variant") or {}).get("status") or {}).get("phase") == "Failed" and s,
         "phase Failed",
         timeout=60,

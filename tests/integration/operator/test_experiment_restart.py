@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
 import pytest
 
+from tests.integration.operator.in_process import in_process_operator, wait
 from tests.integration.operator.test_experiment import NS, _experiment, _variant_jobs
-from tests.integration.operator.test_operator_lifecycle import _wait
-from tests.integration.operator.test_operator_restart import _run_operator
 
 pytestmark = pytest.mark.controlplane
 
 
 def test_restart_keeps_the_variants(control_plane: Any) -> None:
     plane = control_plane
-    os.environ["KUBECONFIG"] = str(plane.kubeconfig)
-    os.environ["FINETUNE_OPERATOR_METRICS_PORT"] = "0"
-    plane.kubectl("create", "namespace", NS, check=False)
-    with _run_operator():
-        time.sleep(2)
+    with in_process_operator(plane, NS):
         plane.kubectl("apply", "-f", "-", stdin=json.dumps(_experiment("restarted-ftx")))
-        _wait(lambda: len(_variant_jobs(plane, "restarted-ftx")) == 2, "two variants (maxParallel)", timeout=120)
+        wait(lambda: len(_variant_jobs(plane, "restarted-ftx")) == 2, "two variants (maxParallel)", timeout=120)
     before = {j["metadata"]["name"]: j["metadata"]["uid"] for j in _variant_jobs(plane, "restarted-ftx")}
-    with _run_operator():
+    with in_process_operator(plane, NS):
         time.sleep(10)  # the initial listing reconciles every experiment again
         after = {j["metadata"]["name"]: j["metadata"]["uid"] for j in _variant_jobs(plane, "restarted-ftx")}
         status = json.loads(plane.kubectl("get", "ftx", "restarted-ftx", "-n", NS, "-o", "json"))["status"]

@@ -3,77 +3,43 @@
 from __future__ import annotations
 
 import json
-import os
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import wait_for
+from tests.integration.operator.in_process import example_job, ftj_phase, get_object, in_process_operator, wait
 
 pytestmark = pytest.mark.controlplane
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-lora.yaml"
 NS = "operator-tests"
 
 
 @pytest.fixture(scope="module")
 def operator(control_plane: Any) -> Iterator[Any]:
-    from kopf.testing import KopfRunner
-
-    os.environ["KUBECONFIG"] = str(control_plane.kubeconfig)
-    os.environ["FINETUNE_OPERATOR_METRICS_PORT"] = "0"
-    control_plane.kubectl("create", "namespace", NS, check=False)
-    args = ["run", "--standalone", "--all-namespaces", "-m", "finetune_operator.handlers.main"]
-    with KopfRunner(args, timeout=180) as runner:
-        time.sleep(2)
+    with in_process_operator(control_plane, NS):
         yield control_plane
-    assert runner.exception is None, runner.output[-3000:]
-
-
-def _job(name: str, **labels: str) -> dict[str, Any]:
-    doc = yaml.safe_load(EXAMPLE.read_text())
-    doc["metadata"] = {"name": name, "namespace": NS, "labels": labels}
-    return doc
-
-
-def _get(plane: Any, kind: str, name: str, namespace: str = NS) -> dict[str, Any] | None:
-    out = plane.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-    try:
-        return dict(json.loads(out))
-    except ValueError:
-        return None
-
-
-def _wait(probe: Callable[[], Any], what: str, timeout: float = 120) -> Any:
-    return wait_for(probe, what, timeout)
-
-
-def _phase(plane: Any, name: str, namespace: str = NS) -> str:
-    return str(((_get(plane, "ftj", name, namespace) or {}).get("status") or {}).get("phase", ""))
 
 
 def test_readme_example_runs_to_succeeded(operator: Any) -> None:
-    operator.kubectl("apply", "-f", "-", stdin=json.dumps(_job("happy")))
-    job = _wait(lambda: _get(operator, "job", "happy"), "the Job")
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(example_job("happy", NS)))
+    job = wait(lambda: get_object(operator, "job", "happy", NS), "the Job")
     pod = job["spec"]["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert pod["securityContext"]["runAsNonRoot"] is True
-    cm = _get(operator, "configmap", "happy-config")
+    cm = get_object(operator, "configmap", "happy-config", NS)
     assert cm is not None and "tweets" in cm["data"]["finetunejob.yaml"]
     owner = job["metadata"]["ownerReferences"][0]
     assert owner["kind"] == "FineTuneJob" and owner["name"] == "happy" and owner["controller"] is True
     seen = set()
 
     def done() -> bool:
-        seen.add(_phase(operator, "happy"))
+        seen.add(ftj_phase(operator, "happy", NS))
         return "Succeeded" in seen
 
-    _wait(done, "phase Succeeded", timeout=180)
+    wait(done, "phase Succeeded", timeout=180)
     assert "Running" in seen or "Initializing" in seen, seen
-    status = _get(operator, "ftj", "happy")["status"]  # type: ignore[index]
+    status = get_object(operator, "ftj", "happy", NS)["status"]  # type: ignore[index]
     assert status["startTime"] and status["completionTime"] and status["attempts"] == 1
     # Where the output is: the trainer exits 0 only after writing the manifest there.
     assert status["output"] == {
@@ -93,32 +59,32 @@ def test_readme_example_runs_to_succeeded(operator: Any) -> None:
 
 
 def test_data_error_fails_without_retry(operator: Any) -> None:
-    doc = _job("bad-data", **{"finetune.dev/test-exit-code": "11"})
+    doc = example_job("bad-data", NS, exit_code=11)
     operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    _wait(lambda: _phase(operator, "bad-data") == "Failed", "phase Failed", timeout=180)
-    status = _get(operator, "ftj", "bad-data")["status"]  # type: ignore[index]
+    wait(lambda: ftj_phase(operator, "bad-data", NS) == "Failed", "phase Failed", timeout=180)
+    status = get_object(operator, "ftj", "bad-data", NS)["status"]  # type: ignore[index]
     assert status["failure"]["reason"] == "DataError" and status["failure"]["exitCode"] == 11
     assert status["attempts"] == 1, "a data error must not be retried"
 
 
 def test_preemption_exit_is_retried(operator: Any) -> None:
-    doc = _job("preempted", **{"finetune.dev/test-exit-code": "14"})
+    doc = example_job("preempted", NS, exit_code=14)
     doc["spec"]["retries"] = 1
     operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    _wait(lambda: _phase(operator, "preempted") == "Failed", "phase Failed after retries", timeout=240)
-    status = _get(operator, "ftj", "preempted")["status"]  # type: ignore[index]
+    wait(lambda: ftj_phase(operator, "preempted", NS) == "Failed", "phase Failed after retries", timeout=240)
+    status = get_object(operator, "ftj", "preempted", NS)["status"]  # type: ignore[index]
     assert status["attempts"] == 2, "a preempted trainer is retried (retries: 1)"
     assert status["failure"]["reason"] == "Preempted"
 
 
 def test_invalid_spec_is_rejected_before_any_pod(operator: Any) -> None:
-    doc = _job("overlap")
+    doc = example_job("overlap", NS)
     doc["spec"]["output"]["uri"] = "s3://data/tweets/"  # overlaps the dataset: only the deeper checks see it
     operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    _wait(lambda: _phase(operator, "overlap") == "Failed", "phase Failed", timeout=30)
-    status = _get(operator, "ftj", "overlap")["status"]  # type: ignore[index]
+    wait(lambda: ftj_phase(operator, "overlap", NS) == "Failed", "phase Failed", timeout=30)
+    status = get_object(operator, "ftj", "overlap", NS)["status"]  # type: ignore[index]
     assert status["failure"]["reason"] == "InvalidSpec" and "spec.output.uri" in status["failure"]["message"]
-    assert _get(operator, "job", "overlap") is None, "no Job may exist for an invalid spec"
+    assert get_object(operator, "job", "overlap", NS) is None, "no Job may exist for an invalid spec"
 
 
 def _pods(plane: Any, name: str) -> list[dict[str, Any]]:
@@ -127,13 +93,13 @@ def _pods(plane: Any, name: str) -> list[dict[str, Any]]:
 
 
 def test_suspend_and_resume(operator: Any) -> None:
-    operator.kubectl("apply", "-f", "-", stdin=json.dumps(_job("pausable", **{"finetune.dev/test-hold": "true"})))
-    _wait(lambda: _phase(operator, "pausable") == "Running", "phase Running", timeout=180)
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(example_job("pausable", NS, hold=True)))
+    wait(lambda: ftj_phase(operator, "pausable", NS) == "Running", "phase Running", timeout=180)
     operator.kubectl("patch", "ftj", "pausable", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":true}}')
-    _wait(lambda: _phase(operator, "pausable") == "Suspended", "phase Suspended", timeout=180)
-    job = _get(operator, "job", "pausable")
+    wait(lambda: ftj_phase(operator, "pausable", NS) == "Suspended", "phase Suspended", timeout=180)
+    job = get_object(operator, "job", "pausable", NS)
     assert job is not None and job["spec"]["suspend"] is True
-    _wait(
+    wait(
         lambda: (
             not json.loads(operator.kubectl("get", "pods", "-n", NS, "-l", "finetune.dev/job=pausable", "-o", "json"))[
                 "items"
@@ -142,14 +108,14 @@ def test_suspend_and_resume(operator: Any) -> None:
         "pods gone",
     )
     operator.kubectl("patch", "ftj", "pausable", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":false}}')
-    _wait(lambda: _phase(operator, "pausable") == "Running", "phase Running again", timeout=180)
-    conds = {c["type"]: c["status"] for c in _get(operator, "ftj", "pausable")["status"]["conditions"]}  # type: ignore[index]
+    wait(lambda: ftj_phase(operator, "pausable", NS) == "Running", "phase Running again", timeout=180)
+    conds = {c["type"]: c["status"] for c in get_object(operator, "ftj", "pausable", NS)["status"]["conditions"]}  # type: ignore[index]
     assert conds["Suspended"] == "False" and conds["Running"] == "True"
 
 
 def test_deletion_cascades(operator: Any) -> None:
-    operator.kubectl("apply", "-f", "-", stdin=json.dumps(_job("doomed", **{"finetune.dev/test-hold": "true"})))
-    _wait(lambda: _get(operator, "job", "doomed"), "the Job")
+    operator.kubectl("apply", "-f", "-", stdin=json.dumps(example_job("doomed", NS, hold=True)))
+    wait(lambda: get_object(operator, "job", "doomed", NS), "the Job")
     operator.kubectl("delete", "ftj", "doomed", "-n", NS, "--wait=true")
     for kind, name in (
         ("job", "doomed"),
@@ -157,22 +123,22 @@ def test_deletion_cascades(operator: Any) -> None:
         ("role", "doomed-trainer"),
         ("serviceaccount", "doomed-trainer"),
     ):
-        _wait(
-            lambda kind=kind, name=name: _get(operator, kind, name) is None,
-            f"{kind}/{name} to be garbage-collected",
-            timeout=60,
-        )
+
+        def gone(kind: str = kind, name: str = name) -> bool:
+            return get_object(operator, kind, name, NS) is None
+
+        wait(gone, f"{kind}/{name} to be garbage-collected", timeout=60)
 
 
 def test_two_nodes_get_an_indexed_job_and_a_headless_service(operator: Any) -> None:
-    doc = _job("two-nodes")
+    doc = example_job("two-nodes", NS)
     doc["spec"]["resources"] = {"gpus": 2, "nodes": 2}
     operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    job = _wait(lambda: _get(operator, "job", "two-nodes"), "the Job")
-    svc = _get(operator, "service", "two-nodes")
+    job = wait(lambda: get_object(operator, "job", "two-nodes", NS), "the Job")
+    svc = get_object(operator, "service", "two-nodes", NS)
     assert svc is not None and svc["spec"]["clusterIP"] == "None"
     assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 2
-    pods = _wait(
+    pods = wait(
         lambda: (
             [
                 p
@@ -194,29 +160,29 @@ def test_two_nodes_get_an_indexed_job_and_a_headless_service(operator: Any) -> N
         assert pod["spec"]["subdomain"] == "two-nodes" and pod["spec"]["hostname"].startswith("two-nodes-")
         env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
         assert env["MASTER_ADDR"]["value"] == "two-nodes-0.two-nodes" and env["NNODES"]["value"] == "2"
-    _wait(lambda: _phase(operator, "two-nodes") == "Succeeded", "phase Succeeded", timeout=180)
+    wait(lambda: ftj_phase(operator, "two-nodes", NS) == "Succeeded", "phase Succeeded", timeout=180)
 
 
 def test_kueue_queue_creates_the_job_suspended_for_admission(operator: Any) -> None:
-    doc = _job("queued")
+    doc = example_job("queued", NS)
     doc["spec"]["scheduling"] = {"queueName": "gpu-team"}
     operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    job = _wait(lambda: _get(operator, "job", "queued"), "the Job")
+    job = wait(lambda: get_object(operator, "job", "queued", NS), "the Job")
     assert job["spec"]["suspend"] is True and job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-team"
-    _wait(lambda: ((_get(operator, "ftj", "queued") or {}).get("status") or {}).get("conditions"), "status")
-    status = _get(operator, "ftj", "queued")["status"]  # type: ignore[index]
+    wait(lambda: ((get_object(operator, "ftj", "queued", NS) or {}).get("status") or {}).get("conditions"), "status")
+    status = get_object(operator, "ftj", "queued", NS)["status"]  # type: ignore[index]
     assert (
         status["phase"] == "Pending" and {c["type"]: c["reason"] for c in status["conditions"]}["Validated"] == "Queued"
     )
     # Kueue admits by unsuspending the Job; the operator follows what it observes.
     operator.kubectl("patch", "job", "queued", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":false}}')
-    _wait(lambda: _phase(operator, "queued") == "Succeeded", "phase Succeeded after admission", timeout=180)
+    wait(lambda: ftj_phase(operator, "queued", NS) == "Succeeded", "phase Succeeded after admission", timeout=180)
 
 
 def test_ttl_after_finished_deletes_the_job(operator: Any) -> None:
-    doc = _job("short-lived")
+    doc = example_job("short-lived", NS)
     doc["spec"]["ttlAfterFinished"] = "20s"  # long enough to see Succeeded before it goes
     operator.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    _wait(lambda: _phase(operator, "short-lived") == "Succeeded", "phase Succeeded", timeout=180)
-    _wait(lambda: _get(operator, "ftj", "short-lived") is None, "ttlAfterFinished to delete it", timeout=180)
-    _wait(lambda: _get(operator, "job", "short-lived") is None, "the Job to be garbage-collected", timeout=180)
+    wait(lambda: ftj_phase(operator, "short-lived", NS) == "Succeeded", "phase Succeeded", timeout=180)
+    wait(lambda: get_object(operator, "ftj", "short-lived", NS) is None, "ttlAfterFinished to delete it", timeout=180)
+    wait(lambda: get_object(operator, "job", "short-lived", NS) is None, "the Job to be garbage-collected", timeout=180)

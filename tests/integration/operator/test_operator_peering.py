@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.controlplane.operator_process import OperatorProcess
-from tests.integration.operator.test_operator_lifecycle import _get, _job, _wait
+from tests.integration.operator.in_process import example_job, get_object, wait
 
 pytestmark = pytest.mark.controlplane
 REPO = Path(__file__).resolve().parents[3]
@@ -32,7 +32,7 @@ def _replica(name: str, plane: Any, logs: Path) -> Replica:
 
 
 def _peers(plane: Any) -> dict[str, dict[str, Any]]:
-    doc = _get(plane, "clusterkopfpeering", PEERING, namespace="default") or {}
+    doc = get_object(plane, "clusterkopfpeering", PEERING, "default") or {}
     return dict(doc.get("status") or {})
 
 
@@ -52,9 +52,9 @@ def replicas(control_plane: Any, tmp_path: Path) -> Iterator[tuple[Replica, Repl
     try:
         # One after the other, so the second meets the first in the peering object before it acts.
         started.append(_replica("replica-a", plane, tmp_path))
-        _wait(lambda: "replica-a" in _peers(plane), "replica-a in the peering object", timeout=60)
+        wait(lambda: "replica-a" in _peers(plane), "replica-a in the peering object", timeout=60)
         started.append(_replica("replica-b", plane, tmp_path))
-        _wait(lambda: "replica-b" in _peers(plane), "replica-b in the peering object", timeout=60)
+        wait(lambda: "replica-b" in _peers(plane), "replica-b in the peering object", timeout=60)
         yield started[0], started[1]
     finally:
         for replica in started:
@@ -72,21 +72,21 @@ def test_one_replica_acts_and_the_other_takes_over(control_plane: Any, replicas:
     if follower.name == "replica-a":
         # kopf starts a newcomer paused until it has read the peering object, so only a follower
         # that was already running when the leader arrived has a pause to log.
-        _wait(lambda: "Pausing operations in favour of" in follower.output(), "the follower to pause", timeout=60)
+        wait(lambda: "Pausing operations in favour of" in follower.output(), "the follower to pause", timeout=60)
 
-    plane.kubectl("apply", "-f", "-", stdin=json.dumps(_job("peered-one", **{"finetune.dev/test-hold": "true"})))
-    _wait(lambda: _get(plane, "job", "peered-one"), "the Job of peered-one", timeout=60)
-    _wait(lambda: _handled(leader, "peered-one"), "the leader's reconcile of peered-one", timeout=30)
+    plane.kubectl("apply", "-f", "-", stdin=json.dumps(example_job("peered-one", NS, hold=True)))
+    wait(lambda: get_object(plane, "job", "peered-one", NS), "the Job of peered-one", timeout=60)
+    wait(lambda: _handled(leader, "peered-one"), "the leader's reconcile of peered-one", timeout=30)
     assert not _handled(follower, "peered-one"), follower.output()[-3000:]
     assert "Pausing all operators" not in leader.output() + follower.output(), "both replicas froze"
 
     # A clean shutdown (a rolling update, a drained node) removes the leader's record at once.
     leader.stop()
-    _wait(lambda: leader.name not in _peers(plane), "the leader's record to go", timeout=30)
-    _wait(lambda: "Resuming operations" in follower.output(), "the follower to resume", timeout=60)
-    plane.kubectl("apply", "-f", "-", stdin=json.dumps(_job("peered-two", **{"finetune.dev/test-hold": "true"})))
-    _wait(lambda: _get(plane, "job", "peered-two"), "the follower to create the Job of peered-two", timeout=60)
-    _wait(lambda: _handled(follower, "peered-two"), "the follower's reconcile of peered-two", timeout=30)
+    wait(lambda: leader.name not in _peers(plane), "the leader's record to go", timeout=30)
+    wait(lambda: "Resuming operations" in follower.output(), "the follower to resume", timeout=60)
+    plane.kubectl("apply", "-f", "-", stdin=json.dumps(example_job("peered-two", NS, hold=True)))
+    wait(lambda: get_object(plane, "job", "peered-two", NS), "the follower to create the Job of peered-two", timeout=60)
+    wait(lambda: _handled(follower, "peered-two"), "the follower's reconcile of peered-two", timeout=30)
 
     jobs = json.loads(plane.kubectl("get", "jobs", "-n", NS, "-l", "finetune.dev/job=peered-one", "-o", "json"))
     assert len(jobs["items"]) == 1, "the takeover created a second Job for peered-one"

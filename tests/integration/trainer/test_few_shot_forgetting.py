@@ -134,3 +134,46 @@ def test_decoder_classifier_scores_labels_in_context(smollm_s3: str, tmp_path: P
     assert few["demonstrations"] == 3  # short tweets: every demonstration fits
     # 12 rows, 3 labels: accuracy is a multiple of 1/12, the proof each row was scored once.
     assert abs(few["eval_accuracy"] * 12 - round(few["eval_accuracy"] * 12)) < 1e-9
+
+
+def test_chat_demonstrations_sit_between_the_system_prompt_and_the_own_turns() -> None:
+    """task.format chat: the demonstrations become earlier turns of each eval conversation, through the
+    model's real chat template; their system prompts are dropped and only the eval row's reply is scored."""
+    from transformers import AutoTokenizer
+
+    from finetune_api.spec.enums import CausalFormat
+    from finetune_trainer.data.records import Record
+    from finetune_trainer.data.tokenize import IGNORE
+    from finetune_trainer.evaluation.few_shot import causal_few_shot_set, select_demonstrations
+    from tests.support import assets
+
+    tokenizer = AutoTokenizer.from_pretrained(assets.smollm2())
+
+    def chat(i: int, system: str | None = None) -> Record:
+        turns = [
+            {"role": "user", "content": f"What is {i} plus {i}?"},
+            {"role": "assistant", "content": f"It is {2 * i}."},
+        ]
+        return Record(
+            {"messages": ([{"role": "system", "content": system}] if system else []) + turns}, row=f"line {i}"
+        )
+
+    evaluation = [chat(1, system="You add numbers."), chat(2)]
+    train = [chat(i, system="A demonstration's own system prompt.") for i in range(10, 40)]
+    demos = select_demonstrations(train, evaluation, shots=2, seed=0)
+    rows, mean_used = causal_few_shot_set(evaluation, demos, tokenizer, CausalFormat.CHAT, max_length=512)
+    assert mean_used == 2 and len(rows) == 2
+    for example, record, own in zip(rows.examples, evaluation, demos, strict=True):
+        ids, labels = example["input_ids"], example["labels"]
+        assert isinstance(ids, list) and isinstance(labels, list)
+        text = tokenizer.decode(ids)
+        scored = tokenizer.decode([t for t in labels if t != IGNORE])
+        reply = record.fields["messages"][-1]["content"]
+        assert reply in scored and not any(d.fields["messages"][-1]["content"] in scored for d in own)
+        assert "A demonstration's own system prompt." not in text
+        # In order: the eval row's system prompt (if any), each demonstration, then the row's own question.
+        marks = [d.fields["messages"][-2]["content"] for d in own] + [record.fields["messages"][-2]["content"]]
+        if record.fields["messages"][0]["role"] == "system":
+            marks.insert(0, "You add numbers.")
+        positions = [text.index(m) for m in marks]
+        assert positions == sorted(positions), text

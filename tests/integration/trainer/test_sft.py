@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,9 @@ def test_alpaca_prompt_completion_lora(sft_s3: str, tmp_path: Path) -> None:
     assert reloaded == pytest.approx(tuned, rel=1e-3), "the published adapter does not reproduce the logged eval loss"
 
 
-def test_chat_messages_lora_packed(sft_s3: str, tmp_path: Path) -> None:
+def test_chat_lora_packing_asked_on_sdpa(sft_s3: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """packing: true where the model runs SDPA (no variable-length kernel): the run trains on
+    length-grouped batches instead, says so, and reports packed: false."""
     job = sft_job(
         "sft-chat",
         sft_s3,
@@ -106,7 +109,13 @@ def test_chat_messages_lora_packed(sft_s3: str, tmp_path: Path) -> None:
     )
     packed = job.spec.training.model_copy(update={"packing": True})
     job = job.model_copy(update={"spec": job.spec.model_copy(update={"training": packed})})
-    code, result = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "t")))
+    with caplog.at_level(logging.WARNING, logger="finetune_trainer.training.loop"):
+        code, result = execute(
+            job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "t"))
+        )
     assert code == 0 and result is not None, (tmp_path / "t").read_text()
     assert result.metrics["tuned"]["eval_loss"] < result.metrics["baseline"]["eval_loss"]
-    assert result.metrics["packed"] is True, "packing was asked for and the model supports it"
+    assert result.metrics["packed"] is False
+    assert "sdpa attention has no variable-length kernel" in caplog.text
+    assert "length-grouped padded batches" in caplog.text
+    assert 0.0 <= result.metrics["train_padding_fraction"] < 0.5

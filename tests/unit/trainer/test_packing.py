@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from finetune_trainer.data.collate import IGNORE, PackFlat, PadToLongest, prepare_for_packing
+from finetune_trainer.data.collate import IGNORE, PackFlat, PadToLongest, dense_attention, prepare_for_packing
 
 
 def _tiny_llama() -> torch.nn.Module:
@@ -44,3 +44,29 @@ def test_padding_is_to_the_longest_row_only() -> None:
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     multiple = PadToLongest(pad_token_id=0, pad_to_multiple_of=8)([{"input_ids": [1, 2, 3], "labels": [1, 2, 3]}])
     assert multiple["input_ids"].shape == (1, 8) and multiple["labels"][0, 3:].eq(IGNORE).all()
+
+
+def test_packing_counts_as_padding_free_only_under_flash_attention() -> None:
+    model = _tiny_llama()
+    model.config._attn_implementation = "sdpa"
+    assert dense_attention(model) == "sdpa"
+    model.config._attn_implementation = "eager"
+    assert dense_attention(model) == "eager"
+    model.config._attn_implementation = "flash_attention_2"
+    assert dense_attention(model) is None
+
+
+def test_packing_asked_with_dense_attention_trains_padded() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from finetune_trainer.training.loop import choose_collators
+
+    model = _tiny_llama()
+    model.config._attn_implementation = "sdpa"
+    spec: Any = SimpleNamespace(training=SimpleNamespace(packing=True, group_by_length=True))
+    collators = choose_collators(spec, SimpleNamespace(pad_token_id=0), model=model, on_gpu=False)
+    assert not collators.packed and isinstance(collators.train, PadToLongest)
+    model.config._attn_implementation = "flash_attention_2"
+    collators = choose_collators(spec, SimpleNamespace(pad_token_id=0), model=model, on_gpu=False)
+    assert collators.packed and isinstance(collators.train, PackFlat)

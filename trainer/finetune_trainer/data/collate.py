@@ -99,3 +99,17 @@ def prepare_for_packing(model: Any) -> bool:
         return False
     base.config.use_cache = False
     return True
+
+
+def dense_attention(model: Any) -> str | None:
+    """The model's attention implementation when it has no variable-length kernel, else None.
+
+    Flash attention runs each example of a packed row on its own (varlen). SDPA and eager attention
+    get a block-diagonal mask instead and compute the whole row's attention, masking most of it away:
+    a batch of 8 Alpaca rows packed into one 1,450-token row costs ~1.9x the attention scores of the
+    same rows padded per batch, and trained slower on CPU than length-grouped padded batches (see
+    BENCHMARKS.md, SFT).
+    """
+    base = getattr(model, "get_base_model", lambda: model)()
+    implementation = str(getattr(base.config, "_attn_implementation", None) or "eager")
+    return None if "flash" in implementation else implementation

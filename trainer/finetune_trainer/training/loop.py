@@ -130,17 +130,28 @@ def padded_collator(tokenizer: Any, on_gpu: bool) -> Any:
 
 
 def choose_collators(spec: FineTuneJobSpec, tokenizer: Any, model: Any, on_gpu: bool) -> Collators:
-    from ..data.collate import PackFlat, prepare_for_packing
+    from ..data.collate import PackFlat, dense_attention, prepare_for_packing
 
     # Separate instances: each counts the tokens it collates, and train_padding_fraction is training's alone.
     padded = padded_collator(tokenizer, on_gpu)
+    unpacked = Collators(padded_collator(tokenizer, on_gpu), padded, packed=False)
     if not spec.training.packing:
-        return Collators(padded_collator(tokenizer, on_gpu), padded, packed=False)
-    if prepare_for_packing(model):
-        log.info("packing: each batch is one padding-free row; attention stays within each example")
-        return Collators(PackFlat(), padded, packed=True)
-    log.warning("packing: %s cannot keep packed examples apart; training unpacked", type(model).__name__)
-    return Collators(padded_collator(tokenizer, on_gpu), padded, packed=False)
+        return unpacked
+    instead = "length-grouped padded batches" if spec.training.group_by_length else "padded batches"
+    if not prepare_for_packing(model):
+        log.warning("packing: %s cannot keep packed examples apart; training on %s", type(model).__name__, instead)
+        return unpacked
+    if (implementation := dense_attention(model)) is not None:
+        log.warning(
+            "packing: %s attention has no variable-length kernel, so a packed row would compute attention "
+            "across all its examples and mask it away; training on %s, which computes less "
+            "(flash attention packs padding-free)",
+            implementation,
+            instead,
+        )
+        return unpacked
+    log.info("packing: each batch is one padding-free row; attention stays within each example")
+    return Collators(PackFlat(), padded, packed=True)
 
 
 def metric_functions(spec: FineTuneJobSpec) -> dict[str, Any]:

@@ -20,6 +20,9 @@ from .model_files import check_model_folder, require_tokenizer
 log = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+# A separate tokenizer's files sit beside the model's in the lineage ETags (baseModel.etags), under this
+# prefix, so the two folders' keys stay apart.
+TOKENIZER_ETAG_PREFIX = "tokenizerUri:"
 
 
 def fetch_model(spec: FineTuneJobSpec, dest: Path) -> tuple[str, dict[str, str]]:
@@ -41,7 +44,7 @@ def fetch_model(spec: FineTuneJobSpec, dest: Path) -> tuple[str, dict[str, str]]
             "spec.model.uri has only pickle weights (*.bin); convert them to safetensors, "
             "or set spec.model.allowPickle: true if you trust the file"
         )
-    if not spec.model.tokenizer_uri:
+    if _separate_tokenizer(spec) is None:
         require_tokenizer(names, _where(spec))
     wanted = [o for o in objects if spec.model.allow_pickle or not o.key.endswith(PICKLE_SUFFIXES)]
     if all((dest / o.key).is_file() and (dest / o.key).stat().st_size == o.size for o in wanted):
@@ -49,7 +52,30 @@ def fetch_model(spec: FineTuneJobSpec, dest: Path) -> tuple[str, dict[str, str]]
     else:
         store.download_all(dest, keys=[o.key for o in wanted])
     check_model_folder(dest, _where(spec), spec.model.trust_remote_code)
-    return str(dest), {o.key: o.etag for o in wanted}
+    return str(dest), {f"{TOKENIZER_ETAG_PREFIX}{o.key}": o.etag for o in wanted}
+
+
+def _separate_tokenizer(spec: FineTuneJobSpec) -> str | None:
+    """spec.model.tokenizerUri where it names another place than the model folder (resolve fills it in)."""
+    uri = spec.model.tokenizer_uri
+    return uri if uri and uri.rstrip("/") != spec.model.uri.rstrip("/") else None
+
+
+def fetch_tokenizer(spec: FineTuneJobSpec, dest: Path) -> tuple[str | None, dict[str, str]]:
+    """Download a tokenizer kept apart from the model (spec.model.tokenizerUri): its local dir (or Hub
+    id) and ETags (keys under TOKENIZER_ETAG_PREFIX), or None when the tokenizer is in the model folder."""
+    uri = _separate_tokenizer(spec)
+    if uri is None:
+        return None, {}
+    if parse_uri(uri).kind == "hub":
+        return uri, {}
+    where = f"spec.model.tokenizerUri ({uri})"
+    objects = open_store(uri, spec.s3).list_objects()
+    require_tokenizer([o.key for o in objects], where)
+    # A tokenizer folder needs no weights; a pickle file in it is not loaded unless the spec allows it.
+    wanted = [o for o in objects if spec.model.allow_pickle or not o.key.endswith(PICKLE_SUFFIXES)]
+    open_store(uri, spec.s3).download_all(dest, keys=[o.key for o in wanted])
+    return str(dest), {f"{TOKENIZER_ETAG_PREFIX}{o.key}": o.etag for o in wanted}
 
 
 def _where(spec: FineTuneJobSpec) -> str:
@@ -62,15 +88,15 @@ def _load_errors() -> tuple[type[Exception], ...]:
     return (OSError, ValueError, KeyError, SafetensorError)
 
 
-def _unloadable(source: str, what: str, exc: Exception) -> ConfigError:
+def _unloadable(source: str, what: str, exc: Exception, field: str = "spec.model.uri") -> ConfigError:
     """What from_pretrained raised, as the user's mistake it is: the folder, or a Hub without network."""
     first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
     if parse_uri(source).kind == "hub":
         return ConfigError(
-            f"spec.model.uri: the Hub model {source!r} cannot be fetched ({first}); with no network to the Hub, "
-            "upload the model folder to s3:// (or a mounted path) and point spec.model.uri at it"
+            f"{field}: the Hub {what} {source!r} cannot be fetched ({first}); with no network to the Hub, "
+            f"upload the folder to s3:// (or a mounted path) and point {field} at it"
         )
-    return ConfigError(f"spec.model.uri: the {what} in {source} cannot be loaded ({first}); re-upload the model folder")
+    return ConfigError(f"{field}: the {what} in {source} cannot be loaded ({first}); re-upload the folder")
 
 
 def model_facts(source: str, spec: FineTuneJobSpec, tokenizer: Any) -> ModelFacts:
@@ -85,17 +111,16 @@ def model_facts(source: str, spec: FineTuneJobSpec, tokenizer: Any) -> ModelFact
 
 
 def load_tokenizer(source: str, spec: FineTuneJobSpec) -> Any:
+    """The tokenizer from `source`: the model folder, or the folder fetch_tokenizer returned."""
     from transformers import AutoTokenizer
 
-    tok_source = source
-    if spec.model.tokenizer_uri:
-        tok_source = spec.model.tokenizer_uri
     try:
         tokenizer = AutoTokenizer.from_pretrained(
-            tok_source, revision=spec.model.revision, trust_remote_code=spec.model.trust_remote_code
+            source, revision=spec.model.revision, trust_remote_code=spec.model.trust_remote_code
         )
     except _load_errors() as exc:
-        raise _unloadable(tok_source, "tokenizer", exc) from exc
+        field = "spec.model.tokenizerUri" if _separate_tokenizer(spec) else "spec.model.uri"
+        raise _unloadable(source, "tokenizer", exc, field) from exc
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

@@ -86,7 +86,12 @@ def publish_output(
     store = open_store(spec.output.uri, spec.s3)
     lineage = {
         "job": {"name": job.metadata.name, "namespace": job.metadata.namespace},
-        "baseModel": {"uri": spec.model.uri, "revision": spec.model.revision, "etags": etags},
+        "baseModel": {
+            "uri": spec.model.uri,
+            "tokenizerUri": spec.model.tokenizer_uri,
+            "revision": spec.model.revision,
+            "etags": etags,
+        },
         "datasets": data.hashes,
         "seed": spec.training.seed,
         "method": str(spec.method.type),

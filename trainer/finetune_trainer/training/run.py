@@ -32,7 +32,7 @@ from .callbacks import CheckpointSyncCallback, PreemptionCallback, ProgressCallb
 from .checkpoints import CheckpointStore
 from .data_plan import PreparedData, load_records, tokenize
 from .gating import verdict
-from .model_loading import fetch_model, load_model, load_tokenizer, model_facts
+from .model_loading import fetch_model, fetch_tokenizer, load_model, load_tokenizer, model_facts
 from .ownership import claim_run
 from .precision import PrecisionPlan, plan_precision
 from .results import RunResult, publish_output, resolved_spec, save_output
@@ -56,7 +56,9 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     with dist.local_main_process_first():
         data = load_records(job.spec, downloads or work)
         model_dir, etags = fetch_model(job.spec, (downloads or work) / "model")
-    tokenizer = load_tokenizer(model_dir, job.spec)
+        tokenizer_dir, tokenizer_etags = fetch_tokenizer(job.spec, (downloads or work) / "tokenizer")
+    etags = {**etags, **tokenizer_etags}  # lineage covers a tokenizer kept apart from the model
+    tokenizer = load_tokenizer(tokenizer_dir or model_dir, job.spec)
     job = resolve_job(job, model_facts(model_dir, job.spec, tokenizer))  # adapter targets, maxLength
     tokenize_data(data, job.spec, tokenizer)
     checkpoints = claim_run(job, data.hashes, etags)  # refuses another run's checkpoints and output
