@@ -2,7 +2,7 @@
 
     python -m benchmarks.trainer.padding [--steps 30]
 
-For the benchmark's tweets rows, each order is drawn from a real Trainer's train DataLoader (the
+For the benchmark's tweets and SFT rows, each order is drawn from a real Trainer's train DataLoader (the
 plain Trainer's random sampler, transformers' LengthGroupedSampler, and this trainer's runner class)
 and the pad tokens its collator adds are counted. Deterministic: same rows, same seed, same figures.
 """
@@ -36,10 +36,16 @@ def _count(
     # This trainer's collators count themselves (packed rows have no attention mask to count from).
     counting = collator if isinstance(collator, TokenCount) else CountingCollator(collator)
     trainer = trainer_class(model=torch.nn.Linear(1, 1), args=args, train_dataset=examples, data_collator=counting)
-    for _ in trainer.get_train_dataloader():
-        pass
+    # Attention scores computed: rows x length^2 per batch. A packed row under a dense (SDPA/eager)
+    # mask computes all of its length^2, masked or not.
+    scores = sum(
+        rows * length * length for rows, length in (b["input_ids"].shape for b in trainer.get_train_dataloader())
+    )
     fraction = counting.padding_fraction or 0.0
-    return f"{fraction:.1%} padding, {counting.computed_tokens} token positions for {counting.real_tokens} tokens"
+    return (
+        f"{fraction:.1%} padding, {counting.computed_tokens} token positions for {counting.real_tokens} tokens, "
+        f"{scores / 1e6:.1f}M attention scores per head and layer"
+    )
 
 
 def main() -> None:
@@ -92,7 +98,15 @@ def _sft(steps: int) -> None:
     print(f"  (a) pad to {sft.MAX_LENGTH}: {1 - train.tokens / (sft.MAX_LENGTH * len(rows)):.1%} padding")
     seq2seq = DataCollatorForSeq2Seq(tokenizer, padding="longest")
     print("  (b) random batches:", _count(Trainer, rows, seq2seq, "random", steps, sft.BATCH))
-    print("  (c) packed:", _count(trainer_class(), rows, PackFlat(), "group_by_length", steps, sft.BATCH))
+    pad_id = tokenizer.pad_token_id
+    print(
+        "  (c) packed, one row per batch:",
+        _count(trainer_class(), rows, PackFlat(), "group_by_length", steps, sft.BATCH),
+    )
+    print(
+        "  (c) length-grouped (what packing: true trains under SDPA):",
+        _count(trainer_class(), rows, PadToLongest(pad_id), "group_by_length", steps, sft.BATCH),
+    )
 
 
 if __name__ == "__main__":
