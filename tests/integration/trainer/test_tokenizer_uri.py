@@ -51,6 +51,9 @@ def test_a_tokenizer_from_its_own_folder_is_used_and_recorded(split_model: str, 
     assert manifest["baseModel"]["tokenizerUri"] == TOKENIZER
     tokenizer_keys = {k for k in manifest["baseModel"]["etags"] if k.startswith(TOKENIZER_ETAG_PREFIX)}
     assert f"{TOKENIZER_ETAG_PREFIX}tokenizer.json" in tokenizer_keys
+    # The model folder's own files keep their plain keys, so the two folders stay told apart.
+    assert "config.json" in manifest["baseModel"]["etags"]
+    assert f"{TOKENIZER_ETAG_PREFIX}config.json" not in manifest["baseModel"]["etags"]
     # The published model is complete on its own: the tokenizer travels with it.
     assert {"tokenizer.json", "tokenizer_config.json"} <= {f["path"].rsplit("/", 1)[-1] for f in manifest["files"]}
 

@@ -37,7 +37,9 @@ def test_no_tokenizer_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         require_tokenizer(["config.json", "model.safetensors"], "s3://models/m/")
     assert "has no tokenizer" in err.value.message and "tokenizerUri" in err.value.message
-    require_tokenizer(["config.json", "sub/vocab.txt"], "s3://models/m/")
+    require_tokenizer(["config.json", "vocab.txt"], "s3://models/m/")
+    with pytest.raises(ConfigError):  # from_pretrained would not look in a subfolder
+        require_tokenizer(["config.json", "sub/vocab.txt"], "s3://models/m/")
 
 
 def test_truncated_safetensors(tmp_path: Path) -> None:

@@ -30,8 +30,11 @@ MAX_SAFETENSORS_HEADER = 100 << 20  # the format's own bound
 
 
 def require_tokenizer(names: list[str], where: str) -> None:
-    """`names`: the files of the model folder (relative keys); `where` names the folder in messages."""
-    if not any(name.rsplit("/", 1)[-1] in TOKENIZER_FILES for name in names):
+    """`names`: the files of the model folder (relative keys); `where` names the folder in messages.
+
+    Only the folder's own files count: from_pretrained reads no subfolder, so a tokenizer further down
+    (another run's output under the same prefix, say) would fail later with a less useful message."""
+    if not any(name in TOKENIZER_FILES for name in names):
         listed = ", ".join(sorted(TOKENIZER_FILES))
         raise ConfigError(
             f"{where} has no tokenizer (none of {listed}); save the tokenizer into the model folder "

@@ -52,7 +52,7 @@ def fetch_model(spec: FineTuneJobSpec, dest: Path) -> tuple[str, dict[str, str]]
     else:
         store.download_all(dest, keys=[o.key for o in wanted])
     check_model_folder(dest, _where(spec), spec.model.trust_remote_code)
-    return str(dest), {f"{TOKENIZER_ETAG_PREFIX}{o.key}": o.etag for o in wanted}
+    return str(dest), {o.key: o.etag for o in wanted}
 
 
 def _separate_tokenizer(spec: FineTuneJobSpec) -> str | None:
