@@ -10,6 +10,7 @@ and the pad tokens its collator adds are counted. Deterministic: same rows, same
 from __future__ import annotations
 
 import argparse
+import tempfile
 from typing import Any
 
 from .harness import pin_checkout
@@ -29,18 +30,20 @@ def _count(
     from .tweets import SEED
 
     set_seed(SEED)
-    args = TrainingArguments(
-        output_dir="unused", per_device_train_batch_size=batch, max_steps=steps, use_cpu=True, report_to="none",
-        seed=SEED, data_seed=SEED, train_sampling_strategy=strategy, remove_unused_columns=False,
-    )  # fmt: skip
     # This trainer's collators count themselves (packed rows have no attention mask to count from).
     counting = collator if isinstance(collator, TokenCount) else CountingCollator(collator)
-    trainer = trainer_class(model=torch.nn.Linear(1, 1), args=args, train_dataset=examples, data_collator=counting)
-    # Attention scores computed: rows x length^2 per batch. A packed row under a dense (SDPA/eager)
-    # mask computes all of its length^2, masked or not.
-    scores = sum(
-        rows * length * length for rows, length in (b["input_ids"].shape for b in trainer.get_train_dataloader())
-    )
+    # Nothing is written; the temporary folder keeps the Trainer from making one in the cwd.
+    with tempfile.TemporaryDirectory(prefix="padding-count-") as out:
+        args = TrainingArguments(
+            output_dir=out, per_device_train_batch_size=batch, max_steps=steps, use_cpu=True, report_to="none",
+            seed=SEED, data_seed=SEED, train_sampling_strategy=strategy, remove_unused_columns=False,
+        )  # fmt: skip
+        model = torch.nn.Linear(1, 1)
+        trainer = trainer_class(model=model, args=args, train_dataset=examples, data_collator=counting)
+        # Attention scores computed: rows x length^2 per batch. A packed row under a dense (SDPA/eager)
+        # mask computes all of its length^2, masked or not.
+        shapes = [loaded["input_ids"].shape for loaded in trainer.get_train_dataloader()]
+    scores = sum(rows * length * length for rows, length in shapes)
     fraction = counting.padding_fraction or 0.0
     return (
         f"{fraction:.1%} padding, {counting.computed_tokens} token positions for {counting.real_tokens} tokens, "
@@ -82,7 +85,6 @@ def main() -> None:
 
 
 def _sft(steps: int) -> None:
-    import tempfile
     from pathlib import Path
 
     from transformers import DataCollatorForSeq2Seq, Trainer
