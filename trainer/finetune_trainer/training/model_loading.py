@@ -92,8 +92,11 @@ def _unloadable(source: str, what: str, exc: Exception, field: str = "spec.model
     """What from_pretrained raised, as the user's mistake it is: the folder, or a Hub without network."""
     first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
     if parse_uri(source).kind == "hub":
+        # What the field names is what cannot be fetched: the model's repository, even when its tokenizer
+        # was the first file asked for.
+        named = "model" if field == "spec.model.uri" else what
         return ConfigError(
-            f"{field}: the Hub {what} {source!r} cannot be fetched ({first}); with no network to the Hub, "
+            f"{field}: the Hub {named} {source!r} cannot be fetched ({first}); with no network to the Hub, "
             f"upload the folder to s3:// (or a mounted path) and point {field} at it"
         )
     return ConfigError(f"{field}: the {what} in {source} cannot be loaded ({first}); re-upload the folder")
