@@ -14,7 +14,7 @@ from finetune_api.spec.job import FineTuneJobSpec
 from finetune_api.storage_uri import parse_uri
 
 from ..errors import ConfigError
-from ..storage import open_store
+from ..storage import ObjectInfo, Store, open_store
 from .model_files import check_model_folder, require_tokenizer
 
 log = logging.getLogger(__name__)
@@ -46,13 +46,20 @@ def fetch_model(spec: FineTuneJobSpec, dest: Path) -> tuple[str, dict[str, str]]
         )
     if _separate_tokenizer(spec) is None:
         require_tokenizer(names, _where(spec))
-    wanted = [o for o in objects if spec.model.allow_pickle or not o.key.endswith(PICKLE_SUFFIXES)]
-    if all((dest / o.key).is_file() and (dest / o.key).stat().st_size == o.size for o in wanted):
-        log.info("model already in %s", dest)
-    else:
-        store.download_all(dest, keys=[o.key for o in wanted])
+    wanted = _download_loadable(store, objects, dest, spec)
     check_model_folder(dest, _where(spec), spec.model.trust_remote_code)
     return str(dest), {o.key: o.etag for o in wanted}
+
+
+def _download_loadable(store: Store, objects: list[ObjectInfo], dest: Path, spec: FineTuneJobSpec) -> list[ObjectInfo]:
+    """The objects from_pretrained may load (no pickle files unless the spec allows them), downloaded
+    to `dest` unless a resumed run already has them all there."""
+    wanted = [o for o in objects if spec.model.allow_pickle or not o.key.endswith(PICKLE_SUFFIXES)]
+    if all((dest / o.key).is_file() and (dest / o.key).stat().st_size == o.size for o in wanted):
+        log.info("already in %s", dest)
+    else:
+        store.download_all(dest, keys=[o.key for o in wanted])
+    return wanted
 
 
 def _separate_tokenizer(spec: FineTuneJobSpec) -> str | None:
@@ -69,12 +76,10 @@ def fetch_tokenizer(spec: FineTuneJobSpec, dest: Path) -> tuple[str | None, dict
         return None, {}
     if parse_uri(uri).kind == "hub":
         return uri, {}
-    where = f"spec.model.tokenizerUri ({uri})"
-    objects = open_store(uri, spec.s3).list_objects()
-    require_tokenizer([o.key for o in objects], where)
-    # A tokenizer folder needs no weights; a pickle file in it is not loaded unless the spec allows it.
-    wanted = [o for o in objects if spec.model.allow_pickle or not o.key.endswith(PICKLE_SUFFIXES)]
-    open_store(uri, spec.s3).download_all(dest, keys=[o.key for o in wanted])
+    store = open_store(uri, spec.s3)
+    objects = store.list_objects()
+    require_tokenizer([o.key for o in objects], f"spec.model.tokenizerUri ({uri})")
+    wanted = _download_loadable(store, objects, dest, spec)  # a tokenizer folder needs no weights
     return str(dest), {f"{TOKENIZER_ETAG_PREFIX}{o.key}": o.etag for o in wanted}
 
 
