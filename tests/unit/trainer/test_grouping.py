@@ -11,7 +11,9 @@ import torch
 
 from finetune_trainer.data.collate import PackFlat, PadToLongest
 from finetune_trainer.data.grouping import (
+    GroupingPlan,
     LengthGroupedOrder,
+    class_labels_of,
     grouped_batches,
     lengths_of,
     padding_fraction,
@@ -150,3 +152,46 @@ def test_training_counts_only_its_own_batches() -> None:
     assert collators.train is not collators.eval
     collators.eval([{"input_ids": [1, 2, 3], "labels": 1}, {"input_ids": [4], "labels": 0}])
     assert collators.train.padding_fraction is None
+
+
+def _length_tells_label(n: int, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Two labels, one third positive; positives are long and negatives short, as in many review corpora."""
+    rng = random.Random(seed)  # noqa: S311 - test data
+    labels = [1 if rng.random() < 1 / 3 else 0 for _ in range(n)]
+    lengths = [rng.randint(60, 120) if y else rng.randint(10, 50) for y in labels]
+    return lengths, labels
+
+
+def _label_shares(batches: list[list[int]], labels: list[int]) -> list[float]:
+    return [sum(labels[i] for i in b) / len(b) for b in batches]
+
+
+def test_a_length_sort_alone_gives_batches_of_one_label() -> None:
+    """Issue 19's failure, in miniature: sorting by length sorts by label too when length tells them apart."""
+    lengths, labels = _length_tells_label(800)
+    batches = grouped_batches(lengths, 16, seed=1, labels=labels, plan=GroupingPlan(stratify=False))
+    assert sum(share in (0.0, 1.0) for share in _label_shares(batches, labels)) >= 45  # of 50 batches
+
+
+def test_a_stratified_order_keeps_each_label_in_every_batch() -> None:
+    lengths, labels = _length_tells_label(800)
+    batches = grouped_batches(lengths, 16, seed=1, labels=labels, plan=GroupingPlan(stratify=True))
+    overall = sum(labels) / len(labels)
+    assert all(abs(share - overall) <= 2 / 16 for share in _label_shares(batches, labels))
+    assert sorted(i for b in batches for i in b) == list(range(800))
+    # Still far less padding than random batches: within each label the rows are sorted by length.
+    grouped = padding_fraction(lengths, batches)
+    assert grouped < padding_fraction(lengths, _random_batches(800, 16, seed=1)) * 0.75
+
+
+def test_the_trainer_passes_class_labels_and_none_for_token_labels() -> None:
+    assert class_labels_of([{"input_ids": [1], "labels": 2}, {"input_ids": [1, 2], "labels": 0}]) == [2, 0]
+    assert class_labels_of([{"input_ids": [1, 2], "labels": [1, 2]}]) is None
+    assert class_labels_of([]) is None
+
+
+def test_small_datasets_are_cut_into_several_sorted_groups() -> None:
+    plan = GroupingPlan(max_megabatch=50, min_megabatches=8)
+    assert plan.megabatch_steps(rows=800, step_rows=16) == 6  # 50 steps in an epoch, 8 groups
+    assert plan.megabatch_steps(rows=100_000, step_rows=16) == 50
+    assert plan.megabatch_steps(rows=10, step_rows=16) == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 # Rows sorted together, in batches: large enough that neighbours in the sort have nearly equal
@@ -20,8 +21,53 @@ from typing import Any
 MEGABATCH_BATCHES = 50
 
 
+@dataclass(frozen=True)
+class GroupingPlan:
+    """How rows are sorted into batches (the study in benchmarks/trainer/orders.py compares these)."""
+
+    max_megabatch: int = MEGABATCH_BATCHES  # steps sorted together at most
+    min_megabatches: int = 1  # an epoch is cut into at least this many sorted groups
+    stratify: bool = False  # classification: sort within each label, batches keep the label mix
+    noise: float = 0.0  # lengths scaled by a random factor in [1 - noise, 1 + noise] before sorting
+
+    def megabatch_steps(self, rows: int, step_rows: int) -> int:
+        epoch_steps = max(1, rows // step_rows)
+        return max(1, min(self.max_megabatch, epoch_steps // self.min_megabatches))
+
+
+DEFAULT_PLAN = GroupingPlan()
+
+
+def _sorted_rows(
+    rows: list[int], lengths: Sequence[int], labels: Sequence[int] | None, plan: GroupingPlan, rng: random.Random
+) -> list[int]:
+    def key(i: int) -> float:
+        return lengths[i] * (1 + rng.uniform(-plan.noise, plan.noise)) if plan.noise else float(lengths[i])
+
+    keys = {i: key(i) for i in rows}
+    if labels is None:
+        return sorted(rows, key=keys.__getitem__, reverse=True)
+    by_label: dict[int, list[int]] = {}
+    for i in rows:
+        by_label.setdefault(labels[i], []).append(i)
+    # A row's place is its length quantile within its own label: rows of every label at the same
+    # quantile sit side by side, so each batch holds the labels in the proportions of the whole group.
+    place: dict[int, float] = {}
+    for members in by_label.values():
+        members.sort(key=keys.__getitem__, reverse=True)
+        for rank, i in enumerate(members):
+            place[i] = (rank + 0.5) / len(members)
+    return sorted(rows, key=place.__getitem__)
+
+
 def grouped_batches(
-    lengths: Sequence[int], batch_size: int, seed: int, epoch: int = 0, together: int = 1
+    lengths: Sequence[int],
+    batch_size: int,
+    seed: int,
+    epoch: int = 0,
+    together: int = 1,
+    labels: Sequence[int] | None = None,
+    plan: GroupingPlan | None = None,
 ) -> list[list[int]]:
     """One epoch's micro-batches of row indices, each holding rows of similar length.
 
@@ -35,12 +81,13 @@ def grouped_batches(
     rng = random.Random(seed * 1_000_003 + epoch)  # noqa: S311 - data order, not security
     order = list(range(len(lengths)))
     rng.shuffle(order)
+    plan = plan or DEFAULT_PLAN
     step_rows = batch_size * together
-    mega = MEGABATCH_BATCHES * step_rows  # a multiple of a step, so only the epoch's tail is partial
+    mega = plan.megabatch_steps(len(order), step_rows) * step_rows  # whole steps: only the tail is partial
     steps: list[list[list[int]]] = []
     tail: list[list[int]] = []
     for start in range(0, len(order), mega):
-        rows = sorted(order[start : start + mega], key=lambda i: lengths[i], reverse=True)
+        rows = _sorted_rows(order[start : start + mega], lengths, labels if plan.stratify else None, plan, rng)
         batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
         for i in range(0, len(batches), together):
             group = batches[i : i + together]
@@ -71,8 +118,17 @@ def padding_fraction(lengths: Sequence[int], batches: Sequence[Sequence[int]], m
 class LengthGroupedOrder:
     """A torch Sampler (duck-typed) yielding grouped_batches' rows; the epoch comes from set_epoch."""
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, together: int = 1) -> None:
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        seed: int,
+        together: int = 1,
+        labels: Sequence[int] | None = None,
+        plan: GroupingPlan | None = None,
+    ) -> None:
         self.lengths, self.batch_size, self.seed, self.together = list(lengths), batch_size, seed, together
+        self.labels, self.plan = (list(labels) if labels is not None else None), plan or DEFAULT_PLAN
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -82,7 +138,9 @@ class LengthGroupedOrder:
         return len(self.lengths)
 
     def __iter__(self) -> Iterator[int]:
-        batches = grouped_batches(self.lengths, self.batch_size, self.seed, self.epoch, self.together)
+        batches = grouped_batches(
+            self.lengths, self.batch_size, self.seed, self.epoch, self.together, self.labels, self.plan
+        )
         self.epoch += 1  # the next epoch differs even where nobody calls set_epoch
         return (i for batch in batches for i in batch)
 
@@ -91,8 +149,17 @@ def lengths_of(dataset: Any, key: str = "input_ids") -> list[int]:
     return [len(dataset[i][key]) for i in range(len(dataset))]
 
 
+def class_labels_of(dataset: Any) -> list[int] | None:
+    """One class id per row for sequence classification; None where labels are token sequences (SFT)."""
+    if len(dataset) == 0 or not isinstance(dataset[0].get("labels"), int):
+        return None
+    return [int(dataset[i]["labels"]) for i in range(len(dataset))]
+
+
 def train_order(args: Any, dataset: Any) -> LengthGroupedOrder:
     """The length-grouped order for a Trainer's TrainingArguments (batch, accumulation, ranks, seed)."""
     seed = args.data_seed if args.data_seed is not None else args.seed
     together = args.gradient_accumulation_steps * max(1, args.world_size)
-    return LengthGroupedOrder(lengths_of(dataset), args.per_device_train_batch_size, seed, together)
+    return LengthGroupedOrder(
+        lengths_of(dataset), args.per_device_train_batch_size, seed, together, class_labels_of(dataset)
+    )

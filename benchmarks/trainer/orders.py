@@ -1,0 +1,172 @@
+"""Batch orders against random batches: padding, speed and accuracy side by side, on several datasets.
+
+    python -m benchmarks.trainer.orders                       # every plan, every dataset, 3 seeds
+    python -m benchmarks.trainer.orders --datasets tilted --plans random default --seeds 3
+
+The job is issue 19's: all-MiniLM-L6-v2 with LoRA r 16 / alpha 32, 2 epochs of 800 rows, learning rate
+1e-3, batches of 16, run through this trainer's own entry point. Each (seed, dataset, plan) runs in
+its own process, interleaved, so load drift on a shared machine hits every plan alike. A plan whose
+median accuracy falls more than 1 point below random batches' median, beyond half the seed range of
+either, is marked REGRESSION. The last line printed is the JSON of every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .harness import CHECKOUT, pin_checkout
+
+pin_checkout()
+
+from finetune_trainer.data.grouping import DEFAULT_PLAN, GroupingPlan  # noqa: E402
+
+# None: random batches (groupByLength: false). The rest: length-grouped orders to compare.
+PLANS: dict[str, GroupingPlan | None] = {
+    "random": None,
+    "default": DEFAULT_PLAN,
+    "sorted-50": GroupingPlan(max_megabatch=50),
+    "small-groups": GroupingPlan(max_megabatch=50, min_megabatches=8),
+    "noisy-sort": GroupingPlan(max_megabatch=50, noise=0.3),
+    "stratified": GroupingPlan(max_megabatch=50, stratify=True),
+    "stratified-small": GroupingPlan(max_megabatch=50, min_megabatches=8, stratify=True),
+}
+DATASETS = ("tilted", "mild", "tilted-en", "tweets", "polarity", "reviews-nl")
+ROWS, EPOCHS, BATCH, LR, MAX_LENGTH = 800, 2, 16, 1e-3, 128
+POINT = 0.01  # one point of accuracy
+
+
+@dataclass
+class Run:
+    accuracy: float
+    padding: float
+    samples_per_s: float
+
+
+def data_folder(dataset: str) -> tuple[Path, str]:
+    """The dataset's folder (train.csv, eval.csv) and its label column."""
+    from tests.support import assets
+
+    if dataset == "tweets":
+        return assets.tweets(), "sentiment"
+    if dataset == "tilted":
+        return assets.length_tilted("reviews-nl", long_label="negative"), "label"
+    if dataset == "mild":
+        return assets.length_tilted("reviews-nl", long_label="negative", steepness=4.0), "label"
+    if dataset == "tilted-en":
+        return assets.length_tilted("polarity", long_label="positive"), "label"
+    return assets.corpus(dataset), "label"
+
+
+def job_spec(dataset: str, seed: int, grouped: bool, rows: int = ROWS) -> dict[str, Any]:
+    from tests.support import assets
+
+    folder, label = data_folder(dataset)
+    return {
+        "model": {"uri": f"{assets.minilm()}/"},
+        "task": {"type": "sequence-classification", "labelColumn": label},
+        "dataset": {"train": str(folder / "train.csv"), "eval": str(folder / "eval.csv"), "maxSamples": rows,
+                    "maxEvalSamples": 600, "maxLength": MAX_LENGTH},
+        "method": {"type": "lora", "r": 16, "alpha": 32},
+        "training": {"epochs": EPOCHS, "batchSize": BATCH, "learningRate": LR, "seed": seed,
+                     "groupByLength": grouped, "loggingSteps": 10_000},
+        "evaluation": {"baseline": False},
+    }  # fmt: skip
+
+
+def _one(dataset: str, plan: str, seed: int, rows: int) -> Run:
+    from finetune_trainer.data import grouping
+
+    from .ours import run_job
+
+    chosen = PLANS[plan]
+    if chosen is not None:
+        grouping.DEFAULT_PLAN = chosen  # the order train_order builds in this process
+    metrics = run_job(job_spec(dataset, seed, grouped=chosen is not None, rows=rows))
+    return Run(
+        accuracy=metrics["tuned"]["eval_accuracy"],
+        padding=metrics["train_padding_fraction"],
+        samples_per_s=rows * EPOCHS / metrics["train_runtime_s"],
+    )
+
+
+def _spawn(dataset: str, plan: str, seed: int, rows: int) -> Run:
+    out = subprocess.run(  # noqa: S603 - our own module, fixed argv
+        [sys.executable, "-m", "benchmarks.trainer.orders", "--one", dataset, plan, str(seed), "--rows", str(rows)],
+        capture_output=True, text=True, check=False, env=pin_checkout(), cwd=CHECKOUT,
+    )  # fmt: skip
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr[-4000:])
+        raise SystemExit(f"{dataset} {plan} seed {seed} failed with exit code {out.returncode}")
+    return Run(**json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def summarise(runs: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
+    """Per plan: medians, [min, max] and the verdict against random batches."""
+
+    def med(plan: str, field: str) -> float:
+        return float(statistics.median(getattr(r, field) for r in runs[plan]))
+
+    def half_range(plan: str) -> float:
+        values = [r.accuracy for r in runs[plan]]
+        return (max(values) - min(values)) / 2
+
+    base_acc, base_speed = med("random", "accuracy"), med("random", "samples_per_s")
+    table: dict[str, dict[str, Any]] = {}
+    for plan, plan_runs in runs.items():
+        loss = base_acc - med(plan, "accuracy")
+        allowed = POINT + max(half_range("random"), half_range(plan))
+        accuracies = [r.accuracy for r in plan_runs]
+        table[plan] = {
+            "accuracy": round(med(plan, "accuracy"), 4),
+            "accuracy_spread": [round(min(accuracies), 4), round(max(accuracies), 4)],
+            "accuracy_vs_random": round(-loss, 4),
+            "padding": round(med(plan, "padding"), 4),
+            "samples_per_s": round(med(plan, "samples_per_s"), 1),
+            "speed_vs_random": round(med(plan, "samples_per_s") / base_speed, 2),
+            "verdict": "REGRESSION" if loss > allowed else "ok",
+        }
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.trainer.orders", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--plans", nargs="+", default=list(PLANS), choices=list(PLANS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        dataset, plan, seed = args.one
+        print(json.dumps(asdict(_one(dataset, plan, int(seed), args.rows))), flush=True)
+        return 0
+    plans = args.plans if "random" in args.plans else ["random", *args.plans]
+    runs: dict[str, dict[str, list[Run]]] = {d: {p: [] for p in plans} for d in args.datasets}
+    for seed in range(1, args.seeds + 1):
+        for dataset in args.datasets:
+            for plan in plans:
+                run = _spawn(dataset, plan, seed, args.rows)
+                runs[dataset][plan].append(run)
+                print(f"  seed {seed} {dataset:10} {plan:16} accuracy {run.accuracy:.3f}, "
+                      f"{run.padding:.1%} padding, {run.samples_per_s:.1f} samples/s", flush=True)  # fmt: skip
+    summary = {d: summarise(r) for d, r in runs.items()}
+    for dataset, table in summary.items():
+        print(f"{dataset}: medians over {args.seeds} seeds; accuracy [min, max], against random batches")
+        for plan, row in table.items():
+            low, high = row["accuracy_spread"]
+            print(f"  {plan:16} accuracy {row['accuracy']:.3f} [{low:.3f}, {high:.3f}] "
+                  f"({row['accuracy_vs_random'] * 100:+.1f} points), {row['padding']:.1%} padding, "
+                  f"{row['samples_per_s']:.1f} samples/s ({row['speed_vs_random']:.2f}x) {row['verdict']}")  # fmt: skip
+    print(json.dumps({"rows": args.rows, "seeds": args.seeds, "datasets": summary}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
