@@ -1,7 +1,7 @@
 """Batch orders against random batches: padding, speed and accuracy side by side, on several datasets.
 
     python -m benchmarks.trainer.orders                       # every plan, every dataset, 3 seeds
-    python -m benchmarks.trainer.orders --datasets tilted --plans random default --seeds 3
+    python -m benchmarks.trainer.orders --datasets tilted --plans random sorted-50 stratified --seeds 3
 
 The job is issue 19's: all-MiniLM-L6-v2 with LoRA r 16 / alpha 32, 2 epochs of 800 rows, learning rate
 1e-3, batches of 16, run through this trainer's own entry point. Each (seed, dataset, plan) runs in
@@ -31,14 +31,14 @@ from finetune_trainer.data.grouping import DEFAULT_PLAN, GroupingPlan  # noqa: E
 PLANS: dict[str, GroupingPlan | None] = {
     "random": None,
     "default": DEFAULT_PLAN,
-    "sorted-50": GroupingPlan(max_megabatch=50),
-    "small-groups": GroupingPlan(max_megabatch=50, min_megabatches=8),
-    "noisy-sort": GroupingPlan(max_megabatch=50, noise=0.3),
+    "sorted-50": GroupingPlan(max_megabatch=50, stratify=False),  # the order before issue 19
+    "small-groups": GroupingPlan(max_megabatch=50, min_megabatches=8, stratify=False),
+    "noisy-sort": GroupingPlan(max_megabatch=50, noise=0.3, stratify=False),
     "stratified": GroupingPlan(max_megabatch=50, stratify=True),
     "stratified-small": GroupingPlan(max_megabatch=50, min_megabatches=8, stratify=True),
 }
 DATASETS = ("tilted", "mild", "tilted-en", "tweets", "polarity", "reviews-nl")
-ROWS, EPOCHS, BATCH, LR, MAX_LENGTH = 800, 2, 16, 1e-3, 128
+ROWS, EPOCHS = 800, 2  # as in tests.integration.trainer.jobs.order_study_spec
 POINT = 0.01  # one point of accuracy
 
 
@@ -65,19 +65,9 @@ def data_folder(dataset: str) -> tuple[Path, str]:
 
 
 def job_spec(dataset: str, seed: int, grouped: bool, rows: int = ROWS) -> dict[str, Any]:
-    from tests.support import assets
+    from tests.integration.trainer.jobs import order_study_spec
 
-    folder, label = data_folder(dataset)
-    return {
-        "model": {"uri": f"{assets.minilm()}/"},
-        "task": {"type": "sequence-classification", "labelColumn": label},
-        "dataset": {"train": str(folder / "train.csv"), "eval": str(folder / "eval.csv"), "maxSamples": rows,
-                    "maxEvalSamples": 600, "maxLength": MAX_LENGTH},
-        "method": {"type": "lora", "r": 16, "alpha": 32},
-        "training": {"epochs": EPOCHS, "batchSize": BATCH, "learningRate": LR, "seed": seed,
-                     "groupByLength": grouped, "loggingSteps": 10_000},
-        "evaluation": {"baseline": False},
-    }  # fmt: skip
+    return order_study_spec(*data_folder(dataset), seed=seed, grouped=grouped, rows=rows)
 
 
 def _one(dataset: str, plan: str, seed: int, rows: int) -> Run:

@@ -71,7 +71,12 @@ class TrainingSpec(SpecModel):
         ),
     )
     group_by_length: bool = Field(
-        default=True, description="Batch examples of similar length together, so less padding is computed."
+        default=True,
+        description=(
+            "Batch examples of similar length together, so less padding is computed. For classification "
+            "the rows are sorted within each label, so every batch keeps the label mix even where length "
+            "tells the labels apart."
+        ),
     )
     seed: int = Field(
         default=42, ge=0, le=2**31 - 1, description="Seed for data order, splits, sampling and initialisation."

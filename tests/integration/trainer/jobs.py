@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from finetune_api.spec.job import FineTuneJob
@@ -29,3 +30,28 @@ def tweets_job(name: str, endpoint: str, **changes: Any) -> FineTuneJob:
         },
     }
     return FineTuneJob.model_validate(merge(base, {"spec": changes} if changes else {}))
+
+
+def order_study_spec(
+    folder: Path, label_column: str, seed: int, grouped: bool | None, rows: int = 800
+) -> dict[str, Any]:
+    """Issue 19's job on local files: MiniLM, LoRA r 16 / alpha 32, 2 epochs, learning rate 1e-3, batch 16.
+
+    `grouped` None leaves training.groupByLength at its default. Rows are cut at 128 tokens, which
+    keeps two epochs of long reviews to minutes on CPU.
+    """
+    from tests.support import assets
+
+    training: dict[str, Any] = {"epochs": 2, "batchSize": 16, "learningRate": 1e-3, "seed": seed}
+    training["loggingSteps"] = 10_000
+    if grouped is not None:
+        training["groupByLength"] = grouped
+    return {
+        "model": {"uri": f"{assets.minilm()}/"},
+        "task": {"type": "sequence-classification", "labelColumn": label_column},
+        "dataset": {"train": str(folder / "train.csv"), "eval": str(folder / "eval.csv"), "maxSamples": rows,
+                    "maxEvalSamples": 600, "maxLength": 128},
+        "method": {"type": "lora", "r": 16, "alpha": 32},
+        "training": training,
+        "evaluation": {"baseline": False},
+    }  # fmt: skip

@@ -173,9 +173,9 @@ def test_a_length_sort_alone_gives_batches_of_one_label() -> None:
     assert sum(share in (0.0, 1.0) for share in _label_shares(batches, labels)) >= 45  # of 50 batches
 
 
-def test_a_stratified_order_keeps_each_label_in_every_batch() -> None:
+def test_the_default_order_keeps_each_label_in_every_batch() -> None:
     lengths, labels = _length_tells_label(800)
-    batches = grouped_batches(lengths, 16, seed=1, labels=labels, plan=GroupingPlan(stratify=True))
+    batches = grouped_batches(lengths, 16, seed=1, labels=labels)
     overall = sum(labels) / len(labels)
     assert all(abs(share - overall) <= 2 / 16 for share in _label_shares(batches, labels))
     assert sorted(i for b in batches for i in b) == list(range(800))
@@ -196,3 +196,19 @@ def test_small_datasets_are_cut_into_several_sorted_groups() -> None:
     assert plan.megabatch_steps(rows=800, step_rows=16) == 6  # 50 steps in an epoch, 8 groups
     assert plan.megabatch_steps(rows=100_000, step_rows=16) == 50
     assert plan.megabatch_steps(rows=10, step_rows=16) == 1
+
+
+def test_the_runner_keeps_the_label_mix_in_its_batches() -> None:
+    """train_order reads the class labels from the tokenized rows: the Trainer's batches keep the mix."""
+    from types import SimpleNamespace
+
+    from finetune_trainer.data.grouping import train_order
+
+    lengths, labels = _length_tells_label(320)
+    rows = [{"input_ids": list(range(n)), "labels": y} for n, y in zip(lengths, labels, strict=True)]
+    args = SimpleNamespace(
+        data_seed=None, seed=42, gradient_accumulation_steps=1, world_size=1, per_device_train_batch_size=16
+    )
+    flat = list(train_order(args, rows))
+    shares = _label_shares([flat[i : i + 16] for i in range(0, 320, 16)], labels)
+    assert all(abs(share - sum(labels) / 320) <= 2 / 16 for share in shares)
