@@ -13,9 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .harness import Stats
+from .harness import SEED, Stats
 
-SEED = 42
 MAX_LENGTH = 1024
 LR = {"lora": 2e-4, "full": 2e-5}
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+SEED = 42  # every variant's first round; round r trains with SEED + r
+
 
 @dataclass
 class Stats:

@@ -2,6 +2,7 @@
 
     python -m benchmarks.trainer.orders                       # every plan, every dataset, 3 seeds
     python -m benchmarks.trainer.orders --datasets tilted --plans random sorted-50 stratified --seeds 3
+    python -m benchmarks.trainer.orders --padding              # padding of every plan, counted, no training
 
 The job is issue 19's: all-MiniLM-L6-v2 with LoRA r 16 / alpha 32, 2 epochs of 800 rows, learning rate
 1e-3, batches of 16, run through this trainer's own entry point. Each (seed, dataset, plan) runs in
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -21,7 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .classification import DATASETS, data_folder
 from .harness import CHECKOUT, pin_checkout
+from .repeats import quality_verdict
 
 pin_checkout()
 
@@ -37,9 +41,7 @@ PLANS: dict[str, GroupingPlan | None] = {
     "stratified": GroupingPlan(max_megabatch=50, stratify=True),
     "stratified-small": GroupingPlan(max_megabatch=50, min_megabatches=8, stratify=True),
 }
-DATASETS = ("tilted", "mild", "tilted-en", "tweets", "polarity", "reviews-nl")
-ROWS, EPOCHS = 800, 2  # as in tests.integration.trainer.jobs.order_study_spec
-POINT = 0.01  # one point of accuracy
+ROWS, EPOCHS, BATCH = 800, 2, 16  # as in tests.integration.trainer.jobs.order_study_spec
 
 
 @dataclass
@@ -47,21 +49,6 @@ class Run:
     accuracy: float
     padding: float
     samples_per_s: float
-
-
-def data_folder(dataset: str) -> tuple[Path, str]:
-    """The dataset's folder (train.csv, eval.csv) and its label column."""
-    from tests.support import assets
-
-    if dataset == "tweets":
-        return assets.tweets(), "sentiment"
-    if dataset == "tilted":
-        return assets.length_tilted("reviews-nl", long_label="negative"), "label"
-    if dataset == "mild":
-        return assets.length_tilted("reviews-nl", long_label="negative", steepness=4.0), "label"
-    if dataset == "tilted-en":
-        return assets.length_tilted("polarity", long_label="positive"), "label"
-    return assets.corpus(dataset), "label"
 
 
 def job_spec(dataset: str, seed: int, grouped: bool, rows: int = ROWS) -> dict[str, Any]:
@@ -98,41 +85,80 @@ def _spawn(dataset: str, plan: str, seed: int, rows: int) -> Run:
 
 
 def summarise(runs: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
-    """Per plan: medians, [min, max] and the verdict against random batches."""
+    """Per plan: medians, [min, max] and the verdict against random batches (the benchmark's rule)."""
 
     def med(plan: str, field: str) -> float:
         return float(statistics.median(getattr(r, field) for r in runs[plan]))
 
-    def half_range(plan: str) -> float:
-        values = [r.accuracy for r in runs[plan]]
-        return (max(values) - min(values)) / 2
-
-    base_acc, base_speed = med("random", "accuracy"), med("random", "samples_per_s")
+    random_accuracies = [r.accuracy for r in runs["random"]]
     table: dict[str, dict[str, Any]] = {}
     for plan, plan_runs in runs.items():
-        loss = base_acc - med(plan, "accuracy")
-        allowed = POINT + max(half_range("random"), half_range(plan))
         accuracies = [r.accuracy for r in plan_runs]
+        verdict = quality_verdict("accuracy", random_accuracies, accuracies)
         table[plan] = {
             "accuracy": round(med(plan, "accuracy"), 4),
             "accuracy_spread": [round(min(accuracies), 4), round(max(accuracies), 4)],
-            "accuracy_vs_random": round(-loss, 4),
+            "accuracy_vs_random": round(-verdict.worse_by, 4),
+            "allowed": verdict.allowed,
             "padding": round(med(plan, "padding"), 4),
             "samples_per_s": round(med(plan, "samples_per_s"), 1),
-            "speed_vs_random": round(med(plan, "samples_per_s") / base_speed, 2),
-            "verdict": "REGRESSION" if loss > allowed else "ok",
+            "speed_vs_random": round(med(plan, "samples_per_s") / med("random", "samples_per_s"), 2),
+            "verdict": "REGRESSION" if verdict.regression else "ok",
         }
+    return table
+
+
+def count_padding(datasets: list[str], plans: list[str], rows: int, seeds: int) -> dict[str, dict[str, float]]:
+    """Each plan's padding on the study's rows (its first `rows` training rows, as tokenized), no training."""
+    import pandas as pd
+    from transformers import AutoTokenizer
+
+    from finetune_trainer.data.grouping import grouped_batches, padding_fraction
+    from tests.integration.trainer.jobs import order_study_spec
+    from tests.support import assets
+
+    tokenizer = AutoTokenizer.from_pretrained(assets.minilm())
+    max_length = order_study_spec(Path(), "label", seed=1, grouped=True)["dataset"]["maxLength"]
+    table: dict[str, dict[str, float]] = {}
+    for dataset in datasets:
+        folder, label = data_folder(dataset)
+        train = pd.read_csv(folder / "train.csv", keep_default_na=False).head(rows)
+        lengths = [
+            len(ids) for ids in tokenizer(list(train["text"]), truncation=True, max_length=max_length)["input_ids"]
+        ]
+        names = {name: i for i, name in enumerate(sorted(set(train[label])))}
+        labels = [names[y] for y in train[label]]
+        table[dataset] = {}
+        for plan in plans:
+            chosen = PLANS[plan]
+            fractions = []
+            for seed in range(1, seeds + 1):
+                if chosen is None:
+                    order = list(range(len(lengths)))
+                    random.Random(seed).shuffle(order)  # noqa: S311 - data order
+                    batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
+                else:
+                    batches = grouped_batches(lengths, BATCH, seed, labels=labels, plan=chosen)
+                fractions.append(padding_fraction(lengths, batches))
+            table[dataset][plan] = round(statistics.median(fractions), 4)
+        print(f"{dataset:10} " + ", ".join(f"{p} {f:.1%}" for p, f in table[dataset].items()), flush=True)
     return table
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.trainer.orders", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument(
+        "--datasets", nargs="+", default=["tilted", "tweets", "polarity", "reviews-nl"], choices=DATASETS
+    )
     parser.add_argument("--plans", nargs="+", default=list(PLANS), choices=list(PLANS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--padding", action="store_true", help="count each plan's padding; train nothing")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.padding:
+        print(json.dumps(count_padding(args.datasets, args.plans, args.rows, args.seeds)))
+        return 0
     if args.one:
         dataset, plan, seed = args.one
         print(json.dumps(asdict(_one(dataset, plan, int(seed), args.rows))), flush=True)

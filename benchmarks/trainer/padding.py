@@ -26,8 +26,8 @@ def _count(
     import torch
     from transformers import TrainingArguments, set_seed
 
+    from .harness import SEED
     from .plain import CountingCollator
-    from .tweets import SEED
 
     set_seed(SEED)
     # This trainer's collators count themselves (packed rows have no attention mask to count from).
@@ -61,11 +61,11 @@ def main() -> None:
     from finetune_trainer.training.loop import trainer_class
     from tests.support import assets
 
-    from .tweets import _rows
+    from .classification import _rows
 
     tokenizer = AutoTokenizer.from_pretrained(assets.minilm())
     for steps in args.steps:
-        texts, *_ = _rows(steps, 1)
+        texts, *_ = _rows("tweets", steps, 1)
         enc = tokenizer(texts, truncation=True)
         padded = enc["input_ids"]
         examples = [{"input_ids": i, "attention_mask": [1] * len(i), "labels": 0} for i in padded]

@@ -48,3 +48,38 @@ def interleave(variants: Sequence[str], rounds: int, run: Callable[[str, int], S
 def ratio_summary(values: list[float]) -> tuple[float, list[float]]:
     """Median and [min, max], to two decimals."""
     return round(statistics.median(values), 2), [round(min(values), 2), round(max(values), 2)]
+
+
+# A speed-up counts only with its quality beside it: how much worse a variant may score than the
+# baseline before it is reported as a regression. Accuracy: 1 point, absolute. Eval loss: 1%, relative.
+TOLERANCE = {"accuracy": 0.01, "eval_loss": 0.01}
+HIGHER_IS_BETTER = {"accuracy": True, "eval_loss": False}
+
+
+@dataclass(frozen=True)
+class QualityVerdict:
+    metric: str
+    baseline: float  # medians over the seeds
+    variant: float
+    worse_by: float  # in the tolerance's units (points of accuracy, fraction of the loss); < 0 is better
+    allowed: float  # tolerance plus half the wider seed range of the two
+    regression: bool
+
+    def text(self, baseline: str, variant: str) -> str:
+        unit = "points" if self.metric == "accuracy" else "% of the loss"
+        return (
+            f"{self.metric} ({variant}) {self.variant:.4f} against ({baseline}) {self.baseline:.4f}: "
+            f"worse by {self.worse_by * 100:+.1f} {unit}, allowed {self.allowed * 100:.1f}: "
+            + ("REGRESSION" if self.regression else "ok")
+        )
+
+
+def quality_verdict(metric: str, baseline: Sequence[float], variant: Sequence[float]) -> QualityVerdict:
+    """Is the variant worse than the baseline by more than the tolerance, beyond the seed spread of either?"""
+    base, var = statistics.median(baseline), statistics.median(variant)
+    sign = 1 if HIGHER_IS_BETTER[metric] else -1
+    scale = 1.0 if metric == "accuracy" else abs(base) or 1.0
+    worse_by = sign * (base - var) / scale
+    half_range = max(max(v) - min(v) for v in (baseline, variant)) / 2 / scale
+    allowed = TOLERANCE[metric] + half_range
+    return QualityVerdict(metric, base, var, round(worse_by, 4), round(allowed, 4), worse_by > allowed)

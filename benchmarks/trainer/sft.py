@@ -13,16 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .harness import Stats
+from .harness import SEED, Stats
 
 BATCH = 8
 LR = 2e-4
-SEED = 42
 MAX_LENGTH = 512
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
-def _spec(steps: int, eval_rows: int) -> dict[str, Any]:
+def _spec(steps: int, eval_rows: int, seed: int = SEED) -> dict[str, Any]:
     from tests.support import assets
 
     return {
@@ -32,13 +31,13 @@ def _spec(steps: int, eval_rows: int) -> dict[str, Any]:
         "dataset": {"train": str(assets.alpaca() / "alpaca_en_demo.json"), "evalSplit": 0.1,
                     "maxSamples": steps * BATCH, "maxEvalSamples": eval_rows, "maxLength": MAX_LENGTH},
         "method": {"type": "lora", "r": 16, "alpha": 32, "dropout": 0.05, "targetModules": TARGETS},
-        "training": {"maxSteps": steps, "batchSize": BATCH, "learningRate": LR, "seed": SEED, "packing": True,
+        "training": {"maxSteps": steps, "batchSize": BATCH, "learningRate": LR, "seed": seed, "packing": True,
                      "loggingSteps": 10_000},
         "evaluation": {"baseline": False},
     }  # fmt: skip
 
 
-def _prepared(steps: int, eval_rows: int, work: Path) -> tuple[Any, Any, Any]:
+def _prepared(steps: int, eval_rows: int, work: Path, seed: int = SEED) -> tuple[Any, Any, Any]:
     """This trainer's own rows and tokenization, for the plain variants to train on."""
     from finetune_api.resolve import resolve_job
     from finetune_api.spec.job import FineTuneJob
@@ -48,7 +47,7 @@ def _prepared(steps: int, eval_rows: int, work: Path) -> tuple[Any, Any, Any]:
 
     job = FineTuneJob.model_validate(
         {"apiVersion": "finetune.dev/v1alpha1", "kind": "FineTuneJob", "metadata": {"name": "bench"},
-         "spec": {**_spec(steps, eval_rows), "output": {"uri": f"{work / 'out'}/"}}}
+         "spec": {**_spec(steps, eval_rows, seed), "output": {"uri": f"{work / 'out'}/"}}}
     )  # fmt: skip
     tokenizer = load_tokenizer(str(assets.smollm2()), job.spec)
     job = resolve_job(job, model_facts(str(assets.smollm2()), job.spec, tokenizer))
@@ -57,7 +56,7 @@ def _prepared(steps: int, eval_rows: int, work: Path) -> tuple[Any, Any, Any]:
     return tokenizer, data.train, data.eval
 
 
-def plain(variant: str, steps: int, eval_rows: int, work: Path) -> Stats:
+def plain(variant: str, steps: int, eval_rows: int, work: Path, seed: int = SEED) -> Stats:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, set_seed
 
@@ -65,8 +64,8 @@ def plain(variant: str, steps: int, eval_rows: int, work: Path) -> Stats:
 
     from .plain import PlainRun
 
-    set_seed(SEED)
-    tokenizer, train, evaluation = _prepared(steps, eval_rows, work)
+    set_seed(seed)
+    tokenizer, train, evaluation = _prepared(steps, eval_rows, work, seed)
     real_tokens = train.tokens
 
     def to_max_length(example: dict[str, Any]) -> dict[str, Any]:
@@ -91,18 +90,18 @@ def plain(variant: str, steps: int, eval_rows: int, work: Path) -> Stats:
         steps=steps,
         batch=BATCH,
         learning_rate=LR,
-        seed=SEED,
+        seed=seed,
     )
     seconds, predictions = run.train_and_predict()
     loss = float(predictions.metrics["test_loss"])
     return Stats(seconds, steps * BATCH, real_tokens, {"eval_loss": loss}, padding=run.padding)
 
 
-def ours(steps: int, eval_rows: int, work: Path) -> Stats:
+def ours(steps: int, eval_rows: int, work: Path, seed: int = SEED) -> Stats:
     from .ours import run_job
 
-    _, train, _ = _prepared(steps, eval_rows, work / "count")
-    metrics = run_job(_spec(steps, eval_rows))
+    _, train, _ = _prepared(steps, eval_rows, work / "count", seed)
+    metrics = run_job(_spec(steps, eval_rows, seed))
     return Stats(
         metrics["train_runtime_s"],
         steps * BATCH,
