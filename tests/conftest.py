@@ -100,7 +100,7 @@ def control_plane() -> Iterator[Any]:
     try:
         for crd in ("finetunejob", "finetuneexperiment"):
             plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / f"{crd}.yaml"))
-            plane.kubectl("wait", "--for=condition=Established", f"crd/{crd}s.finetune.dev", "--timeout=60s")
+            plane.wait_established(f"{crd}s.finetune.dev")
         yield plane
     finally:
         plane.stop()

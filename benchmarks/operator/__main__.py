@@ -122,7 +122,7 @@ def main() -> int:
     try:
         plane.start()
         plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "finetunejob.yaml"))
-        plane.kubectl("wait", "--for=condition=Established", "crd/finetunejobs.finetune.dev", "--timeout=60s")
+        plane.wait_established("finetunejobs.finetune.dev")
         _nodes(plane, -(-sum(args.counts) // PODS_PER_NODE))
         kubeconfig = plane.write_kubeconfig(OPERATOR_USER, OPERATOR_TOKEN)
         log = Path(tempfile.mkdtemp(prefix="finetune-operator-bench-")) / "operator.log"

@@ -225,6 +225,21 @@ class ControlPlane:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {out.stderr}")
         return out.stdout if out.returncode == 0 else out.stdout + out.stderr
 
+    def wait_established(self, *crds: str, timeout: float = 60) -> None:
+        """Until every named CRD serves. Not `kubectl wait --for=condition=Established`: right after an
+        apply, a CRD whose status has no conditions yet makes kubectl fail at once ('.status.conditions
+        accessor error: <nil>') instead of waiting; it did on a cold machine, and every test of the tier
+        errored."""
+
+        def established() -> bool:
+            jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
+            return all(
+                self.kubectl("get", "crd", crd, "-o", f"jsonpath={jsonpath}", check=False).strip() == "True"
+                for crd in crds
+            )
+
+        self._wait(established, f"CRDs {', '.join(crds)} established", timeout=timeout)
+
     def _wait(self, probe: object, what: str, timeout: float = 30) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import yaml
 
 from tests.controlplane.cluster import ControlPlane, build
 
@@ -63,7 +64,7 @@ def node_plane() -> Iterator[ControlPlane]:
     try:
         for crd in REPO_CRDS:
             plane.kubectl("apply", "--server-side", "-f", str(crd))
-        plane.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        plane.wait_established(*(yaml.safe_load(crd.read_text())["metadata"]["name"] for crd in REPO_CRDS))
         yield plane
     finally:
         plane.stop()
