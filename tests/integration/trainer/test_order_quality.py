@@ -47,14 +47,16 @@ def test_the_default_order_mixes_labels_where_a_length_sort_would_not() -> None:
     from finetune_trainer.data.grouping import GroupingPlan, grouped_batches
     from tests.support import assets
 
-    train = pd.read_csv(assets.length_tilted() / "train.csv").head(800)
+    spec = order_study_spec(assets.length_tilted(), "label", seed=1, grouped=None)  # the rows the job trains on
+    batch, cut = spec["training"]["batchSize"], spec["dataset"]["maxLength"]
+    train = pd.read_csv(assets.length_tilted() / "train.csv").head(spec["dataset"]["maxSamples"])
     tokenizer = AutoTokenizer.from_pretrained(assets.minilm())
-    lengths = [len(ids) for ids in tokenizer(list(train["text"]), truncation=True, max_length=128)["input_ids"]]
+    lengths = [len(ids) for ids in tokenizer(list(train["text"]), truncation=True, max_length=cut)["input_ids"]]
     labels = list((train["label"] == "negative").astype(int))
     assert statistics.correlation(lengths, [float(y) for y in labels]) > 0.5  # the hazard is in the data
-    before = grouped_batches(lengths, 16, seed=1, labels=labels, plan=GroupingPlan(stratify=False))
+    before = grouped_batches(lengths, batch, seed=1, labels=labels, plan=GroupingPlan(stratify=False))
     assert _one_label_share(before, labels) > 0.5  # issue 19's order: most batches hold one label
-    assert _one_label_share(grouped_batches(lengths, 16, seed=1, labels=labels), labels) == 0
+    assert _one_label_share(grouped_batches(lengths, batch, seed=1, labels=labels), labels) == 0
 
 
 def test_the_default_order_is_as_accurate_as_random_batches_where_length_tells_the_label(tmp_path: Path) -> None:
