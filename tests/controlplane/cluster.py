@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +85,32 @@ class ControlPlane:
     def _spawn(self, name: str, args: list[str]) -> None:
         log = (self.root / f"{name}.log").open("wb")
         self.procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+    def _spawn_serving(
+        self, name: str, args: Callable[[int], list[str]], attempts: int = 3, timeout: float = 60
+    ) -> None:
+        """Start a component that serves /healthz on a free port and wait until it answers. Without the wait, a
+        controller manager that died at start (its port taken between free_port() and its bind) left every
+        Deployment without pods, and the failure surfaced minutes later as a `helm --wait` timeout."""
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE  # its serving certificate is self-signed; only liveness is asked
+        for _ in range(attempts):
+            port = free_port()
+            self._spawn(name, args(port))
+            proc, deadline = self.procs[-1], time.monotonic() + timeout
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", timeout=2, context=insecure):
+                        return
+                except OSError:
+                    time.sleep(0.2)
+            if proc.poll() is None or "address already in use" not in self.log(name):
+                break
+            self.procs.remove(proc)
+        log = self.log(name)
+        self.stop()
+        raise RuntimeError(f"{name} did not serve /healthz in {timeout:.0f} s:\n{log}")
 
     def log(self, name: str) -> str:
         path = self.root / f"{name}.log"
@@ -155,19 +182,21 @@ class ControlPlane:
 
         self._wait(ready, "kube-apiserver", timeout=90)
         common = [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1"]
-        self._spawn(
+        self._spawn_serving(
             "kube-controller-manager",
-            [
+            lambda port: [
                 str(self.bin / "kube-controller-manager"),
                 *common,
-                f"--secure-port={free_port()}",
+                f"--secure-port={port}",
                 f"--service-account-private-key-file={pki['sa_key']}",
                 f"--root-ca-file={pki['ca']}",
                 "--use-service-account-credentials=false",
                 "--controllers=*,-nodeipam",
             ],
         )
-        self._spawn("kube-scheduler", [str(self.bin / "kube-scheduler"), *common, f"--secure-port={free_port()}"])
+        self._spawn_serving(
+            "kube-scheduler", lambda port: [str(self.bin / "kube-scheduler"), *common, f"--secure-port={port}"]
+        )
         self._spawn(
             "kwok",
             [

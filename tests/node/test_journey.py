@@ -29,15 +29,34 @@ RELEASE_NS = "finetune-system"
 NS = "journey"
 
 
-def _helm(plane: ControlPlane, *args: str) -> str:
+def _helm(plane: ControlPlane, *args: str, diagnose: Callable[[], str] = str) -> str:
     out = subprocess.run(
         [str(plane.bin / "helm"), f"--kubeconfig={plane.kubeconfig}", *args],
         capture_output=True,
         text=True,
         check=False,
     )
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == 0, out.stdout + out.stderr + diagnose()
     return out.stdout
+
+
+def _release_diagnosis(plane: ControlPlane, node: RealNode) -> str:
+    """Why the operator's replicas did not become Ready: helm says only 'context deadline exceeded'."""
+    lines = [plane.kubectl("get", "pods", "-n", RELEASE_NS, "-o", "wide", check=False)]
+    pods = json.loads(plane.kubectl("get", "pods", "-n", RELEASE_NS, "-o", "json", check=False) or "{}")
+    for pod in pods.get("items", []):
+        name, status = pod["metadata"]["name"], pod.get("status", {})
+        lines.append(f"pod {name}: conditions {status.get('conditions')}")
+        lines.append(f"  containers {status.get('containerStatuses')}")
+        lines.append(node.container_log(RELEASE_NS, name, "operator")[-2500:])
+    lines.append(plane.kubectl("get", "events", "-n", RELEASE_NS, "--sort-by=.lastTimestamp", check=False)[-4000:])
+    node_doc = json.loads(plane.kubectl("get", "node", node.name, "-o", "json", check=False) or "{}")
+    lines.append(f"node conditions: {node_doc.get('status', {}).get('conditions')}")
+    lines.append(f"node taints: {node_doc.get('spec', {}).get('taints')}")
+    lines.append(node.log("kubelet", 4000))
+    # No pods at all points at the controller manager or scheduler, whose logs the plane keeps.
+    lines += [f"--- {name}:\n{plane.log(name)[-2000:]}" for name in ("kube-controller-manager", "kube-scheduler")]
+    return "\n".join(lines)
 
 
 def _wait(what: str, probe: Callable[[], Any], timeout: float, diagnose: Callable[[], str] = str) -> Any:
@@ -109,7 +128,8 @@ def cluster(node_plane: ControlPlane, real_node: RealNode, shipped_s3: str) -> I
     started = time.monotonic()
     # The CRD is applied by the fixture already; the chart adopts nothing it did not create.
     _helm(plane, "install", "ft", str(CHART), "-n", RELEASE_NS, "--create-namespace", "-f", str(values_file),
-          "--set", "crds.install=false", "--wait", "--timeout=300s")  # fmt: skip
+          "--set", "crds.install=false", "--wait", "--timeout=300s",
+          diagnose=lambda: _release_diagnosis(plane, real_node))  # fmt: skip
     print(f"helm install --wait: both operator replicas Ready in {time.monotonic() - started:.0f} s")
     plane.kubectl("create", "namespace", NS)
     plane.kubectl(
