@@ -8,7 +8,7 @@ demo:  ## fine-tune the shipped MiniLM on the shipped tweets on CPU (the embedde
 	$(ENV) && python -m tests.support.demo --max-samples 8000
 
 test:  ## install everything, lint, type-check and run the whole test suite
-	bash tests/node/install.sh && $(ENV) && ruff check . && ruff format --check . && mypy && python -m pytest
+	bash tests/node/install.sh && $(ENV) && ruff check . && ruff format --check . && mypy && python -m pytest --durations=15
 
 lint:
 	$(ENV) && ruff check . && ruff format --check .
