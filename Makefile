@@ -2,13 +2,16 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh
 
-.PHONY: demo test lint typecheck unit crd
+.PHONY: demo test setup lint typecheck unit crd
 
 demo:  ## fine-tune the shipped MiniLM on the shipped tweets on CPU (the embedded default)
 	$(ENV) && python -m tests.support.demo --max-samples 8000
 
-test:  ## install everything, lint, type-check and run the whole test suite
-	bash tests/node/install.sh && $(ENV) && ruff check . && ruff format --check . && mypy && python -m pytest --durations=15
+test:  ## build every cache (visible, timed steps), lint, type-check and run the whole test suite
+	$(ENV) && python -m tests.setup && ruff check . && ruff format --check . && mypy && python -m pytest --durations=15
+
+setup:  ## only the setup stage: bring every cache the tests use up to date (what `make test` runs first)
+	$(ENV) && python -m tests.setup
 
 lint:
 	$(ENV) && ruff check . && ruff format --check .

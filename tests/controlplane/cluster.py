@@ -19,8 +19,11 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
+
+from tests.support import caches, visible
 
 from .pki import write_pki
 
@@ -45,9 +48,16 @@ def free_port() -> int:
 
 
 def build() -> Path:
-    """The binaries' folder, building them first if this machine has never done so."""
-    out = subprocess.run([str(HERE / "build.sh")], check=True, capture_output=True, text=True)
-    return Path(out.stdout.strip().splitlines()[-1])
+    """The binaries' folder, building what is missing first (never under pytest: there it must be cached)."""
+    checked = subprocess.run([str(HERE / "build.sh"), "--check"], capture_output=True, text=True, check=False)
+    if checked.returncode == 0:
+        return Path(checked.stdout.strip().splitlines()[-1])
+    if caches.caches_only():
+        raise caches.missing(f"the control plane's Go binaries ({checked.stderr.strip()})", caches.GO_STEP)
+    with visible.current(caches.GO_STEP) as progress:
+        # Go names each package as it compiles it (-v): counted, so a cold build shows how far it got.
+        lines = progress.run([str(HERE / "build.sh")], show=lambda line: line.startswith("==>"), counted="packages")
+    return Path(lines[-1])
 
 
 def etcd_binary() -> Path:
@@ -98,19 +108,18 @@ class ControlPlane:
         for _ in range(attempts):
             port = free_port()
             self._spawn(name, args(port))
-            proc, deadline = self.procs[-1], time.monotonic() + timeout
-            while proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", timeout=2, context=insecure):
-                        return
-                except OSError:
-                    time.sleep(0.2)
+            proc = self.procs[-1]
+
+            def healthy(port: int = port) -> bool:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", timeout=2, context=insecure):
+                    return True
+
+            if self._until(healthy, timeout, proc):
+                return
             if proc.poll() is None or "address already in use" not in self.log(name):
                 break
             self.procs.remove(proc)
-        log = self.log(name)
-        self.stop()
-        raise RuntimeError(f"{name} did not serve /healthz in {timeout:.0f} s:\n{log}")
+        self._fail(f"{name} serving /healthz", timeout)
 
     def log(self, name: str) -> str:
         path = self.root / f"{name}.log"
@@ -269,20 +278,27 @@ class ControlPlane:
 
         self._wait(established, f"CRDs {', '.join(crds)} established", timeout=timeout)
 
-    def _wait(self, probe: object, what: str, timeout: float = 30) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+    def _until(self, probe: Callable[[], object], timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
+        """Poll until `probe` returns true: False at the timeout, or as soon as `proc` has exited."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (proc is None or proc.poll() is None):
             try:
-                if probe():  # type: ignore[operator]
-                    return
+                if probe():
+                    return True
             except Exception:  # noqa: BLE001, S110 - not up yet
                 pass
             time.sleep(0.2)
+        return False
+
+    def _wait(self, probe: Callable[[], object], what: str, timeout: float = 30) -> None:
+        if not self._until(probe, timeout):
+            self._fail(what, timeout)
+
+    def _fail(self, what: str, timeout: float) -> NoReturn:
+        """Stop everything and raise with the log of every component started so far."""
+        logs = "\n".join(f"--- {path.stem}\n{self.log(path.stem)}" for path in sorted(self.root.glob("*.log")))
         self.stop()
-        raise RuntimeError(
-            f"{what} did not become ready in {timeout}s:\n"
-            + "\n".join(f"--- {n}\n{self.log(n)}" for n in ("etcd", "kube-apiserver", "kwok"))
-        )
+        raise RuntimeError(f"{what}: not ready in {timeout:.0f} s:\n{logs}")
 
     def stop(self) -> None:
         stop_processes(self.procs)

@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from tests.controlplane.cluster import ControlPlane, build
+from tests.support import caches
 
-from .docker_engine import OPERATOR_IMAGE, REPO, TRAINER_IMAGE, BuiltImage, DockerEngine, build_all, ensure_base_image
+from .docker_engine import REPO, BuiltImage, DockerEngine, build_all, ensure_base_image
 from .docker_engine import missing_tools as missing_build_tools
-from .kubelet import RealNode, ensure_pause_image
+from .kubelet import RealNode, ensure_pause_image, node_cache_error, node_images
 from .kubelet import missing_tools as missing_node_tools
 
 REPO_CRDS = sorted((REPO / "crds").glob("*.yaml"))
@@ -33,7 +34,11 @@ def docker_engine() -> Iterator[DockerEngine]:
     if os.geteuid() != 0:
         pytest.skip("the node tier runs dockerd, containerd and a kubelet, which need root")
     if missing:
-        pytest.fail(f"tests/node/install.sh should have installed {', '.join(missing)} (make test runs it)")
+        pytest.fail(str(caches.missing(f"Debian's {', '.join(missing)}", caches.PACKAGES_STEP)))
+    # Read from disk before any daemon starts: a missing image fails here in a second, not after builds.
+    cache_error = node_cache_error()
+    if cache_error is not None:
+        pytest.fail(str(cache_error))
     engine = DockerEngine().start()
     yield engine
     engine.stop()
@@ -48,12 +53,11 @@ class Images:
 
 @pytest.fixture(scope="session")
 def images(docker_engine: DockerEngine) -> Images:
-    started = time.monotonic()
+    # Built by the setup stage (python -m tests.setup); here they are only looked up.
     base = ensure_base_image(docker_engine)
-    _report(f"base image {base} ready in {time.monotonic() - started:.0f} s")
     built = build_all(docker_engine)
     for name, image in built.items():
-        _report(f"{name} image {image.ref}: {image.size_bytes / 1e9:.2f} GB, built in {image.seconds:.0f} s")
+        _report(f"{name} image {image.ref}: {image.size_bytes / 1e9:.2f} GB")
     return Images(base, built["operator"], built["trainer"])
 
 
@@ -75,13 +79,12 @@ def real_node(node_plane: ControlPlane, docker_engine: DockerEngine, images: Ima
     started = time.monotonic()
     node = RealNode(node_plane, node_plane.bin)
     node.root.mkdir(parents=True, exist_ok=True)
-    pause = ensure_pause_image(docker_engine, images.base)
+    ensure_pause_image(docker_engine, images.base)
     node.start()
     _report(f"kubelet node {node.name} Ready in {time.monotonic() - started:.0f} s")
     try:
-        for ref in (pause, OPERATOR_IMAGE, TRAINER_IMAGE):
-            seconds = node.import_image(docker_engine, ref)
-            _report(f"{ref} in containerd ({'already there' if seconds == 0 else f'imported in {seconds:.0f} s'})")
+        for ref in node_images():
+            node.import_image(docker_engine, ref)
         yield node
     finally:
         node.stop()

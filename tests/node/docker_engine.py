@@ -13,6 +13,7 @@ Only the processes started here are ever stopped.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -22,8 +23,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import visible
+from tests.support.caches import IMAGES_STEP, cache_dir, caches_only, missing
+
 REPO = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("FINETUNE_CACHE", Path.home() / ".cache" / "finetune-operator"))
+CACHE = cache_dir()
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = "/usr/bin/docker"  # the engine's own client; another one earlier on PATH may not match its API
 # What a Debian base needs for the images: Python with venv, CA certificates, useradd (in minbase).
@@ -150,14 +154,27 @@ def base_image_ref() -> str:
     return f"finetune-base:{SUITE}-{key}"
 
 
+def tagged_images(data_root: Path | None = None) -> dict[str, str]:
+    """Every tag in the engine's data root and its image id, read from disk: no dockerd needed, so
+    the setup stage can say "cached" in well under a second."""
+    path = (data_root or CACHE / "docker") / "image" / "overlay2" / "repositories.json"
+    if not path.exists():
+        return {}
+    repositories: dict[str, dict[str, str]] = json.loads(path.read_text()).get("Repositories", {})
+    return {ref: image_id for tags in repositories.values() for ref, image_id in tags.items()}
+
+
 def ensure_base_image(engine: DockerEngine) -> str:
     """A Debian base with Python, made by debootstrap from Debian's packages (once; cached in the engine)."""
     ref = base_image_ref()
     if engine.has_image(ref):
         return ref
-    with tempfile.TemporaryDirectory(prefix="finetune-rootfs-") as tmp:
+    if caches_only():
+        raise missing(f"the Debian base image {ref}", IMAGES_STEP)
+    with tempfile.TemporaryDirectory(prefix="finetune-rootfs-") as tmp, visible.current(IMAGES_STEP) as progress:
         root = Path(tmp) / "rootfs"
-        subprocess.run(
+        progress.say(f"==> debootstrap {SUITE} with {', '.join(BASE_PACKAGES)} into the base image {ref}")
+        progress.run(
             [
                 "debootstrap",
                 "--variant=minbase",
@@ -166,8 +183,8 @@ def ensure_base_image(engine: DockerEngine) -> str:
                 str(root),
                 debian_mirror(),
             ],
-            check=True,
-            capture_output=True,
+            show=lambda line: line.startswith("I: Base system installed"),
+            counted="debootstrap lines",
         )
         # This machine's TLS trust (pip in a build verifies the registries against it), and pip told
         # to use it: pip otherwise trusts only its own bundled list.
@@ -176,13 +193,50 @@ def ensure_base_image(engine: DockerEngine) -> str:
         shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
         shutil.rmtree(root / "var/lib/apt/lists", ignore_errors=True)
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run(
-            [DOCKER, f"--host={engine.host}", "import", "-", ref], stdin=tar.stdout, capture_output=True, check=False
-        )
-        tar.wait()
-        if imported.returncode != 0 or tar.returncode != 0:
-            raise RuntimeError(f"docker import of the base failed: {imported.stderr.decode(errors='replace')}")
+        assert tar.stdout is not None
+        progress.run([DOCKER, f"--host={engine.host}", "import", "-", ref], stdin=tar.stdout.fileno())
+        if tar.wait() != 0:
+            raise RuntimeError(f"tar of the debootstrap root for {ref} failed ({tar.returncode})")
     return ref
+
+
+def image_inputs(dockerfile: str, base: str, context: Path = REPO) -> str:
+    """A key of everything an image is built from: the Dockerfile, every file its COPY lines take from
+    the context (less what .dockerignore drops: caches, bytecode, egg-info), and the base image."""
+    digest = hashlib.sha256(f"{dockerfile}\0{base}\0".encode())
+    text = (context / dockerfile).read_text()
+    digest.update(text.encode())
+    sources: list[str] = []
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0] == "COPY" and not any(w.startswith("--from") for w in words):
+            sources.extend(w for w in words[1:-1] if not w.startswith("--"))
+    for source in sorted(set(sources)):
+        path = context / source
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for file in files:
+            parts = file.relative_to(context).parts
+            if not file.is_file() or any(p == "__pycache__" or p.endswith((".pyc", ".egg-info")) for p in parts):
+                continue
+            digest.update(f"{'/'.join(parts)}\0".encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _stamp(ref: str) -> Path:
+    return CACHE / "images" / f"{ref.replace('/', '_').replace(':', '_')}.json"
+
+
+def cached_image(dockerfile: str, ref: str, base: str, data_root: Path | None = None) -> str | None:
+    """The image id of `ref` when it was built from exactly the current inputs and is still in the engine."""
+    stamp = _stamp(ref)
+    if not stamp.exists():
+        return None
+    recorded = json.loads(stamp.read_text())
+    if recorded.get("inputs") != image_inputs(dockerfile, base):
+        return None
+    image_id = tagged_images(data_root).get(ref)
+    return image_id if image_id == recorded.get("image_id") else None
 
 
 @dataclass(frozen=True)
@@ -193,56 +247,69 @@ class BuiltImage:
     size_bytes: int
 
 
-def build_image(engine: DockerEngine, dockerfile: str, ref: str, base: str, context: Path = REPO) -> BuiltImage:
-    """`docker build` of one of the project's Dockerfiles on the given base; the engine's cache makes reruns cheap."""
+def docker_build(engine: DockerEngine, dockerfile: str, ref: str, base: str, context: Path = REPO) -> BuiltImage:
+    """`docker build` of one of the project's Dockerfiles on the given base, its steps shown as they run;
+    the engine's layer cache makes a rebuild after a code change cheap."""
     started = time.monotonic()
-    out = subprocess.run(
-        [
-            DOCKER,
-            f"--host={engine.host}",
-            "build",
-            "--network=host",
-            f"--build-arg=BASE_IMAGE={base}",
-            "-f",
-            str(context / dockerfile),
-            "-t",
-            ref,
-            str(context),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "DOCKER_BUILDKIT": "0"},
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"docker build -f {dockerfile} failed:\n{out.stdout[-6000:]}\n{out.stderr[-3000:]}")
+    with visible.current(IMAGES_STEP) as progress:
+        progress.say(f"==> docker build -f {dockerfile} -t {ref} (on {base})")
+        progress.run(
+            [
+                DOCKER,
+                f"--host={engine.host}",
+                "build",
+                "--network=host",
+                f"--build-arg=BASE_IMAGE={base}",
+                "-f",
+                str(context / dockerfile),
+                "-t",
+                ref,
+                str(context),
+            ],
+            show=lambda line: line.startswith("Step "),
+            counted="lines of build output",
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        )
     return BuiltImage(ref, engine.image_id(ref), time.monotonic() - started, engine.image_size(ref))
+
+
+def build_image(engine: DockerEngine, dockerfile: str, ref: str, base: str) -> BuiltImage:
+    """The image of the current Dockerfile and sources: the one built before when nothing changed, else
+    built now and stamped with its inputs (never under pytest: there it must be built already)."""
+    image_id = cached_image(dockerfile, ref, base, engine.data_root)
+    if image_id is not None:
+        return BuiltImage(ref, image_id, 0.0, engine.image_size(ref))
+    if caches_only():
+        raise missing(f"the image {ref} of the current {dockerfile} and sources", IMAGES_STEP)
+    built = docker_build(engine, dockerfile, ref, base)
+    _stamp(ref).parent.mkdir(parents=True, exist_ok=True)
+    _stamp(ref).write_text(json.dumps({"inputs": image_inputs(dockerfile, base), "image_id": built.image_id}))
+    return built
 
 
 OPERATOR_IMAGE = "finetune-operator:node-test"
 TRAINER_IMAGE = "finetune-trainer:node-test"
 
 
+# The project's images: name -> (Dockerfile, the tag the node tier runs).
+IMAGES = {
+    "operator": ("Dockerfile.operator", OPERATOR_IMAGE),
+    "trainer": ("Dockerfile.trainer", TRAINER_IMAGE),
+}
+
+
+def missing_images() -> list[str]:
+    """The images that are not built from the current sources, read from disk (no dockerd)."""
+    base = base_image_ref()
+    absent = [] if base in tagged_images() else [base]
+    return absent + [ref for dockerfile, ref in IMAGES.values() if cached_image(dockerfile, ref, base) is None]
+
+
 def build_all(engine: DockerEngine) -> dict[str, BuiltImage]:
     base = ensure_base_image(engine)
-    built = {
-        "operator": build_image(engine, "Dockerfile.operator", OPERATOR_IMAGE, base),
-        "trainer": build_image(engine, "Dockerfile.trainer", TRAINER_IMAGE, base),
-    }
-    # Earlier builds of the same tags, now untagged: gigabytes each in the cache. The layers of the
-    # images just built are kept (they are the next build's cache).
-    engine.docker("image", "prune", "--force")
+    built = {name: build_image(engine, dockerfile, ref, base) for name, (dockerfile, ref) in IMAGES.items()}
+    if not caches_only():
+        # Earlier builds of the same tags, now untagged: gigabytes each in the cache. The layers of
+        # the images just built are kept (they are the next build's cache).
+        engine.docker("image", "prune", "--force")
     return built
-
-
-if __name__ == "__main__":
-    # Prebuild (or time) both images: python -m tests.node.docker_engine
-    eng = DockerEngine().start()
-    try:
-        t0 = time.monotonic()
-        base_ref = ensure_base_image(eng)
-        print(f"base {base_ref}: {time.monotonic() - t0:.0f} s")
-        for name, image in build_all(eng).items():
-            print(f"{name}: {image.ref} {image.size_bytes / 1e9:.2f} GB in {image.seconds:.0f} s")
-    finally:
-        eng.stop()

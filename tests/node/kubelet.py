@@ -26,8 +26,10 @@ from pathlib import Path
 import yaml
 
 from tests.controlplane.cluster import ControlPlane, free_port, stop_processes
+from tests.support import visible
+from tests.support.caches import CONTAINERD_STEP, IMAGES_STEP, MissingCache, caches_only, missing
 
-from .docker_engine import CACHE, DockerEngine, unmount_under
+from .docker_engine import CACHE, DOCKER, IMAGES, DockerEngine, missing_images, tagged_images, unmount_under
 
 CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
@@ -37,6 +39,7 @@ NODE_LABEL = "finetune.dev/test-node"
 PAUSE_IMAGE = "finetune-pause:node-test"
 RUN_PREFIX = "finetune-node-"
 K8S_NAMESPACE = "k8s.io"
+NODE_ROOT = CACHE / "node"  # containerd's root: the imported images survive for the next run
 # The sandbox's only job is to hold the pod's namespaces until it is told to stop.
 PAUSE_DOCKERFILE = """FROM {base}
 ENTRYPOINT ["python3", "-c", "import signal; signal.signal(signal.SIGTERM, lambda *_: exit(0)); signal.pause()"]
@@ -54,17 +57,58 @@ def missing_tools() -> list[str]:
 
 def ensure_pause_image(engine: DockerEngine, base: str) -> str:
     if not engine.has_image(PAUSE_IMAGE):
+        if caches_only():
+            raise missing(f"the pause image {PAUSE_IMAGE}", IMAGES_STEP)
         with tempfile.TemporaryDirectory() as ctx:
             (Path(ctx) / "Dockerfile").write_text(PAUSE_DOCKERFILE.format(base=base))
             engine.docker("build", "-t", PAUSE_IMAGE, ctx)
     return PAUSE_IMAGE
 
 
+def _marker(root: Path, ref: str, image_id: str) -> Path:
+    return root / "imported" / f"{ref.replace('/', '_').replace(':', '_')}-{image_id.removeprefix('sha256:')[:16]}"
+
+
+def missing_imports(refs: tuple[str, ...], root: Path = NODE_ROOT, data_root: Path | None = None) -> list[str]:
+    """The images whose current build is not in the node's containerd, read from disk (no daemon):
+    the import marker of the image id the Docker engine has now, and containerd's blob of it."""
+    tagged = tagged_images(data_root)
+    blobs = root / "containerd" / "io.containerd.content.v1.content" / "blobs" / "sha256"
+    absent = []
+    for ref in refs:
+        image_id = tagged.get(ref)
+        if (
+            image_id is None
+            or not _marker(root, ref, image_id).exists()
+            or not (blobs / image_id.removeprefix("sha256:")).exists()
+        ):
+            absent.append(ref)
+    return absent
+
+
+def node_images() -> tuple[str, ...]:
+    """Every image the node runs: the pause sandbox and the project's images."""
+    return (PAUSE_IMAGE, *(ref for _, ref in IMAGES.values()))
+
+
+def node_cache_error() -> MissingCache | None:
+    """Why the node tier cannot start from its caches (naming the setup step that builds them), or None."""
+    images = missing_images() + ([] if PAUSE_IMAGE in tagged_images() else [PAUSE_IMAGE])
+    if images:
+        return missing(f"the images {', '.join(images)}", IMAGES_STEP)
+    imports = missing_imports(node_images())
+    if imports:
+        return missing(f"the images {', '.join(imports)} in the node's containerd", CONTAINERD_STEP)
+    return None
+
+
 @dataclass
 class RealNode:
-    plane: ControlPlane
+    """Containerd with the project's images, and (from `start`) a kubelet joined to `plane`."""
+
+    plane: ControlPlane | None
     bin: Path
-    root: Path = field(default_factory=lambda: CACHE / "node")
+    root: Path = NODE_ROOT
     run_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=RUN_PREFIX)))
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     name: str = NODE_NAME
@@ -162,14 +206,22 @@ class RealNode:
         path.write_text(yaml.safe_dump(config))
         return path
 
-    def start(self, timeout: float = 120) -> RealNode:
+    def start_containerd(self) -> RealNode:
+        """Containerd alone: enough to import images (the setup stage), and the first half of `start`."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.pod_logs.mkdir()
         self._spawn("containerd", [CONTAINERD, f"--config={self._containerd_config()}"])
         self._kill_orphaned_shims(earlier_runs=True)
         self._wait(lambda: self.ctr("version").returncode == 0, "containerd", 60)
         self._forget_old_pods()
-        kubeconfig = self.plane.write_kubeconfig("kubelet", self.plane.admin_token)
+        return self
+
+    def start(self, timeout: float = 120) -> RealNode:
+        plane = self.plane
+        if plane is None:
+            raise RuntimeError("a kubelet needs a control plane: RealNode(plane=None) runs containerd only")
+        self.start_containerd()
+        kubeconfig = plane.write_kubeconfig("kubelet", plane.admin_token)
         self._spawn(
             "kubelet",
             [
@@ -185,7 +237,7 @@ class RealNode:
         )
 
         def ready() -> bool:
-            out = self.plane.kubectl(
+            out = plane.kubectl(
                 "get", "node", self.name, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False
             )
             return out.strip() == "True"
@@ -226,20 +278,26 @@ class RealNode:
 
     def import_image(self, engine: DockerEngine, ref: str) -> float:
         """Copy an image from the Docker engine into containerd, unless this exact image is there already."""
-        image_id = engine.image_id(ref).removeprefix("sha256:")
-        marker = self.root / "imported" / f"{ref.replace('/', '_').replace(':', '_')}-{image_id[:16]}"
+        marker = _marker(self.root, ref, engine.image_id(ref))
         if (
             marker.exists()
             and f"docker.io/library/{ref}" in self.ctr("images", "list", "--quiet").stdout.decode().split()
         ):
             return 0.0
+        if caches_only():
+            raise missing(f"the image {ref} in the node's containerd", CONTAINERD_STEP)
         started = time.monotonic()
-        save = subprocess.Popen(["/usr/bin/docker", f"--host={engine.host}", "save", ref], stdout=subprocess.PIPE)
+        save = subprocess.Popen([DOCKER, f"--host={engine.host}", "save", ref], stdout=subprocess.PIPE)
         assert save.stdout is not None
-        imported = self.ctr("images", "import", "-", stdin=save.stdout.fileno())
-        save.wait()
-        if imported.returncode != 0 or save.returncode != 0:
-            raise RuntimeError(f"importing {ref} into containerd failed: {imported.stderr.decode(errors='replace')}")
+        with visible.current(CONTAINERD_STEP) as progress:
+            progress.say(f"==> docker save {ref} | ctr images import")
+            progress.run(
+                [CTR, f"--address={self.containerd_socket}", f"--namespace={K8S_NAMESPACE}", "images", "import", "-"],
+                stdin=save.stdout.fileno(),
+                counted="lines from ctr",
+            )
+        if save.wait() != 0:
+            raise RuntimeError(f"docker save {ref} failed ({save.returncode}) while importing it into containerd")
         marker.parent.mkdir(parents=True, exist_ok=True)
         for old in marker.parent.glob(f"{ref.replace('/', '_').replace(':', '_')}-*"):
             old.unlink()

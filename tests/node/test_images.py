@@ -16,7 +16,7 @@ from tests.controlplane.cluster import ControlPlane
 from tests.support import assets
 
 from .conftest import Images
-from .docker_engine import REPO, TRAINER_IMAGE, DockerEngine, build_image
+from .docker_engine import REPO, TRAINER_IMAGE, DockerEngine, docker_build
 
 pytestmark = pytest.mark.node
 
@@ -143,7 +143,7 @@ def test_a_code_change_reuses_the_dependency_layers(
             shutil.copy(source, context / item)
     init = context / "trainer" / "finetune_trainer" / "__init__.py"
     init.write_text(init.read_text() + "\n# an edit\n")
-    edited = build_image(docker_engine, "Dockerfile.trainer", "finetune-trainer:layer-test", images.base, context)
+    edited = docker_build(docker_engine, "Dockerfile.trainer", "finetune-trainer:layer-test", images.base, context)
     try:
 
         def layers(ref: str) -> list[str]:

@@ -40,20 +40,29 @@ def _helm(plane: ControlPlane, *args: str, diagnose: Callable[[], str] = str) ->
     return out.stdout
 
 
-def _release_diagnosis(plane: ControlPlane, node: RealNode) -> str:
-    """Why the operator's replicas did not become Ready: helm says only 'context deadline exceeded'."""
-    lines = [plane.kubectl("get", "pods", "-n", RELEASE_NS, "-o", "wide", check=False)]
-    pods = json.loads(plane.kubectl("get", "pods", "-n", RELEASE_NS, "-o", "json", check=False) or "{}")
+def _pods_diagnosis(plane: ControlPlane, node: RealNode, namespace: str, container: str, selector: str = "") -> str:
+    """What the selected pods went through: conditions, container states, the container's log, the
+    namespace's events and the kubelet's log."""
+    select = ["-l", selector] if selector else []
+    pods = json.loads(plane.kubectl("get", "pods", "-n", namespace, *select, "-o", "json", check=False) or "{}")
+    lines = []
     for pod in pods.get("items", []):
         name, status = pod["metadata"]["name"], pod.get("status", {})
         lines.append(f"pod {name}: conditions {status.get('conditions')}")
-        lines.append(f"  containers {status.get('containerStatuses')}")
-        lines.append(node.container_log(RELEASE_NS, name, "operator")[-2500:])
-    lines.append(plane.kubectl("get", "events", "-n", RELEASE_NS, "--sort-by=.lastTimestamp", check=False)[-4000:])
+        lines.append(f"  containers {json.dumps(status.get('containerStatuses'), indent=1)}")
+        lines.append(node.container_log(namespace, name, container)[-3000:])
+    lines.append(plane.kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False)[-4000:])
+    lines.append(node.log("kubelet", 4000))
+    return "\n".join(lines)
+
+
+def _release_diagnosis(plane: ControlPlane, node: RealNode) -> str:
+    """Why the operator's replicas did not become Ready: helm says only 'context deadline exceeded'."""
+    lines = [plane.kubectl("get", "pods", "-n", RELEASE_NS, "-o", "wide", check=False)]
+    lines.append(_pods_diagnosis(plane, node, RELEASE_NS, "operator"))
     node_doc = json.loads(plane.kubectl("get", "node", node.name, "-o", "json", check=False) or "{}")
     lines.append(f"node conditions: {node_doc.get('status', {}).get('conditions')}")
     lines.append(f"node taints: {node_doc.get('spec', {}).get('taints')}")
-    lines.append(node.log("kubelet", 4000))
     # No pods at all points at the controller manager or scheduler, whose logs the plane keeps.
     lines += [f"--- {name}:\n{plane.log(name)[-2000:]}" for name in ("kube-controller-manager", "kube-scheduler")]
     return "\n".join(lines)
@@ -82,14 +91,8 @@ class Cluster:
         return list(json.loads(out)["items"])
 
     def diagnose(self, job: str) -> str:
-        lines = [f"status: {json.dumps(self.status(job), indent=1)}"]
-        for pod in self.pods(job):
-            name = pod["metadata"]["name"]
-            lines.append(f"pod {name}: {json.dumps(pod.get('status', {}).get('containerStatuses'), indent=1)}")
-            lines.append(self.node.container_log(NS, name, "trainer")[-3000:])
-        lines.append(self.plane.kubectl("get", "events", "-n", NS, check=False)[-3000:])
-        lines.append(self.node.log("kubelet", 3000))
-        return "\n".join(lines)
+        status = f"status: {json.dumps(self.status(job), indent=1)}"
+        return f"{status}\n{_pods_diagnosis(self.plane, self.node, NS, 'trainer', f'finetune.dev/job={job}')}"
 
 
 @pytest.fixture(scope="module")

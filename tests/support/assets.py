@@ -22,7 +22,10 @@ import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+
+from tests.support.caches import ASSETS_STEP, cache_dir, caches_only, missing
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,7 @@ PACKAGES = {
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("FINETUNE_CACHE", Path.home() / ".cache" / "finetune-operator")) / "assets"
+    return cache_dir() / "assets"
 
 
 def _download(requirement: str, kind: str) -> Path:
@@ -60,6 +63,8 @@ def _once(target: Path, build: Callable[[Path], None]) -> Path:
     """Build into a temporary sibling and rename: an interrupted build never looks finished."""
     if target.exists():
         return target
+    if caches_only():
+        raise missing(f"the shipped asset {target}", ASSETS_STEP)
     tmp = Path(tempfile.mkdtemp(dir=target.parent if target.parent.exists() else _mkdir(target.parent)))
     try:
         build(tmp)
@@ -242,3 +247,17 @@ def length_tilted(name: str = "reviews-nl", long_label: str = "negative", steepn
 
     suffix = "" if steepness == 16.0 else f"-{steepness:g}"
     return _once(cache_root() / "data" / f"{name}-length-tilted{suffix}", build)
+
+
+def everything() -> dict[str, Callable[[], Path]]:
+    """Every asset the tests, the demo and the benchmarks use: what the setup stage prepares."""
+    return {
+        "MiniLM (all-MiniLM-L6-v2)": minilm,
+        "SmolLM2-135M-Instruct": smollm2,
+        "tweets": tweets,
+        "Alpaca and chat SFT data": alpaca,
+        **{f"{name} corpus": partial(corpus, name) for name in CORPORA},
+        "reviews-nl, length-tilted": length_tilted,
+        "reviews-nl, mildly length-tilted": partial(length_tilted, steepness=4.0),
+        "polarity, length-tilted": partial(length_tilted, "polarity", long_label="positive"),
+    }
