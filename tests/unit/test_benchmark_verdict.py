@@ -32,3 +32,17 @@ def test_eval_loss_is_lower_better_and_relative() -> None:
     assert not quality_verdict("eval_loss", [2.0, 2.0, 2.0], [2.01, 2.01, 2.01]).regression  # 0.5% worse
     better = quality_verdict("eval_loss", [2.0, 2.0, 2.0], [1.5, 1.5, 1.5])
     assert not better.regression and better.worse_by == pytest.approx(-0.25)
+
+
+def test_an_unstable_variant_cannot_excuse_itself_with_its_own_spread() -> None:
+    # Issue 19's small-groups order on tilted, 3 seeds: one seed fell to the majority class.
+    verdict = quality_verdict("accuracy", [0.931, 0.933, 0.949], [0.943, 0.593, 0.908])
+    assert verdict.regression
+    assert verdict.allowed == pytest.approx(0.019)
+    assert "worst seed worse by" in verdict.text("random", "small-groups")
+
+
+def test_one_bad_seed_is_a_regression_even_when_the_median_holds() -> None:
+    verdict = quality_verdict("accuracy", [0.93, 0.93, 0.94], [0.94, 0.95, 0.80])
+    assert verdict.worse_by < 0 and verdict.regression
+    assert not quality_verdict("accuracy", [0.93, 0.93, 0.94], [0.94, 0.95, 0.925]).regression
