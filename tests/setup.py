@@ -21,10 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.controlplane.cluster import build
+from tests.controlplane.cluster import build, built
 from tests.node import docker_engine, kubelet
 from tests.node.docker_engine import DockerEngine, build_all, ensure_base_image
-from tests.node.kubelet import PAUSE_IMAGE, RealNode, ensure_pause_image, missing_imports, node_images
+from tests.node.kubelet import RealNode, ensure_pause_image, missing_imports, missing_node_images, node_images
 from tests.prometheus import prometheus_binary
 from tests.support import assets, caches, visible
 
@@ -78,10 +78,8 @@ def _virtualenv_outcome() -> Outcome:
 
 
 def _missing_go() -> list[str]:
-    checked = subprocess.run(
-        [str(REPO / "tests" / "controlplane" / "build.sh"), "--check"], capture_output=True, text=True, check=False
-    )
-    return [] if checked.returncode == 0 else [checked.stderr.strip()]
+    folder, absent = built()
+    return [] if folder is not None else [absent]
 
 
 def _build_go() -> None:
@@ -89,11 +87,6 @@ def _build_go() -> None:
 
 
 # --- images and the node's containerd ---------------------------------------------------------------
-
-
-def _missing_images() -> list[str]:
-    absent = docker_engine.missing_images()
-    return absent + ([] if PAUSE_IMAGE in docker_engine.tagged_images() else [PAUSE_IMAGE])
 
 
 @contextmanager
@@ -166,7 +159,7 @@ def _build_prometheus() -> None:
 
 def steps() -> list[Step]:
     node = [
-        Step(caches.IMAGES_STEP, "the Debian base (debootstrap), both images and the pause image", _missing_images,
+        Step(caches.IMAGES_STEP, "the Debian base (debootstrap), both images and the pause image", missing_node_images,
              _build_images),
         Step(caches.CONTAINERD_STEP, "the images in the node's containerd (docker save | ctr import)",
              _missing_imports, _import_images),

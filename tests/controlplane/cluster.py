@@ -47,13 +47,21 @@ def free_port() -> int:
         return port
 
 
-def build() -> Path:
-    """The binaries' folder, building what is missing first (never under pytest: there it must be cached)."""
+def built() -> tuple[Path | None, str]:
+    """The binaries' folder if every binary is built, else None and what is missing; builds nothing."""
     checked = subprocess.run([str(HERE / "build.sh"), "--check"], capture_output=True, text=True, check=False)
     if checked.returncode == 0:
-        return Path(checked.stdout.strip().splitlines()[-1])
+        return Path(checked.stdout.strip().splitlines()[-1]), ""
+    return None, checked.stderr.strip()
+
+
+def build() -> Path:
+    """The binaries' folder, building what is missing first (never under pytest: there it must be cached)."""
+    folder, absent = built()
+    if folder is not None:
+        return folder
     if caches.caches_only():
-        raise caches.missing(f"the control plane's Go binaries ({checked.stderr.strip()})", caches.GO_STEP)
+        raise caches.missing(f"the control plane's Go binaries ({absent})", caches.GO_STEP)
     with visible.current(caches.GO_STEP) as progress:
         # Go names each package as it compiles it (-v): counted, so a cold build shows how far it got.
         lines = progress.run([str(HERE / "build.sh")], show=lambda line: line.startswith("==>"), counted="packages")

@@ -91,9 +91,14 @@ def node_images() -> tuple[str, ...]:
     return (PAUSE_IMAGE, *(ref for _, ref in IMAGES.values()))
 
 
+def missing_node_images() -> list[str]:
+    """The project's images not built from the current sources, and the pause image if absent (from disk)."""
+    return missing_images() + ([] if PAUSE_IMAGE in tagged_images() else [PAUSE_IMAGE])
+
+
 def node_cache_error() -> MissingCache | None:
     """Why the node tier cannot start from its caches (naming the setup step that builds them), or None."""
-    images = missing_images() + ([] if PAUSE_IMAGE in tagged_images() else [PAUSE_IMAGE])
+    images = missing_node_images()
     if images:
         return missing(f"the images {', '.join(images)}", IMAGES_STEP)
     imports = missing_imports(node_images())
