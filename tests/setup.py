@@ -167,7 +167,7 @@ def steps() -> list[Step]:
     return [
         Step(caches.PACKAGES_STEP, "Debian's docker.io, containerd, runc, CNI plugins, debootstrap",
              _missing_packages, _install_packages),
-        Step(caches.GO_STEP, "kube-apiserver, controller-manager, scheduler, kubelet, kwok, helm from Go modules",
+        Step(caches.GO_STEP, "etcd, kube-apiserver, controller-manager, scheduler, kubelet, kwok, helm from Go modules",
              _missing_go, _build_go),
         *(node if _is_root() else []),
         Step(caches.ASSETS_STEP, "the shipped models and data sets from the package registries", _missing_assets,

