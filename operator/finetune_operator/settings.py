@@ -15,6 +15,12 @@ class OperatorSettings(BaseSettings):
     image_pull_policy: str = Field(default="IfNotPresent", description="Pull policy of trainer pods.")
     trainer_metrics_port: int = Field(default=9090, description="Port of the trainer's Prometheus endpoint.")
     rendezvous_port: int = Field(default=29500, description="torch.distributed rendezvous port for multi-node jobs.")
+    rendezvous_timeout_seconds: int = Field(
+        default=300,
+        ge=10,
+        description="Seconds a rank of a multi-node CPU job waits for its peers at the rendezvous before it fails "
+        "(torchrun's own default is 600).",
+    )
     work_dir_size: str = Field(default="100Gi", description="sizeLimit of the trainer's scratch emptyDir.")
     shm_size: str = Field(default="8Gi", description="sizeLimit of /dev/shm (memory-backed) for data loaders and NCCL.")
     default_cpu: str = Field(default="4", description="CPU per trainer pod when the spec gives none.")

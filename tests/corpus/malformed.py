@@ -131,7 +131,6 @@ CASES = [
         "spec.output",
         "cel",
     ),
-    Case("multinode-cpu", {"spec.resources": {"nodes": 2, "gpus": 0}}, "spec.resources", "cel"),
     Case(
         "two-warmups",
         {"spec.training.warmupRatio": 0.1, "spec.training.warmupSteps": 10},

@@ -107,11 +107,6 @@ class FineTuneJobSpec(SpecModel):
             field="training",
         ),
         CelRule(
-            rule="self.resources.nodes == 1 || self.resources.gpus > 0",
-            message="spec.resources.nodes above 1 needs GPUs on each node: set spec.resources.gpus",
-            field="resources",
-        ),
-        CelRule(
             rule="self.method.type != 'feature-extraction' || self.task.type == 'sequence-classification'",
             message="spec.method.type feature-extraction trains a new classification head: use it with sequence-classification, or use partial (layers: 1) for causal-lm",
             field="method",

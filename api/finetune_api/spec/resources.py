@@ -17,7 +17,8 @@ class ResourcesSpec(SpecModel):
         default=1,
         ge=1,
         le=64,
-        description="Nodes (pods); more than one makes an Indexed Job with a rendezvous Service.",
+        description="Nodes (pods); more than one makes an Indexed Job with a rendezvous Service. With gpus 0, "
+        "each pod is one CPU rank of a gloo group.",
     )
     cpu: str | None = Field(
         default=None, max_length=32, pattern=QUANTITY, description="CPU request and limit per pod, e.g. 8 or 7500m."

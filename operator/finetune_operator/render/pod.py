@@ -64,9 +64,28 @@ def _env(job: FineTuneJob, settings: OperatorSettings) -> list[dict[str, Any]]:
 
 def _command(job: FineTuneJob, settings: OperatorSettings) -> list[str]:
     res = job.spec.resources
-    config = CONFIG_FILE
+    trainer = ["-m", "finetune_trainer", "--config", CONFIG_FILE]
+    if res.gpus == 0 and res.nodes == 1:
+        return ["python", *trainer]
     if res.gpus == 0:
-        return ["python", "-m", "finetune_trainer", "--config", config]
+        # One CPU rank per pod, started by torchrun (through finetune_trainer.launch, which keeps the trainer's
+        # exit code): it gives each process RANK and WORLD_SIZE, from which accelerate's state joins a gloo
+        # group. `accelerate launch --cpu` starts one process whatever --num_processes says: two pods would
+        # train two independent models into one output.
+        return [
+            "python",
+            "-m",
+            "finetune_trainer.launch",
+            "--nnodes=$(NNODES)",
+            "--node_rank=$(NODE_RANK)",
+            "--nproc_per_node=1",
+            "--master_addr=$(MASTER_ADDR)",
+            "--master_port=$(MASTER_PORT)",
+            # A rank whose peers never come fails in bounded time; the Job, not torchrun, restarts it.
+            f"--rdzv_conf=timeout={settings.rendezvous_timeout_seconds}",
+            "--max_restarts=0",
+            *trainer,
+        ]
     launch = ["accelerate", "launch", f"--num_processes={res.gpus * res.nodes}", f"--num_machines={res.nodes}"]
     if res.nodes > 1:
         launch += [
@@ -77,7 +96,7 @@ def _command(job: FineTuneJob, settings: OperatorSettings) -> list[str]:
         ]
     if res.gpus * res.nodes > 1:
         launch.append("--multi_gpu")
-    return [*launch, "-m", "finetune_trainer", "--config", config]
+    return [*launch, *trainer]
 
 
 def _resources(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:

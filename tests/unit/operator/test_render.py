@@ -13,16 +13,14 @@ from typing import Any
 import pytest
 import yaml
 
-from finetune_api.validation import validate_file
+from finetune_api.pod_contract import CONFIG_FILE
+from finetune_api.validation import validate_document, validate_file
 from finetune_operator.render import render
 from finetune_operator.settings import OperatorSettings
 
 # FineTuneJob examples; a FineTuneExperiment's variants render through the same code (test_experiment_plan.py).
-EXAMPLES = [
-    p
-    for p in sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
-    if "\nkind: FineTuneJob\n" in p.read_text()
-]
+EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
+EXAMPLES = [p for p in sorted(EXAMPLES_DIR.glob("*.yaml")) if "\nkind: FineTuneJob\n" in p.read_text()]
 GOLDEN = Path(__file__).parent / "golden"
 SETTINGS = OperatorSettings()
 
@@ -92,3 +90,33 @@ def test_trainer_status_grant_is_limited_to_its_own_job() -> None:
     (rule,) = role["rules"]
     assert rule["resources"] == ["finetunejobs/status"] and rule["verbs"] == ["get", "patch"]
     assert rule["resourceNames"] == [validate_file(EXAMPLES[0])[0].name]
+
+
+def _trainer_container(resources: dict[str, Any]) -> dict[str, Any]:
+    """The trainer container of the README's job with other resources."""
+    doc = yaml.safe_load((EXAMPLES_DIR / "tweets-lora.yaml").read_text())
+    doc["spec"]["resources"] = resources
+    doc["metadata"]["namespace"] = "default"
+    job = validate_document(doc).job
+    assert job is not None
+    rendered = next(o for o in render(job, SETTINGS).objects if o["kind"] == "Job")
+    return dict(rendered["spec"]["template"]["spec"]["containers"][0])
+
+
+def test_a_cpu_job_on_two_nodes_starts_one_torchrun_rank_per_pod() -> None:
+    """Issue 20: `gpus: 0, nodes: 2` used to render two independent trainers (one process each, no group)."""
+    container = _trainer_container({"gpus": 0, "nodes": 2})
+    command = container["command"]
+    assert command[:3] == ["python", "-m", "finetune_trainer.launch"], command
+    assert command[-4:] == ["-m", "finetune_trainer", "--config", CONFIG_FILE]
+    assert "--nproc_per_node=1" in command and "--max_restarts=0" in command
+    assert f"--rdzv_conf=timeout={SETTINGS.rendezvous_timeout_seconds}" in command
+    # Every $(VAR) the command names is set in the container, so the kubelet expands it.
+    env = {e["name"] for e in container["env"]}
+    named = {arg.split("$(")[1].split(")")[0] for arg in command if "$(" in arg}
+    assert named == {"NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"} and named <= env
+    assert "nvidia.com/gpu" not in json.dumps(container["resources"])
+
+
+def test_a_single_cpu_pod_runs_the_trainer_without_a_launcher() -> None:
+    assert _trainer_container({"gpus": 0})["command"] == ["python", "-m", "finetune_trainer", "--config", CONFIG_FILE]

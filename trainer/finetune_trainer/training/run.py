@@ -44,9 +44,14 @@ BASELINE = "baseline.json"  # beside the checkpoints, so a resumed run reuses it
 def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | None = None) -> RunResult:
     """`downloads`: where data and model land (an experiment's runs share it, so each is fetched once)."""
     from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
     from transformers import set_seed
 
-    dist = PartialState()
+    # The first state made fixes the group for the process. Only AcceleratorState reads ACCELERATE_USE_CPU,
+    # and without it CPU ranks under torchrun (finetune_trainer.launch sets it) each train alone.
+    dist = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    # Each rank says who it is: the first line to read when a multi-node job misbehaves.
+    log.info("rank %d of %d (%s)", dist.process_index, dist.num_processes, dist.distributed_type.value)
     job = resolve_job(job)  # the trainer reads only the resolved spec (`finetune run` skips the operator)
     set_seed(job.spec.training.seed)
     check_output_location("spec.output.uri", job.spec.output.uri)

@@ -1,0 +1,80 @@
+"""`python -m finetune_trainer.launch [torchrun flags] -m finetune_trainer --config FILE`: one rank of a multi-node
+CPU job per pod, started by torch.distributed.run, plus two things torchrun does not do:
+
+- the pod exits with its trainer's exit code. torchrun exits 1 for any failed worker, so a data error would be
+  retried like a crash: the operator's podFailurePolicy and failure classes read this code.
+- a rank that cannot form its group at the rendezvous fails with a termination message that names the address
+  and the timeout, instead of torchrun's traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from finetune_api.spec.enums import FailureClass
+
+from .errors import EXIT_CODES, write_termination_message
+
+log = logging.getLogger("finetune_trainer.launch")
+
+
+def shell_exit_code(exitcode: int) -> int:
+    """A worker's exit code as a shell reports it: 128 + N for a worker killed by signal N."""
+    return 128 - exitcode if exitcode < 0 else exitcode
+
+
+def rendezvous_message(args: object, error: BaseException) -> str:
+    where = f"{getattr(args, 'master_addr', '?')}:{getattr(args, 'master_port', '?')}"
+    conf = str(getattr(args, "rdzv_conf", "") or "")
+    timeout = next((kv.split("=", 1)[1] for kv in conf.split(",") if kv.startswith("timeout=")), "600")
+    cause = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")  # not torch's C++ frames
+    return (
+        f"rank {getattr(args, 'node_rank', '?')} of {getattr(args, 'nnodes', '?')} could not form its group at the "
+        f"rendezvous {where} within {timeout} s: {cause}. Every rank's pod must be running, and rank 0's port must "
+        "be reachable through the job's headless Service (a NetworkPolicy or a missing pod network blocks it)."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from torch.distributed import DistError
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError
+
+    # torch.distributed.run is untyped; these two are its whole entry point (its main() is parse, then run).
+    parse_args: Callable[[list[str]], Any] = torchrun.parse_args
+    run: Callable[[Any], None] = torchrun.run
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    import torch
+
+    if not torch.cuda.is_available():
+        # accelerate forms a gloo group of CPU ranks only when told it runs on CPU; otherwise each rank
+        # reports `rank 0 of 1` and trains alone, though torchrun set WORLD_SIZE (the workers inherit this).
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+    try:
+        run(args)
+    except ChildFailedError as exc:
+        rank, failure = exc.get_first_failure()
+        log.error("rank %s exited with %s", rank, failure.exitcode)
+        return shell_exit_code(failure.exitcode)
+    except SignalException as exc:
+        # The kubelet's SIGTERM: torchrun passed it on to the trainer, which checkpoints and writes its own
+        # termination message; the pod ends like a process killed by that signal, not with a traceback.
+        log.warning("stopped by %s", exc.sigval.name)
+        return shell_exit_code(-int(exc.sigval))
+    except (DistError, RendezvousError) as exc:
+        message = rendezvous_message(args, exc)
+        log.error("%s", message)
+        write_termination_message(FailureClass.INTERNAL_ERROR, message)
+        return EXIT_CODES[FailureClass.INTERNAL_ERROR]
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
