@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,17 @@ os.environ.setdefault("FINETUNE_OPERATOR_METRICS_PORT", "0")
 os.environ[CACHES_ONLY_ENV] = "1"
 
 __all__ = ["free_port"]  # imported from here by the tests that start servers of their own
+
+
+def _stop_like_ctrl_c(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A pytest stopped by SIGTERM (`timeout`, a cancelled CI job) died without teardown: the control plane,
+    # dockerd, containerd and kubelets it started (each in its own session) ran on, holding ports and the
+    # binaries. As Ctrl-C, pytest tears the session's fixtures down before it exits.
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
 
 
 _TIER_SECONDS: dict[str, float] = {}

@@ -32,6 +32,9 @@ ADMIN_TOKEN = "admin-token-for-tests"
 # Pod labels the kwok stages in stages/ read: hold a pod Running, or fail it with this exit code.
 HOLD_LABEL = "finetune.dev/test-hold"
 EXIT_CODE_LABEL = "finetune.dev/test-exit-code"
+# Where each control plane keeps its etcd, certificates and logs: memory-backed where there is /dev/shm.
+ROOT_PARENT = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+ROOT_PREFIX = "finetune-cp-"
 STOCK_STAGES = (
     "node/fast/node-initialize.yaml",
     "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
@@ -71,11 +74,7 @@ def build() -> Path:
 @dataclass
 class ControlPlane:
     bin: Path
-    root: Path = field(
-        default_factory=lambda: Path(
-            tempfile.mkdtemp(prefix="finetune-cp-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)
-        )
-    )
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=ROOT_PARENT)))
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     api_port: int = 0
     kubeconfig: Path = Path()
@@ -128,6 +127,14 @@ class ControlPlane:
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     def start(self) -> ControlPlane:
+        """Start every component; one that fails to start (or a Ctrl-C meanwhile) stops those already started."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> ControlPlane:
         pki = write_pki(self.root / "pki")
         self.ca = pki["ca"]
         etcd_port, peer = free_port(), free_port()
