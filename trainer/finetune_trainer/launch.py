@@ -27,19 +27,21 @@ def shell_exit_code(exitcode: int) -> int:
     return 128 - exitcode if exitcode < 0 else exitcode
 
 
-def rendezvous_message(args: object, error: BaseException) -> str:
-    where = f"{getattr(args, 'master_addr', '?')}:{getattr(args, 'master_port', '?')}"
-    conf = str(getattr(args, "rdzv_conf", "") or "")
+def rendezvous_message(args: Any, error: BaseException) -> str:
+    """`args`: torchrun's parsed arguments."""
+    where = f"{args.master_addr}:{args.master_port}"
+    conf = str(args.rdzv_conf or "")
     timeout = next((kv.split("=", 1)[1] for kv in conf.split(",") if kv.startswith("timeout=")), "600")
     cause = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")  # not torch's C++ frames
     return (
-        f"rank {getattr(args, 'node_rank', '?')} of {getattr(args, 'nnodes', '?')} could not form its group at the "
+        f"rank {args.node_rank} of {args.nnodes} could not form its group at the "
         f"rendezvous {where} within {timeout} s: {cause}. Every rank's pod must be running, and rank 0's port must "
         "be reachable through the job's headless Service (a NetworkPolicy or a missing pod network blocks it)."
     )
 
 
 def main(argv: list[str] | None = None) -> int:
+    import torch
     from torch.distributed import DistError
     from torch.distributed import run as torchrun
     from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -51,8 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     run: Callable[[Any], None] = torchrun.run
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    import torch
-
     if not torch.cuda.is_available():
         # accelerate forms a gloo group of CPU ranks only when told it runs on CPU; otherwise each rank
         # reports `rank 0 of 1` and trains alone, though torchrun set WORLD_SIZE (the workers inherit this).

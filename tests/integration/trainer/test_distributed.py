@@ -33,9 +33,9 @@ def _rank_commands(
     job: dict[str, object], config: Path, work: Path, settings: OperatorSettings | None = None
 ) -> list[list[str]]:
     """Each pod's command from the rendered Job, with the values the kubelet would put in its $(VARS)."""
-    validated = validate_document(job).job
-    assert validated is not None
-    rendered = next(o for o in render(validated, settings or OperatorSettings()).objects if o["kind"] == "Job")
+    result = validate_document(job)
+    assert result.errors == [] and result.job is not None, result.errors  # the operator renders valid specs only
+    rendered = next(o for o in render(result.job, settings or OperatorSettings()).objects if o["kind"] == "Job")
     command: list[str] = rendered["spec"]["template"]["spec"]["containers"][0]["command"]
     port = str(free_port())
     commands = []

@@ -97,9 +97,9 @@ def _trainer_container(resources: dict[str, Any]) -> dict[str, Any]:
     doc = yaml.safe_load((EXAMPLES_DIR / "tweets-lora.yaml").read_text())
     doc["spec"]["resources"] = resources
     doc["metadata"]["namespace"] = "default"
-    job = validate_document(doc).job
-    assert job is not None
-    rendered = next(o for o in render(job, SETTINGS).objects if o["kind"] == "Job")
+    result = validate_document(doc)
+    assert result.errors == [] and result.job is not None, result.errors  # the operator renders valid specs only
+    rendered = next(o for o in render(result.job, SETTINGS).objects if o["kind"] == "Job")
     return dict(rendered["spec"]["template"]["spec"]["containers"][0])
 
 
