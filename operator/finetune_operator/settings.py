@@ -18,7 +18,7 @@ class OperatorSettings(BaseSettings):
     rendezvous_timeout_seconds: int = Field(
         default=300,
         ge=10,
-        description="Seconds a rank of a multi-node CPU job waits for its peers at the rendezvous before it fails "
+        description="Seconds a rank of a multi-node job waits for its peers at the rendezvous before it fails "
         "(torchrun's own default is 600).",
     )
     work_dir_size: str = Field(default="100Gi", description="sizeLimit of the trainer's scratch emptyDir.")

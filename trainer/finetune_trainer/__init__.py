@@ -1,1 +1,1 @@
-"""The trainer: runs one FineTuneJob, locally (`finetune run`) or in a pod (`accelerate launch -m finetune_trainer`)."""
+"""The trainer: runs one FineTuneJob, locally (`finetune run`) or in a pod (`python -m finetune_trainer`)."""

@@ -1,4 +1,5 @@
-"""`accelerate launch -m finetune_trainer --config /etc/finetune/job.yaml`: the trainer pod's entrypoint."""
+"""`python -m finetune_trainer --config /etc/finetune/job.yaml`: the trainer pod's entrypoint (each rank's, under
+torchrun, for a job of several processes)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`python -m finetune_trainer.launch [torchrun flags] -m finetune_trainer --config FILE`: one rank of a multi-node
-CPU job per pod, started by torch.distributed.run, plus two things torchrun does not do:
+"""`python -m finetune_trainer.launch [torchrun flags] -m finetune_trainer --config FILE`: the ranks of a pod of a
+distributed job (one per GPU, or one on CPU), started by torch.distributed.run, plus two things torchrun does not do:
 
 - the pod exits with its trainer's exit code. torchrun exits 1 for any failed worker, so a data error would be
   retried like a crash: the operator's podFailurePolicy and failure classes read this code.

@@ -24,6 +24,8 @@ from ..naming import config_map_name, labels, service_name, trainer_service_acco
 from ..settings import OperatorSettings
 
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+# Seconds of the grace period kept for torchrun itself to exit after its workers have stopped.
+LAUNCHER_EXIT_SECONDS = 10
 
 
 def _env(job: FineTuneJob, settings: OperatorSettings) -> list[dict[str, Any]]:
@@ -65,38 +67,41 @@ def _env(job: FineTuneJob, settings: OperatorSettings) -> list[dict[str, Any]]:
 def _command(job: FineTuneJob, settings: OperatorSettings) -> list[str]:
     res = job.spec.resources
     trainer = ["-m", "finetune_trainer", "--config", CONFIG_FILE]
-    if res.gpus == 0 and res.nodes == 1:
+    if res.gpus <= 1 and res.nodes == 1:
         return ["python", *trainer]
-    if res.gpus == 0:
-        # One CPU rank per pod, started by torchrun (through finetune_trainer.launch, which keeps the trainer's
-        # exit code): it gives each process RANK and WORLD_SIZE, from which accelerate's state joins a gloo
-        # group. `accelerate launch --cpu` starts one process whatever --num_processes says: two pods would
-        # train two independent models into one output.
-        return [
-            "python",
-            "-m",
-            "finetune_trainer.launch",
+    # Every distributed shape starts its ranks with torchrun, through finetune_trainer.launch:
+    # - `accelerate launch` exits 1 for any failed rank, so a data error would be retried like a crash; the
+    #   launcher passes the trainer's own exit code on to the Job's podFailurePolicy.
+    # - `accelerate launch --cpu` starts one process whatever --num_processes says: two pods would train two
+    #   independent models into one output.
+    # torchrun gives each process RANK, LOCAL_RANK and WORLD_SIZE, from which accelerate's state joins an NCCL
+    # (GPU) or gloo (CPU) group; the trainer picks its precision itself.
+    launch = ["python", "-m", "finetune_trainer.launch", f"--nproc_per_node={max(res.gpus, 1)}"]
+    if res.nodes == 1:
+        launch.append("--standalone")
+    else:
+        launch += [
             "--nnodes=$(NNODES)",
             "--node_rank=$(NODE_RANK)",
-            "--nproc_per_node=1",
             "--master_addr=$(MASTER_ADDR)",
             "--master_port=$(MASTER_PORT)",
-            # A rank whose peers never come fails in bounded time; the Job, not torchrun, restarts it.
+            # A rank whose peers never come fails in bounded time.
             f"--rdzv_conf=timeout={settings.rendezvous_timeout_seconds}",
-            "--max_restarts=0",
-            *trainer,
         ]
-    launch = ["accelerate", "launch", f"--num_processes={res.gpus * res.nodes}", f"--num_machines={res.nodes}"]
-    if res.nodes > 1:
-        launch += [
-            "--machine_rank=$(NODE_RANK)",
-            "--main_process_ip=$(MASTER_ADDR)",
-            "--main_process_port=$(MASTER_PORT)",
-            "--rdzv_backend=static",
-        ]
-    if res.gpus * res.nodes > 1:
-        launch.append("--multi_gpu")
-    return [*launch, *trainer]
+    return [
+        *launch,
+        # The Job, not torchrun, restarts a failed group: its podFailurePolicy reads the exit code.
+        "--max_restarts=0",
+        # On SIGTERM torchrun gives its workers this long to checkpoint before it kills them (its default, 30 s,
+        # would cut a save short); the kubelet's SIGKILL comes after the pod's whole grace period.
+        f"--shutdown_timeout={shutdown_timeout(settings.termination_grace_seconds)}",
+        *trainer,
+    ]
+
+
+def shutdown_timeout(grace_seconds: int) -> int:
+    """Seconds torchrun waits for SIGTERMed workers: the pod's grace less the launcher's own exit."""
+    return max(grace_seconds - LAUNCHER_EXIT_SECONDS, 1)
 
 
 def _resources(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import yaml
 from finetune_api.pod_contract import CONFIG_FILE
 from finetune_api.validation import validate_document, validate_file
 from finetune_operator.render import render
+from finetune_operator.render.pod import shutdown_timeout
 from finetune_operator.settings import OperatorSettings
 
 # FineTuneJob examples; a FineTuneExperiment's variants render through the same code (test_experiment_plan.py).
@@ -118,5 +119,28 @@ def test_a_cpu_job_on_two_nodes_starts_one_torchrun_rank_per_pod() -> None:
     assert "nvidia.com/gpu" not in json.dumps(container["resources"])
 
 
-def test_a_single_cpu_pod_runs_the_trainer_without_a_launcher() -> None:
-    assert _trainer_container({"gpus": 0})["command"] == ["python", "-m", "finetune_trainer", "--config", CONFIG_FILE]
+def test_a_single_process_pod_runs_the_trainer_without_a_launcher() -> None:
+    for resources in ({"gpus": 0}, {"gpus": 1}):
+        command = _trainer_container(resources)["command"]
+        assert command == ["python", "-m", "finetune_trainer", "--config", CONFIG_FILE], resources
+
+
+def test_gpu_jobs_start_one_torchrun_rank_per_gpu_through_the_exit_code_keeping_launcher() -> None:
+    """`accelerate launch` exited 1 for any failed rank, so the Job retried a data error like a crash."""
+    one_node = _trainer_container({"gpus": 4})["command"]
+    assert one_node[:4] == ["python", "-m", "finetune_trainer.launch", "--nproc_per_node=4"], one_node
+    assert "--standalone" in one_node and not any("$(" in arg for arg in one_node)
+    two_nodes = _trainer_container({"gpus": 8, "nodes": 2})["command"]
+    assert two_nodes[:4] == ["python", "-m", "finetune_trainer.launch", "--nproc_per_node=8"], two_nodes
+    assert "--nnodes=$(NNODES)" in two_nodes and "--standalone" not in two_nodes
+    for command in (one_node, two_nodes):
+        assert "accelerate" not in command and "--max_restarts=0" in command
+        assert command[-4:] == ["-m", "finetune_trainer", "--config", CONFIG_FILE]
+
+
+def test_torchrun_gives_a_sigtermed_rank_the_pods_grace_period_less_its_own_exit() -> None:
+    """torchrun's default, 30 s, would SIGKILL a trainer still writing the checkpoint the pod's 120 s allow."""
+    (arg,) = [a for a in _trainer_container({"gpus": 0, "nodes": 2})["command"] if a.startswith("--shutdown_timeout=")]
+    waited = int(arg.split("=")[1])
+    assert 30 < waited < SETTINGS.termination_grace_seconds, arg
+    assert shutdown_timeout(5) >= 1

@@ -1,7 +1,7 @@
 """One FineTuneJob, start to finish: data -> model -> baseline -> method -> train -> evaluate -> gate -> publish.
 
 `run_job` is the path; each step below it is a function of what the steps before it returned. Under
-`accelerate launch` every process runs this: one per node downloads, the main process publishes.
+torchrun (finetune_trainer.launch) every process runs this: one per node downloads, the main process publishes.
 """
 
 from __future__ import annotations
