@@ -1,4 +1,5 @@
-"""A real Prometheus server for the tests: Debian's package, unpacked once into the cache, run on 127.0.0.1."""
+"""A real Prometheus server for the tests: Debian's package, unpacked once into the cache, run on 127.0.0.1, or
+inside a network namespace of the cluster network (reached from the host through a forwarder)."""
 
 from __future__ import annotations
 
@@ -41,23 +42,39 @@ def prometheus_binary() -> Path:
 
 
 @contextmanager
-def run_prometheus(targets: dict[str, int], folder: Path, interval: str = "1s") -> Iterator[str]:
-    """Prometheus scraping 127.0.0.1:<port> for each named job; yields its URL."""
+def run_prometheus(
+    targets: dict[str, int],
+    folder: Path,
+    interval: str = "1s",
+    scrape_configs: list[dict[str, Any]] | None = None,
+    netns: str | None = None,
+) -> Iterator[str]:
+    """Prometheus scraping 127.0.0.1:<port> for each named job in `targets`, and `scrape_configs` as given; yields
+    its URL on the host's 127.0.0.1. With `netns` it runs inside that namespace of the cluster network, where
+    service discovery finds pods and Services at their cluster addresses."""
     web_port = free_port()
     config = folder / "prometheus.yml"
+    static = [
+        {"job_name": name, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]} for name, port in targets.items()
+    ]
     config.write_text(
-        f"global: {{scrape_interval: {interval}}}\nscrape_configs:\n"
-        + "".join(
-            f"  - job_name: {name}\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
-            for name, port in targets.items()
-        )
+        json.dumps({"global": {"scrape_interval": interval}, "scrape_configs": static + list(scrape_configs or [])})
     )
-    proc = subprocess.Popen(
-        [str(prometheus_binary()), f"--config.file={config}", f"--storage.tsdb.path={folder / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{web_port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    prefix: list[str] = []
+    reach: list[subprocess.Popen[str]] = []
     url = f"http://127.0.0.1:{web_port}"
+    if netns is not None:
+        from tests.node import forwarder, network  # the node tier's; only a namespaced Prometheus needs them
+
+        prefix = network.in_netns(netns)
+        host_port = free_port()
+        reach.append(forwarder.start([(f"127.0.0.1:{host_port}", f"{netns}/127.0.0.1:{web_port}")]))
+        url = f"http://127.0.0.1:{host_port}"
+    proc = subprocess.Popen(
+        [*prefix, str(prometheus_binary()), f"--config.file={config}", f"--storage.tsdb.path={folder / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{web_port}"],
+        stdout=(folder / "prometheus.log").open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
     try:
         for _ in range(100):
             try:
@@ -69,6 +86,9 @@ def run_prometheus(targets: dict[str, int], folder: Path, interval: str = "1s") 
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        for forwarding in reach:
+            forwarding.terminate()
+            forwarding.wait(timeout=20)
 
 
 def query(url: str, expr: str) -> list[dict[str, Any]]:

@@ -29,15 +29,10 @@ class OperatorSettings(BaseSettings):
     termination_grace_seconds: int = Field(
         default=120, description="Time a SIGTERMed trainer has to save its checkpoint."
     )
-    trainer_host_network: bool = Field(
-        default=False,
-        description="Run trainer pods on their node's network (clusters without a pod network; outside the "
-        "restricted Pod Security level).",
-    )
     trainer_env: dict[str, str] = Field(
         default_factory=dict,
-        description="Extra environment of trainer containers (JSON object), e.g. KUBERNETES_SERVICE_HOST on the "
-        "host network; never credentials, and never a variable the operator sets itself.",
+        description="Extra environment of trainer containers (JSON object), e.g. HTTPS_PROXY or NCCL settings; "
+        "never credentials, and never a variable the operator sets itself.",
     )
     metrics_port: int = Field(default=8080, description="Port of the operator's own Prometheus endpoint; 0: none.")
     heartbeat_file: str = Field(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real control plane for the tests, once, into a cache outside the repo:
-#   kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet of the real-node tier
+#   kube-apiserver, kube-controller-manager, kube-scheduler, and the kubelet and kube-proxy of the real-node tier
 #   (from k8s.io/kubernetes through the wrapper module in ./k8s), etcd (from go.etcd.io/etcd/server/v3
 #   through the module in ./etcd), kwok, and helm.
 # Usage: tests/controlplane/build.sh           builds what is missing (a no-op when all is built), prints
@@ -16,7 +16,7 @@ CACHE="${FINETUNE_CACHE:-$HOME/.cache/finetune-operator}/controlplane/$K8S_VERSI
 BIN="$CACHE/bin"
 if [ "${1:-}" = "--check" ]; then
   missing=""
-  for name in kube-apiserver kube-controller-manager kube-scheduler kubelet etcd kwok helm; do
+  for name in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy etcd kwok helm; do
     [ -x "$BIN/$name" ] || missing="$missing $name"
   done
   [ -d "$CACHE/kwok-stages" ] || missing="$missing kwok-stages"
@@ -69,6 +69,11 @@ if [ ! -x "$BIN/kubelet" ]; then
   # Built apart from the three above so a cache made before the node tier existed gains it (~1 min warm).
   echo "==> building kubelet $K8S_VERSION" >&2
   (cd "$HERE/k8s" && go build -v -trimpath -ldflags "-s -w $(version_ldflags)" -o "$BIN/" k8s.io/kubernetes/cmd/kubelet)
+fi
+if [ ! -x "$BIN/kube-proxy" ]; then
+  # The Services of the real-node tier's pod network (iptables mode); the kubelet's Go cache makes it quick.
+  echo "==> building kube-proxy $K8S_VERSION" >&2
+  (cd "$HERE/k8s" && go build -v -trimpath -ldflags "-s -w $(version_ldflags)" -o "$BIN/" k8s.io/kubernetes/cmd/kube-proxy)
 fi
 if [ ! -x "$BIN/etcd" ]; then
   # The version is pinned in ./etcd/go.mod; under a minute when Go's build cache holds its gRPC.

@@ -35,6 +35,13 @@ EXIT_CODE_LABEL = "finetune.dev/test-exit-code"
 # Where each control plane keeps its etcd, certificates and logs: memory-backed where there is /dev/shm.
 ROOT_PARENT = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
 ROOT_PREFIX = "finetune-cp-"
+SERVICE_CIDR = "10.0.0.0/24"
+KUBERNETES_SERVICE_IP = "10.0.0.1"  # the API server's own Service: always the range's first address
+CLUSTER_DNS_IP = "10.0.0.10"
+CLUSTER_DOMAIN = "cluster.local"
+API_SERVER_NAMES = tuple(
+    f"kubernetes{suffix}" for suffix in ("", ".default", ".default.svc", f".default.svc.{CLUSTER_DOMAIN}")
+)
 STOCK_STAGES = (
     "node/fast/node-initialize.yaml",
     "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
@@ -84,6 +91,11 @@ class ControlPlane:
     # Off for the kwok tier (no kubelet mounts tokens there); on for the real-node tier, whose pods
     # (the operator, the trainer's status hook) authenticate with their projected ServiceAccount token.
     service_account_admission: bool = False
+    # The real-node tier's cluster network (tests/node/network.py): the address nodes and pods reach the API server
+    # at (published in the `kubernetes` Service), and the unix socket of the HTTP CONNECT proxy through which the
+    # API server reaches kubelets and pods there.
+    advertise_address: str = "127.0.0.1"
+    egress_proxy: Path | None = None
 
     @property
     def admin_token(self) -> str:
@@ -135,7 +147,11 @@ class ControlPlane:
             raise
 
     def _start(self) -> ControlPlane:
-        pki = write_pki(self.root / "pki")
+        pki = write_pki(
+            self.root / "pki",
+            addresses=(self.advertise_address, KUBERNETES_SERVICE_IP),
+            names=API_SERVER_NAMES,
+        )
         self.ca = pki["ca"]
         etcd_port, peer = free_port(), free_port()
         self._spawn(
@@ -172,7 +188,7 @@ class ControlPlane:
                 str(self.bin / "kube-apiserver"),
                 f"--etcd-servers=http://127.0.0.1:{etcd_port}",
                 "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--advertise-address={self.advertise_address}",
                 f"--secure-port={self.api_port}",
                 f"--cert-dir={self.root / 'certs'}",
                 f"--tls-cert-file={pki['cert']}",
@@ -183,7 +199,10 @@ class ControlPlane:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={pki['sa_pub']}",
                 f"--service-account-signing-key-file={pki['sa_key']}",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--kubelet-client-certificate={pki['kubelet_client_cert']}",
+                f"--kubelet-client-key={pki['kubelet_client_key']}",
+                *self._egress_args(),
                 "--allow-privileged=true",
                 *([] if self.service_account_admission else ["--disable-admission-plugins=ServiceAccount"]),
                 "--enable-priority-and-fairness=false",
@@ -241,16 +260,36 @@ class ControlPlane:
         )
         return self
 
+    def _egress_args(self) -> list[str]:
+        if self.egress_proxy is None:
+            return []
+        config = self.root / "egress-selector.yaml"
+        connection = {"proxyProtocol": "HTTPConnect", "transport": {"uds": {"udsName": str(self.egress_proxy)}}}
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "apiserver.k8s.io/v1beta1",
+                    "kind": "EgressSelectorConfiguration",
+                    "egressSelections": [{"name": "cluster", "connection": connection}],
+                }
+            )
+        )
+        # A node's name means nothing inside the cluster network (no DNS reaches the proxy): its address does.
+        return [f"--egress-selector-config-file={config}", "--kubelet-preferred-address-types=InternalIP"]
+
     def _stage_files(self) -> list[Path]:
         stock = self.bin.parent / "kwok-stages"
         return [stock / rel for rel in STOCK_STAGES] + sorted((HERE / "stages").glob("*.yaml"))
 
-    def write_kubeconfig(self, user: str, token: str) -> Path:
+    def write_kubeconfig(self, user: str, token: str, server: str = "") -> Path:
+        """`server`: where the user reaches the API server, if not on 127.0.0.1 (a node in the cluster network)."""
         path = self.root / f"kubeconfig-{user.replace(':', '-')}"
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "test", "cluster": {"server": self.server, "certificate-authority": str(self.ca)}}],
+            "clusters": [
+                {"name": "test", "cluster": {"server": server or self.server, "certificate-authority": str(self.ca)}}
+            ],
             "users": [{"name": user, "user": {"token": token}}],
             "contexts": [{"name": "test", "context": {"cluster": "test", "user": user}}],
             "current-context": "test",

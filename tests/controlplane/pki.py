@@ -1,4 +1,5 @@
-"""Throwaway certificates for the test control plane: a CA, a serving cert for 127.0.0.1, a service-account key."""
+"""Throwaway certificates for the test control plane: a CA, the API server's serving certificate (127.0.0.1 and any
+other address it is reached at), its client certificate for kubelets, and a service-account key."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def write_pki(folder: Path) -> dict[str, Path]:
+def write_pki(folder: Path, addresses: tuple[str, ...] = (), names: tuple[str, ...] = ()) -> dict[str, Path]:
+    """`addresses` and `names`: where the API server is reached besides 127.0.0.1 and localhost (the hub's address,
+    the `kubernetes` Service's ClusterIP and DNS names)."""
     folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = _key()
@@ -48,9 +51,31 @@ def write_pki(folder: Path) -> dict[str, Path]:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", *addresses)]
+                + [x509.DNSName(n) for n in ("localhost", *names)]
+            ),
             critical=False,
         )
+        .sign(ca_key, hashes.SHA256())
+    )
+    # What the API server presents to kubelets (logs, exec): a kubelet trusts this CA's clients.
+    client_key = _key()
+    client = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver-kubelet-client"),
+                ]
+            )
+        )
+        .issuer_name(ca_name)
+        .public_key(client_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
         .sign(ca_key, hashes.SHA256())
     )
     sa_key = _key()
@@ -58,12 +83,16 @@ def write_pki(folder: Path) -> dict[str, Path]:
         "ca": folder / "ca.crt",
         "cert": folder / "apiserver.crt",
         "key": folder / "apiserver.key",
+        "kubelet_client_cert": folder / "kubelet-client.crt",
+        "kubelet_client_key": folder / "kubelet-client.key",
         "sa_key": folder / "sa.key",
         "sa_pub": folder / "sa.pub",
     }
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths["cert"].write_bytes(server.public_bytes(serialization.Encoding.PEM))
     paths["key"].write_bytes(_pem_key(server_key))
+    paths["kubelet_client_cert"].write_bytes(client.public_bytes(serialization.Encoding.PEM))
+    paths["kubelet_client_key"].write_bytes(_pem_key(client_key))
     paths["sa_key"].write_bytes(_pem_key(sa_key))
     paths["sa_pub"].write_bytes(
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

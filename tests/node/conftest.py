@@ -1,24 +1,31 @@
 """The real-node tier: both images built from the project's Dockerfiles, a control plane with
-ServiceAccount admission, and a real kubelet on containerd beside the kwok GPU node."""
+ServiceAccount admission, and a real kubelet on containerd beside the kwok GPU node, on the cluster network
+(tests/node/network.py): pods get addresses from the node's pod range and reach the API server through the
+`kubernetes` Service, and S3 at the hub's address."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.controlplane.cluster import ControlPlane, build
+from tests.controlplane.cluster import SERVICE_CIDR, ControlPlane, build, stop_processes
 from tests.support import caches
 
 from .docker_engine import REPO, BuiltImage, DockerEngine, build_all, ensure_base_image
 from .docker_engine import missing_tools as missing_build_tools
 from .kubelet import RealNode, ensure_pause_image, node_cache_error, node_images
 from .kubelet import missing_tools as missing_node_tools
+from .network import ClusterNetwork
 
 REPO_CRDS = sorted((REPO / "crds").glob("*.yaml"))
 
@@ -62,9 +69,32 @@ def images(docker_engine: DockerEngine) -> Images:
 
 
 @pytest.fixture(scope="session")
-def node_plane() -> Iterator[ControlPlane]:
-    """A control plane of its own: ServiceAccount admission on, so the kubelet mounts projected tokens."""
-    plane = ControlPlane(build(), service_account_admission=True).start()
+def cluster_network() -> Iterator[ClusterNetwork]:
+    if os.geteuid() != 0:
+        pytest.skip("the cluster network is made of network namespaces, which need root")
+    network = ClusterNetwork(nodes=1, service_cidr=SERVICE_CIDR).create()
+    yield network
+    network.destroy()
+
+
+@pytest.fixture(scope="session")
+def egress_socket() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="finetune-egress-"))
+    yield folder / "egress.sock"
+    (folder / "egress.sock").unlink(missing_ok=True)
+    folder.rmdir()
+
+
+@pytest.fixture(scope="session")
+def node_plane(cluster_network: ClusterNetwork, egress_socket: Path) -> Iterator[ControlPlane]:
+    """A control plane of its own: ServiceAccount admission on, so the kubelet mounts projected tokens; published
+    at the hub's address, and reaching kubelets and pods through the forwarder's egress proxy."""
+    plane = ControlPlane(
+        build(),
+        service_account_admission=True,
+        advertise_address=cluster_network.hub_ip,
+        egress_proxy=egress_socket,
+    ).start()
     try:
         for crd in REPO_CRDS:
             plane.kubectl("apply", "--server-side", "-f", str(crd))
@@ -74,10 +104,37 @@ def node_plane() -> Iterator[ControlPlane]:
         plane.stop()
 
 
+@dataclass(frozen=True)
+class PodView:
+    """The host's services as pods see them, through the forwarder: S3 at the hub's address."""
+
+    s3: str
+
+
 @pytest.fixture(scope="session")
-def real_node(node_plane: ControlPlane, docker_engine: DockerEngine, images: Images) -> Iterator[RealNode]:
+def pod_view(
+    cluster_network: ClusterNetwork, node_plane: ControlPlane, egress_socket: Path, s3_endpoint: str
+) -> Iterator[PodView]:
+    from .forwarder import start
+
+    hub, hub_ip = cluster_network.hub, cluster_network.hub_ip
+    s3_port = urllib.parse.urlsplit(s3_endpoint).port
+    forwarder = start(
+        [(f"{hub}/{hub_ip}:{port}", f"127.0.0.1:{port}") for port in (node_plane.api_port, s3_port)],
+        [(egress_socket, hub)],
+    )
+    procs: list[subprocess.Popen[bytes]] = [forwarder]  # type: ignore[list-item]
+    yield PodView(s3=f"http://{hub_ip}:{s3_port}")
+    stop_processes(procs)
+
+
+@pytest.fixture(scope="session")
+def real_node(
+    node_plane: ControlPlane, cluster_network: ClusterNetwork, pod_view: PodView, docker_engine: DockerEngine,
+    images: Images,
+) -> Iterator[RealNode]:  # fmt: skip
     started = time.monotonic()
-    node = RealNode(node_plane, node_plane.bin)
+    node = RealNode(node_plane, node_plane.bin, network=cluster_network)
     node.root.mkdir(parents=True, exist_ok=True)
     ensure_pause_image(docker_engine, images.base)
     node.start()

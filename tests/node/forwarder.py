@@ -18,8 +18,10 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import ipaddress
 import os
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,6 +88,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def _dial(target: Endpoint) -> Stream:
+    # Addresses only: a name would be looked up with the host's resolver, outside the cluster's namespaces.
+    ipaddress.ip_address(target.host)
     with inside(target.netns):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
@@ -150,6 +154,21 @@ async def _main(maps: list[tuple[Endpoint, Endpoint]], proxies: list[tuple[str, 
         servers.append(await asyncio.start_unix_server(_connect_proxy(netns), path=path))  # type: ignore[arg-type]
     print(READY, flush=True)
     await asyncio.gather(*(server.serve_forever() for server in servers))
+
+
+def start(maps: list[tuple[str, str]], proxies: list[tuple[Path, str]] | None = None) -> subprocess.Popen[str]:
+    """A forwarder process of its own session (stop it with cluster.stop_processes); returns once it listens.
+    `maps`: (LISTEN, CONNECT) endpoints as --map takes them; `proxies`: (socket, netns) as --connect-proxy."""
+    args = [f"--map={listen}={connect}" for listen, connect in maps]
+    args += [f"--connect-proxy={path}={netns}" for path, netns in proxies or []]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.node.forwarder", *args], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != READY:
+        proc.kill()
+        raise RuntimeError(f"the forwarder did not start (exit {proc.wait()}); its arguments: {args}")
+    return proc
 
 
 def main(argv: list[str] | None = None) -> int:

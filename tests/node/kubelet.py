@@ -25,11 +25,18 @@ from pathlib import Path
 
 import yaml
 
-from tests.controlplane.cluster import ControlPlane, free_port, stop_processes
+from tests.controlplane.cluster import (
+    CLUSTER_DNS_IP,
+    CLUSTER_DOMAIN,
+    ControlPlane,
+    free_port,
+    stop_processes,
+)
 from tests.support import visible
 from tests.support.caches import CONTAINERD_STEP, IMAGES_STEP, MissingCache, caches_only, missing
 
 from .docker_engine import CACHE, DOCKER, IMAGES, DockerEngine, missing_images, tagged_images, unmount_under
+from .network import NETNS_DIR, POD_NET, ClusterNetwork, in_netns, ip, namespaces, remove_namespaces
 
 CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
@@ -117,6 +124,15 @@ class RealNode:
     run_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=RUN_PREFIX)))
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     name: str = NODE_NAME
+    # On the cluster network: containerd, the kubelet and kube-proxy run in the node's namespace, and pods get
+    # addresses from its pod range. Without it (the setup stage's imports) containerd runs on the host's.
+    network: ClusterNetwork | None = None
+    index: int = 0
+    _netns_before: set[str] = field(default_factory=set)
+
+    @property
+    def address(self) -> str | None:
+        return self.network.node_ip(self.index) if self.network else None
 
     @property
     def containerd_socket(self) -> Path:
@@ -128,7 +144,10 @@ class RealNode:
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log = (self.run_dir / f"{name}.log").open("wb")
-        self.procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        prefix = in_netns(self.network.node(self.index)) if self.network else []
+        self.procs.append(
+            subprocess.Popen([*prefix, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
 
     def log(self, name: str, tail: int = 4000) -> str:
         path = self.run_dir / f"{name}.log"
@@ -145,11 +164,7 @@ class RealNode:
     def _containerd_config(self) -> Path:
         cni_conf = self.run_dir / "cni"
         cni_conf.mkdir()
-        # Only loopback: pods run on the host network (the network rule allows 127.0.0.1 only), but
-        # the kubelet reports NotReady until some CNI config exists.
-        (cni_conf / "10-loopback.conflist").write_text(
-            json.dumps({"cniVersion": "1.0.0", "name": "loopback", "plugins": [{"type": "loopback"}]})
-        )
+        (cni_conf / "10-pods.conflist").write_text(json.dumps(self._cni_network()))
         cri = {
             "sandbox_image": f"docker.io/library/{PAUSE_IMAGE}",
             "restrict_oom_score_adj": True,
@@ -178,6 +193,22 @@ class RealNode:
         path.write_text("\n".join(lines) + "\n")
         return path
 
+    def _cni_network(self) -> dict[str, object]:
+        if self.network is None:
+            # Only loopback: pods run on the host network, but the kubelet reports NotReady until some CNI
+            # config exists.
+            return {"cniVersion": "1.0.0", "name": "loopback", "plugins": [{"type": "loopback"}]}
+        # The node's pods on a bridge of their own, addressed from the node's pod range; the bridge is their
+        # gateway, and the node routes onward (no masquerading: every address stays inside the cluster).
+        ipam = {
+            "type": "host-local",
+            "ranges": [[{"subnet": self.network.pod_cidr(self.index)}]],
+            "routes": [{"dst": "0.0.0.0/0"}],  # the node drops what is outside the cluster: it has no default
+            "dataDir": str(self.run_dir / "cni-ipam"),  # not /var/lib/cni: each node leases its own range
+        }
+        bridge = {"type": "bridge", "bridge": "cni0", "isGateway": True, "ipMasq": False, "hairpinMode": True}
+        return {"cniVersion": "1.0.0", "name": "pods", "plugins": [{**bridge, "ipam": ipam}]}
+
     def _kubelet_config(self) -> Path:
         config = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
@@ -188,12 +219,18 @@ class RealNode:
             "enforceNodeAllocatable": [],
             "failSwapOn": False,
             "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
-            "address": "127.0.0.1",
-            "port": free_port(),
+            "address": self.address or "127.0.0.1",
+            "port": 10250 if self.network else free_port(),
             "readOnlyPort": 0,
             "healthzBindAddress": "127.0.0.1",
             "healthzPort": free_port(),
-            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False}},
+            # Only the API server's client certificate (signed by the plane's CA) is let in: logs and exec.
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": False},
+                "x509": {"clientCAFile": str(self.plane.ca) if self.plane else ""},
+            },
+            **({"clusterDNS": [CLUSTER_DNS_IP], "clusterDomain": CLUSTER_DOMAIN} if self.network else {}),
             "authorization": {"mode": "AlwaysAllow"},
             "podLogsDir": str(self.pod_logs),
             "serializeImagePulls": False,
@@ -211,8 +248,29 @@ class RealNode:
         path.write_text(yaml.safe_dump(config))
         return path
 
+    def _kube_proxy_config(self, kubeconfig: Path) -> Path:
+        """iptables mode. Every Service connection is masqueraded, so a reply returns through the node that
+        translated it (no br_netfilter assumptions); the conntrack sysctls are left as the namespace has them."""
+        config = {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": str(kubeconfig)},
+            "mode": "iptables",
+            "clusterCIDR": str(POD_NET),
+            "hostnameOverride": self.name,
+            "bindAddress": self.address,
+            "healthzBindAddress": "127.0.0.1:10256",
+            "metricsBindAddress": "127.0.0.1:10249",
+            "iptables": {"masqueradeAll": True, "minSyncPeriod": "0s", "syncPeriod": "30s"},
+            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
+        }
+        path = self.run_dir / "kube-proxy.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
     def start_containerd(self) -> RealNode:
         """Containerd alone: enough to import images (the setup stage), and the first half of `start`."""
+        self._netns_before = set(_pod_netns())
         self.root.mkdir(parents=True, exist_ok=True)
         self.pod_logs.mkdir()
         self._spawn("containerd", [CONTAINERD, f"--config={self._containerd_config()}"])
@@ -226,7 +284,9 @@ class RealNode:
         if plane is None:
             raise RuntimeError("a kubelet needs a control plane: RealNode(plane=None) runs containerd only")
         self.start_containerd()
-        kubeconfig = plane.write_kubeconfig("kubelet", plane.admin_token)
+        network = self.network
+        server = f"https://{network.hub_ip}:{plane.api_port}" if network else ""
+        kubeconfig = plane.write_kubeconfig(f"kubelet-{self.name}", plane.admin_token, server=server)
         self._spawn(
             "kubelet",
             [
@@ -237,9 +297,12 @@ class RealNode:
                 f"--cert-dir={self.run_dir / 'kubelet-pki'}",
                 f"--hostname-override={self.name}",
                 f"--node-labels={NODE_LABEL}=true",
+                *([f"--node-ip={self.address}"] if self.address else []),
                 "--v=1",
             ],
         )
+        if network is not None:
+            self._spawn("kube-proxy", [str(self.bin / "kube-proxy"), f"--config={self._kube_proxy_config(kubeconfig)}"])
 
         def ready() -> bool:
             out = plane.kubectl(
@@ -276,10 +339,29 @@ class RealNode:
                         os.kill(int(pid), signal.SIGKILL)
 
     def _forget_old_pods(self) -> None:
-        """Containers a killed earlier run left in the cached root: a new control plane knows none of them."""
+        """Containers a killed earlier run left in the cached root (a new control plane knows none of them), and
+        the network namespaces of their pods."""
+        pod_namespaces = self._pod_namespaces()
         listed = self.ctr("containers", "list", "--quiet")
         for cid in listed.stdout.decode().split():
             self.ctr("containers", "delete", cid)
+        remove_namespaces(pod_namespaces)
+
+    def _pod_namespaces(self) -> list[str]:
+        """The network namespaces containerd made for this node's pods (/run/netns/cni-...), read from the OCI spec
+        of each container: containerd leaves them behind when it stops before the kubelet has removed the pods."""
+        found = set()
+        for cid in self.ctr("containers", "list", "--quiet").stdout.decode().split():
+            info = self.ctr("containers", "info", cid)
+            try:
+                namespaces = json.loads(info.stdout)["Spec"]["linux"]["namespaces"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            for ns in namespaces:
+                path = Path(ns.get("path") or "")
+                if ns.get("type") == "network" and path.parent == NETNS_DIR and path.name.startswith("cni-"):
+                    found.add(path.name)
+        return sorted(found)
 
     def import_image(self, engine: DockerEngine, ref: str) -> float:
         """Copy an image from the Docker engine into containerd, unless this exact image is there already."""
@@ -325,7 +407,7 @@ class RealNode:
             except Exception:  # noqa: BLE001, S110 - not up yet
                 pass
             time.sleep(0.5)
-        logs = "\n".join(f"--- {n}\n{self.log(n)}" for n in ("containerd", "kubelet"))
+        logs = "\n".join(f"--- {n}\n{self.log(n)}" for n in ("containerd", "kubelet", "kube-proxy"))
         self.stop()
         raise RuntimeError(f"{what} not ready in {timeout}s:\n{logs}")
 
@@ -342,10 +424,21 @@ class RealNode:
                 self.ctr("tasks", "delete", "--force", task)
         stop_processes(containerd, timeout=20)
         self._kill_orphaned_shims()
+        # containerd leaves a stopped pod's network namespace pinned in /run/netns: those made while this node ran,
+        # now empty of processes.
+        remove_namespaces([n for n in _pod_netns() if n not in self._netns_before and not _has_processes(n)])
         self.procs.clear()
         # The kubelet's pod folders hold mounts (projected tokens, emptyDirs on tmpfs) left by pods.
         unmount_under(self.run_dir)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def _pod_netns() -> list[str]:
+    return [name for name in namespaces() if name.startswith("cni-")]
+
+
+def _has_processes(netns: str) -> bool:
+    return bool(ip("netns", "pids", netns, check=False).stdout.strip())
 
 
 def _toml_table(table: dict[str, object], prefix: str) -> list[str]:

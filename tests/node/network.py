@@ -16,6 +16,7 @@ exactly that, and the tests assert it is empty.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import os
 import subprocess
@@ -27,6 +28,7 @@ PREFIX = "fcn"  # every namespace made here: fcn<pid>-...; a dead pid's are remo
 NODE_NET = ipaddress.ip_network("10.250.0.0/24")
 POD_NET = ipaddress.ip_network("10.244.0.0/16")
 HUB_BRIDGE = "nodes"
+_made = itertools.count()
 
 
 def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -38,12 +40,18 @@ def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.C
 
 
 def in_netns(netns: str) -> list[str]:
-    """The command prefix that runs a program inside `netns`."""
-    return ["ip", "netns", "exec", netns]
+    """The command prefix that runs a program inside `netns`. Not `ip netns exec`: that also makes a mount
+    namespace with a sysfs of its own, in which the kubelet finds no cgroup mounts and refuses to start."""
+    return ["nsenter", f"--net={NETNS_DIR / netns}", "--"]
 
 
 def namespaces() -> list[str]:
     return sorted(p.name for p in NETNS_DIR.iterdir()) if NETNS_DIR.is_dir() else []
+
+
+def remove_namespaces(names: list[str]) -> None:
+    for name in names:
+        ip("netns", "delete", name, check=False)
 
 
 def remove_stale() -> list[str]:
@@ -52,8 +60,8 @@ def remove_stale() -> list[str]:
     for name in namespaces():
         owner = name.removeprefix(PREFIX).split("-", 1)[0]
         if name.startswith(PREFIX) and owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            ip("netns", "delete", name, check=False)
             removed.append(name)
+    remove_namespaces(removed)
     return removed
 
 
@@ -61,7 +69,7 @@ def remove_stale() -> list[str]:
 class ClusterNetwork:
     nodes: int
     service_cidr: str
-    prefix: str = field(default_factory=lambda: f"{PREFIX}{os.getpid()}")
+    prefix: str = field(default_factory=lambda: f"{PREFIX}{os.getpid()}-{next(_made)}")
     made: list[str] = field(default_factory=list)
 
     @property
@@ -95,6 +103,8 @@ class ClusterNetwork:
         ip("netns", "add", name)
         self.made.append(name)
         ip("link", "set", "lo", "up", netns=name)
+        # The hub and the nodes route between the node network, the pods and the Services.
+        subprocess.run([*in_netns(name), "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
 
     def _create(self) -> None:
         self._add_namespace(self.hub)
@@ -122,8 +132,7 @@ class ClusterNetwork:
 
     def destroy(self) -> None:
         """Remove every namespace made here (their veths go with them). Processes inside must be stopped first."""
-        for name in reversed(self.made):
-            ip("netns", "delete", name, check=False)
+        remove_namespaces(list(reversed(self.made)))
         self.made.clear()
 
     def allowed(self) -> list[ipaddress.IPv4Network]:

@@ -1,27 +1,32 @@
-"""The user's journey on a real node: `helm install` of the chart with the built operator image, then
-FineTuneJobs applied with kubectl whose trainer pods run the built trainer image in real containers,
-with the shipped model and data in an S3 server on 127.0.0.1."""
+"""The user's journey on a real node: `helm install` of the chart with the built operator image, as production
+runs it (pods on the pod network, the API server through the `kubernetes` Service), then FineTuneJobs applied
+with kubectl whose trainer pods run the built trainer image in real containers, with the shipped model and
+data in an S3 server the pods reach at the hub's address."""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import free_port, wait_for
-from tests.controlplane.cluster import ControlPlane
+from tests.conftest import wait_for
+from tests.controlplane.cluster import KUBERNETES_SERVICE_IP, ControlPlane
 from tests.prometheus import query, run_prometheus
 
+from .conftest import PodView
 from .docker_engine import OPERATOR_IMAGE, REPO, TRAINER_IMAGE
 from .kubelet import NODE_LABEL, RealNode
+from .network import ClusterNetwork
 
 pytestmark = pytest.mark.node
 CHART = REPO / "charts" / "finetune-operator"
@@ -76,8 +81,9 @@ def _wait(what: str, probe: Callable[[], Any], timeout: float, diagnose: Callabl
 class Cluster:
     plane: ControlPlane
     node: RealNode
-    s3: str
-    trainer_metrics_port: int
+    s3: str  # as the tests see it, on 127.0.0.1
+    pod_s3: str  # as pods see it
+    network: ClusterNetwork
 
     def get(self, kind: str, name: str, namespace: str = NS) -> dict[str, Any]:
         out = self.plane.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
@@ -96,12 +102,11 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(node_plane: ControlPlane, real_node: RealNode, shipped_s3: str) -> Iterator[Cluster]:
-    """The chart installed as a platform team would, with what a node without a pod network needs:
-    the host network, and the API server's address on 127.0.0.1 (never the kubernetes Service's ClusterIP)."""
+def cluster(
+    node_plane: ControlPlane, real_node: RealNode, shipped_s3: str, pod_view: PodView, cluster_network: ClusterNetwork
+) -> Iterator[Cluster]:
+    """The chart installed as a platform team would: no host network and no API server override."""
     plane = node_plane
-    api = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(plane.api_port)}
-    trainer_metrics_port = free_port()
     values = {
         "image": {
             "repository": OPERATOR_IMAGE.split(":")[0],
@@ -109,17 +114,11 @@ def cluster(node_plane: ControlPlane, real_node: RealNode, shipped_s3: str) -> I
             "pullPolicy": "Never",
         },
         "replicaCount": 2,
-        "hostNetwork": True,
-        "extraEnv": [{"name": k, "value": v} for k, v in api.items()],
-        "metrics": {"enabled": False},
         "nodeSelector": {NODE_LABEL: "true"},
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
         "trainer": {
             "image": TRAINER_IMAGE,
             "imagePullPolicy": "Never",
-            "hostNetwork": True,
-            "extraEnv": api,
-            "metricsPort": trainer_metrics_port,
             "defaultCpu": "1",
             "defaultMemory": "4Gi",
             "workDirSize": "4Gi",
@@ -139,7 +138,7 @@ def cluster(node_plane: ControlPlane, real_node: RealNode, shipped_s3: str) -> I
         "create", "secret", "generic", "s3-credentials", "-n", NS,
         "--from-literal=AWS_ACCESS_KEY_ID=testing", "--from-literal=AWS_SECRET_ACCESS_KEY=testing",
     )  # fmt: skip
-    yield Cluster(plane, real_node, shipped_s3, trainer_metrics_port)
+    yield Cluster(plane, real_node, shipped_s3, pod_view.s3, cluster_network)
     _helm(plane, "uninstall", "ft", "-n", RELEASE_NS, "--wait", "--timeout=120s")
 
 
@@ -148,7 +147,7 @@ def _job(name: str, cluster: Cluster, **spec: Any) -> dict[str, Any]:
     doc = yaml.safe_load((REPO / "examples" / "tweets-lora.yaml").read_text())
     doc["metadata"] = {"name": name, "namespace": NS}
     body = doc["spec"]
-    body["s3"] = {"endpoint": cluster.s3, "region": "us-east-1", "secretRef": {"name": "s3-credentials"}}
+    body["s3"] = {"endpoint": cluster.pod_s3, "region": "us-east-1", "secretRef": {"name": "s3-credentials"}}
     body["output"] = {**body["output"], "uri": f"s3://models/out/{name}/"}
     body["resources"] = {"gpus": 0, "cpu": "1800m", "memory": "6Gi"}  # the node has 2 cores; the operator asks 100m
     body["scheduling"] = {"nodeSelector": {NODE_LABEL: "true"}}
@@ -187,6 +186,50 @@ def test_operator_replicas_run_the_chart_with_peering(cluster: Cluster) -> None:
     assert {peer for peer in found} == {pod["metadata"]["name"] for pod in pods}, found
 
 
+def _scraped(cluster: Cluster, trainer_targets: Path) -> list[dict[str, Any]]:
+    """The operator through the ClusterIP of the chart's metrics Service (kube-proxy picks a replica), and the
+    trainer pods at their pod addresses, listed in `trainer_targets` by `_list_trainers`. Debian's Prometheus
+    is built without Kubernetes service discovery, so the test lists the pods the API server reports."""
+    service = cluster.get("service", "ft-finetune-operator-metrics", RELEASE_NS)
+    (port,) = service["spec"]["ports"]
+    return [
+        {"job_name": "trainer", "file_sd_configs": [{"files": [str(trainer_targets)], "refresh_interval": "1s"}]},
+        {"job_name": "operator", "static_configs": [{"targets": [f"{service['spec']['clusterIP']}:{port['port']}"]}]},
+    ]
+
+
+def _list_trainers(cluster: Cluster, job: str, targets: Path) -> None:
+    """Each trainer pod's address and the port its prometheus.io annotations name."""
+    listed = []
+    for pod in cluster.pods(job):
+        annotations, address = pod["metadata"].get("annotations", {}), pod["status"].get("podIP")
+        if address and annotations.get("prometheus.io/scrape") == "true":
+            listed.append({"targets": [f"{address}:{annotations['prometheus.io/port']}"], "labels": {"pod": job}})
+    if listed:
+        targets.write_text(json.dumps(listed))
+
+
+def test_pods_are_on_the_pod_network_and_kubectl_reaches_the_node(cluster: Cluster) -> None:
+    """The node registered with its address, so the API server reaches the kubelet (through its egress proxy into
+    the cluster network): kubectl logs and exec work, as on any cluster."""
+    node = cluster.get("node", cluster.node.name, "")
+    addresses = {a["type"]: a["address"] for a in node["status"]["addresses"]}
+    assert addresses.get("InternalIP") == cluster.node.address, addresses
+    pods = json.loads(cluster.plane.kubectl("get", "pods", "-n", RELEASE_NS, "-o", "json"))["items"]
+    pod_range = ipaddress.ip_network(cluster.network.pod_cidr(cluster.node.index))
+    for pod in pods:
+        assert not pod["spec"].get("hostNetwork"), "the chart runs as production does"
+        assert ipaddress.ip_address(pod["status"]["podIP"]) in pod_range, pod["status"]
+    name = pods[0]["metadata"]["name"]
+    logs = cluster.plane.kubectl("logs", "-n", RELEASE_NS, name, "--tail=50")
+    assert logs.strip(), "kubectl logs returned the operator's log through the kubelet"
+    # The operator image has no shell; its Python answers with the pod's own view of the API server's Service.
+    printed = cluster.plane.kubectl(
+        "exec", "-n", RELEASE_NS, name, "--", "python", "-c", "import os; print(os.environ['KUBERNETES_SERVICE_HOST'])"
+    )
+    assert printed.strip() == KUBERNETES_SERVICE_IP, printed
+
+
 @dataclass
 class Observed:
     progress: list[str] = field(default_factory=list)
@@ -199,11 +242,15 @@ def happy_run(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Ite
     name = "tweets-lora"
     seen = Observed()
     folder = tmp_path_factory.mktemp("prometheus")
-    with run_prometheus({"trainer": cluster.trainer_metrics_port}, folder) as prometheus:
+    trainers = folder / "trainers.json"
+    trainers.write_text("[]")
+    scraped = _scraped(cluster, trainers)
+    with run_prometheus({}, folder, scrape_configs=scraped, netns=cluster.network.hub) as prometheus:
         started = time.monotonic()
         _apply(cluster, _job(name, cluster))
 
         def finished() -> bool:
+            _list_trainers(cluster, name, trainers)
             status = cluster.status(name)
             summary = (status.get("progress") or {}).get("summary")
             if summary and (not seen.progress or seen.progress[-1] != summary):
@@ -257,8 +304,13 @@ def test_output_in_status_matches_the_manifest_in_s3(cluster: Cluster, happy_run
         assert len(body) == entry["size"], path
 
 
-def test_prometheus_scrapes_the_trainer_pod(happy_run: tuple[Observed, str]) -> None:
+def test_prometheus_scrapes_the_trainer_pod_and_the_operators_service(happy_run: tuple[Observed, str]) -> None:
+    """Scraped on the pod network: the trainer at its pod address, the operator through its Service's ClusterIP."""
     _, prometheus = happy_run
+    operator = query(prometheus, 'min_over_time(up{job="operator"}[30m])')
+    assert operator and float(operator[0]["value"][1]) == 1, f"every scrape through the Service answered: {operator}"
+    reconciles = query(prometheus, "max_over_time(finetune_operator_reconcile_duration_seconds_count[30m])")
+    assert reconciles, "the operator's own metrics came through the Service"
     steps = query(prometheus, 'max_over_time(finetune_trainer_step{finetunejob="tweets-lora"}[30m])')
     assert steps and float(steps[0]["value"][1]) > 0, steps
     loss = query(prometheus, 'max_over_time(finetune_trainer_train_loss{finetunejob="tweets-lora"}[30m])')

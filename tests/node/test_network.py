@@ -13,14 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.controlplane.cluster import free_port, stop_processes
+from tests.controlplane.cluster import SERVICE_CIDR, free_port, stop_processes
 
-from .forwarder import READY, Endpoint
+from .forwarder import Endpoint, start
 from .network import NETNS_DIR, ClusterNetwork, in_netns, ip, namespaces
 
 pytestmark = pytest.mark.node
-
-SERVICE_CIDR = "10.0.0.0/24"
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +56,6 @@ def _ask(netns: str, host: str, port: int, payload: str = "hi") -> str:
     return done.stdout.strip()
 
 
-def _forwarder(*args: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.node.forwarder", *args], stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == READY
-    return proc
-
-
 def test_nodes_reach_each_other_and_the_hub(network: ClusterNetwork) -> None:
     server = _echo_server(network.node(1), network.node_ip(1), 7001)
     try:
@@ -90,9 +80,11 @@ def test_the_forwarder_joins_the_hosts_loopback_and_the_hub_both_ways(network: C
     thread = threading.Thread(target=serve_once, daemon=True)
     thread.start()
     local = free_port()
-    forwarder = _forwarder(
-        f"--map=127.0.0.1:{local}={network.node(0)}/{network.node_ip(0)}:7002",
-        f"--map={network.hub}/{network.hub_ip}:7003=127.0.0.1:{host_port}",
+    forwarder = start(
+        [
+            (f"127.0.0.1:{local}", f"{network.node(0)}/{network.node_ip(0)}:7002"),
+            (f"{network.hub}/{network.hub_ip}:7003", f"127.0.0.1:{host_port}"),
+        ]
     )
     try:
         with socket.create_connection(("127.0.0.1", local), timeout=5) as sock:
@@ -110,7 +102,7 @@ def test_the_connect_proxy_dials_inside_the_hub(network: ClusterNetwork, tmp_pat
     """The API server's egress (kubectl logs, exec, webhooks) reaches node addresses this way."""
     server = _echo_server(network.node(1), network.node_ip(1), 7004)
     proxy_socket = tmp_path / "egress.sock"
-    forwarder = _forwarder(f"--connect-proxy={proxy_socket}={network.hub}")
+    forwarder = start([], [(proxy_socket, network.hub)])
     try:
         with socket.socket(socket.AF_UNIX) as sock:
             sock.settimeout(5)
@@ -119,6 +111,12 @@ def test_the_connect_proxy_dials_inside_the_hub(network: ClusterNetwork, tmp_pat
             assert sock.recv(200).startswith(b"HTTP/1.1 200"), "the proxy refused a node address"
             sock.sendall(b"via-proxy")
             assert sock.recv(200) == f"echo:via-proxy from {network.hub_ip}".encode()
+        # A name is refused, never looked up: the host's resolver is outside the cluster's namespaces.
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(str(proxy_socket))
+            sock.sendall(b"CONNECT node-0:10250 HTTP/1.1\r\n\r\n")
+            assert sock.recv(200).startswith(b"HTTP/1.1 502"), "the proxy dialled a name"
     finally:
         stop_processes([forwarder])  # type: ignore[list-item]
         server.kill()
@@ -147,7 +145,7 @@ def test_nothing_has_a_way_out_of_the_clusters_namespaces(network: ClusterNetwor
 def test_destroy_removes_every_namespace_it_made() -> None:
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
-    net = ClusterNetwork(nodes=1, service_cidr=SERVICE_CIDR, prefix=f"fcn{os.getpid()}-d").create()
+    net = ClusterNetwork(nodes=1, service_cidr=SERVICE_CIDR, prefix=f"fcn{os.getpid()}-destroyed").create()
     made = list(net.made)
     assert set(made) <= set(namespaces()) and len(made) == 2
     net.destroy()

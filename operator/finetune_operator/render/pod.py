@@ -186,9 +186,6 @@ def pod_template(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]
     }
     if spec.resources.nodes > 1:
         pod_spec["subdomain"] = service_name(name)
-    if settings.trainer_host_network:
-        pod_spec["hostNetwork"] = True
-        pod_spec["dnsPolicy"] = "ClusterFirstWithHostNet"
     return {
         "metadata": {
             # The job's own labels (cost centre, team, ...) follow it onto its pods; ours win on clashes.

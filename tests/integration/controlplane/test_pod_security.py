@@ -81,7 +81,7 @@ def test_example_pods_pass_restricted_admission(control_plane: Any, restricted: 
 
 def test_a_non_compliant_template_is_refused(control_plane: Any, restricted: str) -> None:
     manifest = _rendered_job(EXAMPLES[0], "breaks-restricted")
-    # What a node without a pod network needs (tests/node), and what the restricted level forbids.
+    # A pod on its node's network without its capabilities dropped: what the restricted level forbids.
     manifest["spec"]["template"]["spec"]["hostNetwork"] = True
     manifest["spec"]["template"]["spec"]["containers"][0]["securityContext"].pop("capabilities")
     control_plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))

@@ -1,5 +1,5 @@
-"""Trainer pods on a node without a pod network: host network and the API server's address from the
-settings, never overriding what the operator sets itself; the port-free liveness heartbeat."""
+"""Trainer pods on the pod network, with extra environment from the settings that never overrides what the
+operator sets itself; the port-free liveness heartbeat."""
 
 from __future__ import annotations
 
@@ -25,15 +25,12 @@ def test_defaults_keep_the_pod_network() -> None:
     assert "hostNetwork" not in spec and "dnsPolicy" not in spec
 
 
-def test_host_network_and_extra_env() -> None:
-    settings = OperatorSettings(
-        trainer_host_network=True,
-        trainer_env={"KUBERNETES_SERVICE_HOST": "127.0.0.1", "FINETUNE_WORK_DIR": "/elsewhere"},
-    )
+def test_extra_env_never_overrides_the_operators_own() -> None:
+    settings = OperatorSettings(trainer_env={"NCCL_DEBUG": "INFO", "FINETUNE_WORK_DIR": "/elsewhere"})
     spec = pod_template(_job(), settings)["spec"]  # type: ignore[arg-type]
-    assert spec["hostNetwork"] is True and spec["dnsPolicy"] == "ClusterFirstWithHostNet"
+    assert "hostNetwork" not in spec
     env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
-    assert env["KUBERNETES_SERVICE_HOST"] == "127.0.0.1"
+    assert env["NCCL_DEBUG"] == "INFO"
     assert env["FINETUNE_WORK_DIR"] == "/work", "the operator's own variables are never overridden"
     names = [e["name"] for e in spec["containers"][0]["env"]]
     assert len(names) == len(set(names))
