@@ -2,7 +2,8 @@
 # Builds the real control plane for the tests, once, into a cache outside the repo:
 #   kube-apiserver, kube-controller-manager, kube-scheduler, and the kubelet and kube-proxy of the real-node tier
 #   (from k8s.io/kubernetes through the wrapper module in ./k8s), etcd (from go.etcd.io/etcd/server/v3
-#   through the module in ./etcd), kwok, and helm.
+#   through the module in ./etcd), CoreDNS (the cluster DNS of the real-node tier, from github.com/coredns/coredns
+#   through the module in ./coredns, with only the plugins it uses), kwok, and helm.
 # Usage: tests/controlplane/build.sh           builds what is missing (a no-op when all is built), prints
 #                                              the bin directory; `go -v` names each package it compiles
 #        tests/controlplane/build.sh --check   prints the bin directory if all is built, else what is
@@ -16,7 +17,7 @@ CACHE="${FINETUNE_CACHE:-$HOME/.cache/finetune-operator}/controlplane/$K8S_VERSI
 BIN="$CACHE/bin"
 if [ "${1:-}" = "--check" ]; then
   missing=""
-  for name in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy etcd kwok helm; do
+  for name in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy etcd coredns kwok helm; do
     [ -x "$BIN/$name" ] || missing="$missing $name"
   done
   [ -d "$CACHE/kwok-stages" ] || missing="$missing kwok-stages"
@@ -79,6 +80,11 @@ if [ ! -x "$BIN/etcd" ]; then
   # The version is pinned in ./etcd/go.mod; under a minute when Go's build cache holds its gRPC.
   echo "==> building etcd $(awk '$1 == "require" && $2 ~ /etcd/ {print $3}' "$HERE/etcd/go.mod")" >&2
   (cd "$HERE/etcd" && go build -v -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3)
+fi
+if [ ! -x "$BIN/coredns" ]; then
+  # The version is pinned in ./coredns/go.mod; about a minute cold on 2 cores.
+  echo "==> building coredns $(awk '$1 == "require" && $2 ~ /coredns/ {print $3}' "$HERE/coredns/go.mod")" >&2
+  (cd "$HERE/coredns" && go build -v -trimpath -ldflags "-s -w" -o "$BIN/coredns" .)
 fi
 if [ ! -x "$BIN/kwok" ]; then
   echo "==> building kwok $KWOK_VERSION" >&2

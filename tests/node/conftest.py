@@ -129,9 +129,23 @@ def pod_view(
 
 
 @pytest.fixture(scope="session")
+def cluster_dns(
+    node_plane: ControlPlane, cluster_network: ClusterNetwork, pod_view: PodView,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:  # fmt: skip
+    from .cluster_dns import start_cluster_dns
+
+    procs: list[subprocess.Popen[bytes]] = [
+        start_cluster_dns(node_plane, cluster_network, tmp_path_factory.mktemp("coredns"))
+    ]
+    yield
+    stop_processes(procs)
+
+
+@pytest.fixture(scope="session")
 def real_node(
-    node_plane: ControlPlane, cluster_network: ClusterNetwork, pod_view: PodView, docker_engine: DockerEngine,
-    images: Images,
+    node_plane: ControlPlane, cluster_network: ClusterNetwork, pod_view: PodView, cluster_dns: None,
+    docker_engine: DockerEngine, images: Images,
 ) -> Iterator[RealNode]:  # fmt: skip
     started = time.monotonic()
     node = RealNode(node_plane, node_plane.bin, network=cluster_network)

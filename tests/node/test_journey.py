@@ -223,11 +223,13 @@ def test_pods_are_on_the_pod_network_and_kubectl_reaches_the_node(cluster: Clust
     name = pods[0]["metadata"]["name"]
     logs = cluster.plane.kubectl("logs", "-n", RELEASE_NS, name, "--tail=50")
     assert logs.strip(), "kubectl logs returned the operator's log through the kubelet"
-    # The operator image has no shell; its Python answers with the pod's own view of the API server's Service.
+    # The operator image has no shell; its Python answers with the pod's view of the API server's Service, found
+    # through the cluster DNS.
     printed = cluster.plane.kubectl(
-        "exec", "-n", RELEASE_NS, name, "--", "python", "-c", "import os; print(os.environ['KUBERNETES_SERVICE_HOST'])"
-    )
-    assert printed.strip() == KUBERNETES_SERVICE_IP, printed
+        "exec", "-n", RELEASE_NS, name, "--", "python", "-c",
+        "import os, socket; print(os.environ['KUBERNETES_SERVICE_HOST'], socket.gethostbyname('kubernetes.default'))",
+    )  # fmt: skip
+    assert printed.split() == [KUBERNETES_SERVICE_IP, KUBERNETES_SERVICE_IP], printed
 
 
 @dataclass
