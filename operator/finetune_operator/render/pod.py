@@ -20,10 +20,11 @@ from finetune_api.pod_contract import (
 )
 from finetune_api.spec.job import FineTuneJob
 
-from ..naming import config_map_name, labels, service_name, trainer_service_account
+from ..naming import JOB_LABEL, config_map_name, labels, service_name, trainer_service_account
 from ..settings import OperatorSettings
 
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
 # Seconds of the grace period kept for torchrun itself to exit after its workers have stopped.
 LAUNCHER_EXIT_SECONDS = 10
 
@@ -133,6 +134,17 @@ def _placement(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:
         out["affinity"] = sched.affinity
     if sched and sched.priority_class_name:
         out["priorityClassName"] = sched.priority_class_name
+    if spec.resources.nodes > 1:
+        # `nodes` means machines: the scheduler places one rank's pod per node, never two on one node while
+        # another node fits (a rank left waiting blocks nothing: the others wait at the rendezvous, bounded).
+        out["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": HOSTNAME_LABEL,
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {JOB_LABEL: job.metadata.name}},
+            }
+        ]
     return out
 
 

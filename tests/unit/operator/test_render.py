@@ -93,15 +93,20 @@ def test_trainer_status_grant_is_limited_to_its_own_job() -> None:
     assert rule["resourceNames"] == [validate_file(EXAMPLES[0])[0].name]
 
 
-def _trainer_container(resources: dict[str, Any]) -> dict[str, Any]:
-    """The trainer container of the README's job with other resources."""
+def _pod_spec(resources: dict[str, Any]) -> dict[str, Any]:
+    """The trainer pod of the README's job with other resources (the operator renders valid specs only)."""
     doc = yaml.safe_load((EXAMPLES_DIR / "tweets-lora.yaml").read_text())
     doc["spec"]["resources"] = resources
     doc["metadata"]["namespace"] = "default"
     result = validate_document(doc)
-    assert result.errors == [] and result.job is not None, result.errors  # the operator renders valid specs only
+    assert result.errors == [] and result.job is not None, result.errors
     rendered = next(o for o in render(result.job, SETTINGS).objects if o["kind"] == "Job")
-    return dict(rendered["spec"]["template"]["spec"]["containers"][0])
+    return dict(rendered["spec"]["template"]["spec"])
+
+
+def _trainer_container(resources: dict[str, Any]) -> dict[str, Any]:
+    """The trainer container of the README's job with other resources."""
+    return dict(_pod_spec(resources)["containers"][0])
 
 
 def test_a_cpu_job_on_two_nodes_starts_one_torchrun_rank_per_pod() -> None:
@@ -117,6 +122,15 @@ def test_a_cpu_job_on_two_nodes_starts_one_torchrun_rank_per_pod() -> None:
     named = {arg.split("$(")[1].split(")")[0] for arg in command if "$(" in arg}
     assert named == {"NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"} and named <= env
     assert "nvidia.com/gpu" not in json.dumps(container["resources"])
+
+
+def test_a_multi_node_job_places_one_rank_per_node() -> None:
+    """Issue 20: the scheduler never packs two ranks onto one node while another node fits."""
+    (spread,) = _pod_spec({"gpus": 0, "nodes": 2})["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["maxSkew"] == 1
+    assert spread["whenUnsatisfiable"] == "DoNotSchedule", "a soft spread may still pack two ranks onto one node"
+    assert spread["labelSelector"] == {"matchLabels": {"finetune.dev/job": "tweets-lora"}}
+    assert "topologySpreadConstraints" not in _pod_spec({"gpus": 0})
 
 
 def test_a_single_process_pod_runs_the_trainer_without_a_launcher() -> None:
