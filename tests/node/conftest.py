@@ -6,6 +6,7 @@ ServiceAccount admission, and a real kubelet on containerd beside the kwok GPU n
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,11 +24,12 @@ from tests.support import caches
 
 from .docker_engine import REPO, BuiltImage, DockerEngine, build_all, ensure_base_image
 from .docker_engine import missing_tools as missing_build_tools
-from .kubelet import RealNode, ensure_pause_image, node_cache_error, node_images
+from .kubelet import NodePool, RealNode, clone_root, ensure_pause_image, node_cache_error, node_name
 from .kubelet import missing_tools as missing_node_tools
 from .network import ClusterNetwork
 
 REPO_CRDS = sorted((REPO / "crds").glob("*.yaml"))
+NODES = 2
 
 
 def _report(line: str) -> None:
@@ -72,7 +74,7 @@ def images(docker_engine: DockerEngine) -> Images:
 def cluster_network() -> Iterator[ClusterNetwork]:
     if os.geteuid() != 0:
         pytest.skip("the cluster network is made of network namespaces, which need root")
-    network = ClusterNetwork(nodes=1, service_cidr=SERVICE_CIDR).create()
+    network = ClusterNetwork(nodes=NODES, service_cidr=SERVICE_CIDR).create()
     yield network
     network.destroy()
 
@@ -143,19 +145,34 @@ def cluster_dns(
 
 
 @pytest.fixture(scope="session")
-def real_node(
+def real_nodes(
     node_plane: ControlPlane, cluster_network: ClusterNetwork, pod_view: PodView, cluster_dns: None,
     docker_engine: DockerEngine, images: Images,
-) -> Iterator[RealNode]:  # fmt: skip
+) -> Iterator[NodePool]:  # fmt: skip
+    """Two kubelets, each with its containerd in its own namespace; the second one's images are linked from the
+    first one's cached root, so the setup stage imports each image once."""
     started = time.monotonic()
-    node = RealNode(node_plane, node_plane.bin, network=cluster_network)
-    node.root.mkdir(parents=True, exist_ok=True)
     ensure_pause_image(docker_engine, images.base)
-    node.start()
-    _report(f"kubelet node {node.name} Ready in {time.monotonic() - started:.0f} s")
+    first = RealNode(node_plane, node_plane.bin, network=cluster_network, index=0, name=node_name(0))
+    # The images are in the first root already: the docker_engine fixture refused to start otherwise.
+    nodes = [first]
+    clones = []
     try:
-        for ref in node_images():
-            node.import_image(docker_engine, ref)
-        yield node
+        for index in range(1, cluster_network.nodes):
+            clone = Path(tempfile.mkdtemp(prefix=f"finetune-node-{index}-root-", dir="/var/tmp"))
+            clones.append(clone)
+            copying = time.monotonic()
+            clone_root(first.root, clone)
+            _report(f"node-{index}'s containerd root copied from node-0's in {time.monotonic() - copying:.0f} s")
+            nodes.append(RealNode(node_plane, node_plane.bin, root=clone, network=cluster_network, index=index,
+                                  name=node_name(index)))  # fmt: skip
+        for node in nodes:
+            node.start()
+        _report(f"{len(nodes)} kubelet nodes Ready in {time.monotonic() - started:.0f} s")
+        yield NodePool(nodes)
     finally:
-        node.stop()
+        for node in nodes:
+            if node.procs:
+                node.stop()
+        for clone in clones:
+            shutil.rmtree(clone, ignore_errors=True)

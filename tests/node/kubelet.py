@@ -42,10 +42,17 @@ CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
 CNI_BIN = Path("/usr/lib/cni")
 NODE_NAME = "node-0"
+
+
+def node_name(index: int) -> str:
+    return f"node-{index}"
+
+
 NODE_LABEL = "finetune.dev/test-node"
 PAUSE_IMAGE = "finetune-pause:node-test"
 RUN_PREFIX = "finetune-node-"
 K8S_NAMESPACE = "k8s.io"
+CONTENT_STORE = "io.containerd.content.v1.content"
 NODE_ROOT = CACHE / "node"  # containerd's root: the imported images survive for the next run
 # The sandbox's only job is to hold the pod's namespaces until it is told to stop.
 PAUSE_DOCKERFILE = """FROM {base}
@@ -80,7 +87,7 @@ def missing_imports(refs: tuple[str, ...], root: Path = NODE_ROOT, data_root: Pa
     """The images whose current build is not in the node's containerd, read from disk (no daemon):
     the import marker of the image id the Docker engine has now, and containerd's blob of it."""
     tagged = tagged_images(data_root)
-    blobs = root / "containerd" / "io.containerd.content.v1.content" / "blobs" / "sha256"
+    blobs = root / "containerd" / CONTENT_STORE / "blobs" / "sha256"
     absent = []
     for ref in refs:
         image_id = tagged.get(ref)
@@ -431,6 +438,45 @@ class RealNode:
         # The kubelet's pod folders hold mounts (projected tokens, emptyDirs on tmpfs) left by pods.
         unmount_under(self.run_dir)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def clone_root(source: Path, target: Path) -> None:
+    """Another node's containerd root with the images the first one has. Only the content store's committed blobs
+    are hard-linked (content-addressed, never opened for writing again); the rest is copied. A clone that also
+    linked the unpacked layers left the first root's snapshots out of step with its metadata: its next image
+    import failed with `parent snapshot ... does not exist`."""
+    src, dst = source / "containerd", target / "containerd"
+    dst.mkdir(parents=True, exist_ok=True)
+    for entry in src.iterdir():
+        if entry.name != CONTENT_STORE:
+            subprocess.run(["cp", "-a", str(entry), str(dst / entry.name)], check=True)
+    (dst / CONTENT_STORE / "ingest").mkdir(parents=True)  # partial writes stay each root's own
+    subprocess.run(["cp", "-al", str(src / CONTENT_STORE / "blobs"), str(dst / CONTENT_STORE / "blobs")], check=True)
+
+
+@dataclass
+class NodePool:
+    """The tier's kubelets; a pod's logs are read from the node it ran on, even after it is deleted."""
+
+    nodes: list[RealNode]
+
+    def __getitem__(self, index: int) -> RealNode:
+        return self.nodes[index]
+
+    @property
+    def names(self) -> set[str]:
+        return {node.name for node in self.nodes}
+
+    def log_files(self, namespace: str, pod: str, container: str) -> list[Path]:
+        return [
+            path for node in self.nodes for path in sorted(node.pod_logs.glob(f"{namespace}_{pod}_*/{container}/*.log"))
+        ]
+
+    def container_log(self, namespace: str, pod: str, container: str) -> str:
+        return "\n".join(node.container_log(namespace, pod, container) for node in self.nodes).strip()
+
+    def log(self, name: str, tail: int = 4000) -> str:
+        return "\n".join(f"--- {node.name}: {name}\n{node.log(name, tail)}" for node in self.nodes)
 
 
 def _pod_netns() -> list[str]:

@@ -89,11 +89,13 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
 
     reporter.update(phase="Publishing")
     if not dist.is_main_process:
+        log.info("rank %d of %d: trained; rank 0 publishes", dist.process_index, dist.num_processes)
         dist.wait_for_everyone()
         return RunResult(job.spec.output.uri, None, metrics, gate)
     out = work / "output"
     save_output(job, adapted.model, tokenizer, adapted.produces_adapter, metrics, data, out)
     result = publish_output(job, out, metrics, gate, data, etags, checkpoints.fingerprint)
+    log.info("rank %d of %d published %s", dist.process_index, dist.num_processes, result.manifest_uri)
     reporter.update(phase="Succeeded")
     dist.wait_for_everyone()
     return result
