@@ -37,6 +37,11 @@ ENV_METRICS_PORT = "FINETUNE_METRICS_PORT"
 ENV_WORK_DIR = "FINETUNE_WORK_DIR"
 ENV_STATUS_FILE = "FINETUNE_STATUS_FILE"
 ENV_IMAGE = "FINETUNE_IMAGE"
+# How long a rank of a distributed job waits in a collective for its peers before it fails (the operator sets it
+# for jobs of several processes). A peer whose pod is deleted closes its sockets and fails the others at once;
+# this bounds the wait for one whose node vanished without a word.
+ENV_COLLECTIVE_TIMEOUT = "FINETUNE_COLLECTIVE_TIMEOUT_SECONDS"
+DEFAULT_COLLECTIVE_TIMEOUT_SECONDS = 1800  # torch.distributed's own default, for a trainer run outside a pod
 
 
 class Owner(StrEnum):
@@ -75,6 +80,11 @@ class TerminationMessage(SpecModel):
 
     reason: FailureClass = Field(description="The failure class.")
     message: str = Field(default="", max_length=4096, description="What happened and how to fix it.")
+
+
+def collective_timeout_seconds(env: Mapping[str, str]) -> int:
+    value = env.get(ENV_COLLECTIVE_TIMEOUT, "")
+    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_COLLECTIVE_TIMEOUT_SECONDS
 
 
 def in_cluster_server(env: Mapping[str, str]) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from finetune_api.pod_contract import DEFAULT_COLLECTIVE_TIMEOUT_SECONDS
+
 
 class OperatorSettings(BaseSettings):
     """FINETUNE_OPERATOR_<NAME> environment variables."""
@@ -20,6 +22,13 @@ class OperatorSettings(BaseSettings):
         ge=10,
         description="Seconds a rank of a multi-node job waits for its peers at the rendezvous before it fails "
         "(torchrun's own default is 600).",
+    )
+    collective_timeout_seconds: int = Field(
+        default=DEFAULT_COLLECTIVE_TIMEOUT_SECONDS,
+        ge=30,
+        description="Seconds a rank of a distributed job waits in a collective for a peer before it fails, so the "
+        "Job restarts the group from its last checkpoint. A deleted peer fails the others at once; this bounds "
+        "the wait for one whose node vanished. Keep it above the longest checkpoint upload.",
     )
     work_dir_size: str = Field(default="100Gi", description="sizeLimit of the trainer's scratch emptyDir.")
     shm_size: str = Field(default="8Gi", description="sizeLimit of /dev/shm (memory-backed) for data loaders and NCCL.")

@@ -120,6 +120,8 @@ def cluster(
         "trainer": {
             "image": TRAINER_IMAGE,
             "imagePullPolicy": "Never",
+            # A rank waits at most this long in a collective for a vanished peer (the rank-kill test's bound).
+            "collectiveTimeoutSeconds": 120,
             "defaultCpu": "1",
             "defaultMemory": "4Gi",
             "workDirSize": "4Gi",
@@ -502,3 +504,75 @@ def test_a_two_node_job_trains_one_model_across_both_nodes(cluster: Cluster) -> 
     print(f"accuracy on the same 200 eval rows: {accuracy}")
     # Two ranks see the same rows in another order than one process: 0.06 covers that on 200 eval rows.
     assert abs(accuracy[name] - accuracy[single]) <= 0.06, accuracy
+
+
+def test_a_deleted_rank_restarts_the_whole_group_from_the_last_checkpoint(cluster: Cluster) -> None:
+    """Issue 20: a rank's pod deleted mid-training (a node drained, a spot reclaim). The other rank does not train
+    on alone or wait for its peer: it fails at its next collective, both indexes start again, meet at the
+    rendezvous, and resume from the last checkpoint; every step is trained once."""
+    name, steps_total = "rank-kill", 60
+    doc = _job(
+        name,
+        cluster,
+        resources={"gpus": 0, "nodes": 2, "cpu": "900m", "memory": "3Gi"},
+        training={"maxSteps": steps_total, "batchSize": 8, "loggingSteps": 1},
+        output={"checkpointEvery": 10},
+        dataset={"maxSamples": 2400},
+    )
+    doc["spec"]["training"].pop("epochs", None)
+    started = time.monotonic()
+    _apply(cluster, doc)
+
+    def step() -> int:
+        return int((cluster.status(name).get("progress") or {}).get("step") or 0)
+
+    at = _wait("training to pass step 15", lambda: step() >= 15 and step(), 900, lambda: cluster.diagnose(name))
+    first = {p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]: p for p in cluster.pods(name)}
+    # The policy, as rendered: torchrun never restarts a rank in place; every collective is bounded.
+    rendered = cluster.get("job", name)["spec"]
+    template = rendered["template"]["spec"]["containers"][0]
+    fails_job = {code for r in rendered["podFailurePolicy"]["rules"] if r["action"] == "FailJob"
+                 for code in r["onExitCodes"]["values"]}  # fmt: skip
+    assert "--max_restarts=0" in template["command"]
+    assert {"name": "FINETUNE_COLLECTIVE_TIMEOUT_SECONDS", "value": "120"} in template["env"]
+    victim = first["1"]["metadata"]["name"]
+    deleted = time.monotonic()
+    cluster.plane.kubectl("delete", "pod", victim, "-n", NS, "--wait=false")
+    status = _wait(
+        "the group to finish after losing a rank",
+        lambda: (s := cluster.status(name)).get("phase") in ("Succeeded", "Failed") and s,
+        900,
+        lambda: cluster.diagnose(name),
+    )
+    print(f"rank kill: rank 1's pod deleted near step {at}; -> {status['phase']} {time.monotonic() - deleted:.0f} s "
+          f"later ({time.monotonic() - started:.0f} s from apply)")  # fmt: skip
+    assert status["phase"] == "Succeeded", cluster.diagnose(name)
+    pods = cluster.pods(name)
+    by_index: dict[str, list[dict[str, Any]]] = {}
+    for pod in pods:
+        by_index.setdefault(pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"], []).append(pod)
+    for index, mine in by_index.items():
+        uids = {p["metadata"]["uid"] for p in mine}
+        assert first[index]["metadata"]["uid"] not in uids or len(mine) > 1, f"index {index} restarted too: {uids}"
+    finished = [p for p in pods if p["status"].get("phase") == "Succeeded"]
+    assert len(finished) == 2 and all(p["metadata"]["uid"] not in {f["metadata"]["uid"] for f in first.values()}
+                                      for p in finished), "both ranks finished in new pods"  # fmt: skip
+    resumed = []
+    for pod in finished:
+        log = cluster.plane.kubectl("logs", "-n", NS, pod["metadata"]["name"])
+        found = re.search(r"resuming from \S+ \(step (\d+)\)", log)
+        assert found, log[-3000:]
+        resumed.append(int(found.group(1)))
+        print(f"rank kill: {pod['metadata']['name']} on {pod['spec']['nodeName']}: {found.group(0)}")
+    assert len(set(resumed)) == 1, f"both ranks resumed from one checkpoint: {resumed}"
+    # The surviving rank did not train on alone: its pod failed at its next collective and was replaced.
+    survivor = next(p for p in pods if p["metadata"]["uid"] == first["0"]["metadata"]["uid"])
+    ended = survivor["status"]["containerStatuses"][0]["state"]["terminated"]
+    print(f"rank kill: rank 0's first pod ended with exit code {ended['exitCode']}: {ended.get('message', '')[:300]}")
+    assert survivor["status"]["phase"] == "Failed" and ended["exitCode"] not in fails_job, (ended, fails_job)
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=cluster.s3, region_name="us-east-1")
+    metrics = json.loads(s3.get_object(Bucket="models", Key=f"out/{name}/metrics.json")["Body"].read())
+    trained = [entry["step"] for entry in metrics["loss_history"] if "train_loss" in entry]
+    assert trained == list(range(1, steps_total + 1)), trained

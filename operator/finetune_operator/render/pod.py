@@ -8,6 +8,7 @@ from finetune_api.pod_contract import (
     CONFIG_FILE,
     CONFIG_MOUNT,
     CONTAINER,
+    ENV_COLLECTIVE_TIMEOUT,
     ENV_IMAGE,
     ENV_METRICS_PORT,
     ENV_STATUS_FILE,
@@ -48,6 +49,8 @@ def _env(job: FineTuneJob, settings: OperatorSettings) -> list[dict[str, Any]]:
         if ref.session_token_key:
             keys.append(("AWS_SESSION_TOKEN", ref.session_token_key))
         env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}} for var, key in keys]
+    if spec.resources.nodes > 1 or spec.resources.gpus > 1:
+        env.append({"name": ENV_COLLECTIVE_TIMEOUT, "value": str(settings.collective_timeout_seconds)})
     if spec.resources.nodes > 1:
         env += [
             {"name": "MASTER_ADDR", "value": f"{job.metadata.name}-0.{service_name(job.metadata.name)}"},

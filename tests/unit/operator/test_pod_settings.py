@@ -52,6 +52,18 @@ def test_heartbeat_age(tmp_path: Path) -> None:
     assert age_seconds(beat, now=1030.0) == 30.0
 
 
+def test_the_collective_timeout_crosses_the_pod_boundary_or_falls_back_to_torchs() -> None:
+    from finetune_api.pod_contract import (
+        DEFAULT_COLLECTIVE_TIMEOUT_SECONDS,
+        ENV_COLLECTIVE_TIMEOUT,
+        collective_timeout_seconds,
+    )
+
+    assert collective_timeout_seconds({ENV_COLLECTIVE_TIMEOUT: "120"}) == 120
+    for bad in ({}, {ENV_COLLECTIVE_TIMEOUT: "0"}, {ENV_COLLECTIVE_TIMEOUT: "soon"}):
+        assert collective_timeout_seconds(bad) == DEFAULT_COLLECTIVE_TIMEOUT_SECONDS == 1800
+
+
 def test_in_cluster_server_follows_the_kubelet_variables() -> None:
     from finetune_api.pod_contract import in_cluster_server
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from finetune_api.pod_contract import CONFIG_FILE
+from finetune_api.pod_contract import CONFIG_FILE, ENV_COLLECTIVE_TIMEOUT
 from finetune_api.validation import validate_document, validate_file
 from finetune_operator.render import render
 from finetune_operator.render.pod import shutdown_timeout
@@ -121,6 +121,10 @@ def test_a_cpu_job_on_two_nodes_starts_one_torchrun_rank_per_pod() -> None:
     env = {e["name"] for e in container["env"]}
     named = {arg.split("$(")[1].split(")")[0] for arg in command if "$(" in arg}
     assert named == {"NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"} and named <= env
+    # Every collective is bounded: a rank whose peer vanished fails, and the Job restarts the group.
+    values = {e["name"]: e.get("value") for e in container["env"]}
+    assert values[ENV_COLLECTIVE_TIMEOUT] == str(SETTINGS.collective_timeout_seconds)
+    assert ENV_COLLECTIVE_TIMEOUT not in {e["name"] for e in _trainer_container({"gpus": 1})["env"]}
     assert "nvidia.com/gpu" not in json.dumps(container["resources"])
 
 

@@ -11,11 +11,13 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from finetune_api.pod_contract import collective_timeout_seconds
 from finetune_api.resolve import need, resolve_job
 from finetune_api.spec.enums import Metric
 from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
@@ -49,7 +51,9 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
 
     # The first state made fixes the group for the process. Only AcceleratorState reads ACCELERATE_USE_CPU,
     # and without it CPU ranks under torchrun (finetune_trainer.launch sets it) each train alone.
-    dist = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    # Its timeout bounds every collective: a rank whose peer is gone fails instead of waiting (issue 20).
+    timeout = timedelta(seconds=collective_timeout_seconds(os.environ))
+    dist = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"), timeout=timeout)
     # Each rank says who it is: the first line to read when a multi-node job misbehaves.
     log.info("rank %d of %d (%s)", dist.process_index, dist.num_processes, dist.distributed_type.value)
     job = resolve_job(job)  # the trainer reads only the resolved spec (`finetune run` skips the operator)
