@@ -68,7 +68,9 @@ def run_prometheus(
 
         prefix = network.in_netns(netns)
         host_port = free_port()
-        reach.append(forwarder.start([(f"127.0.0.1:{host_port}", f"{netns}/127.0.0.1:{web_port}")]))
+        reach.append(
+            forwarder.start([(f"127.0.0.1:{host_port}", f"{netns}/127.0.0.1:{web_port}")], log=folder / "forwarder.log")
+        )
         url = f"http://127.0.0.1:{host_port}"
     proc = subprocess.Popen(
         [*prefix, str(prometheus_binary()), f"--config.file={config}", f"--storage.tsdb.path={folder / 'tsdb'}",

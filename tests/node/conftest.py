@@ -117,6 +117,7 @@ class PodView:
 def pod_view(
     cluster_network: ClusterNetwork, node_plane: ControlPlane, egress_socket: Path, s3_endpoint: str
 ) -> Iterator[PodView]:
+    """The forwarder: the API server and S3 at the hub's address, and the API server's egress into the hub."""
     from .forwarder import start
 
     hub, hub_ip = cluster_network.hub, cluster_network.hub_ip
@@ -124,6 +125,7 @@ def pod_view(
     forwarder = start(
         [(f"{hub}/{hub_ip}:{port}", f"127.0.0.1:{port}") for port in (node_plane.api_port, s3_port)],
         [(egress_socket, hub)],
+        log=node_plane.root / "forwarder.log",
     )
     procs: list[subprocess.Popen[bytes]] = [forwarder]  # type: ignore[list-item]
     yield PodView(s3=f"http://{hub_ip}:{s3_port}")

@@ -156,13 +156,20 @@ async def _main(maps: list[tuple[Endpoint, Endpoint]], proxies: list[tuple[str, 
     await asyncio.gather(*(server.serve_forever() for server in servers))
 
 
-def start(maps: list[tuple[str, str]], proxies: list[tuple[Path, str]] | None = None) -> subprocess.Popen[str]:
+def start(
+    maps: list[tuple[str, str]], proxies: list[tuple[Path, str]] | None = None, log: Path | None = None
+) -> subprocess.Popen[str]:
     """A forwarder process of its own session (stop it with cluster.stop_processes); returns once it listens.
-    `maps`: (LISTEN, CONNECT) endpoints as --map takes them; `proxies`: (socket, netns) as --connect-proxy."""
+    `maps`: (LISTEN, CONNECT) endpoints as --map takes them; `proxies`: (socket, netns) as --connect-proxy;
+    `log`: where its complaints go (a dial that failed), else the caller's stderr."""
     args = [f"--map={listen}={connect}" for listen, connect in maps]
     args += [f"--connect-proxy={path}={netns}" for path, netns in proxies or []]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.node.forwarder", *args], stdout=subprocess.PIPE, text=True, start_new_session=True
+        [sys.executable, "-m", "tests.node.forwarder", *args],
+        stdout=subprocess.PIPE,
+        stderr=log.open("ab") if log else None,
+        text=True,
+        start_new_session=True,
     )
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != READY:

@@ -22,6 +22,7 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 NETNS_DIR = Path("/run/netns")
 PREFIX = "fcn"  # every namespace made here: fcn<pid>-...; a dead pid's are removed by the next run
@@ -138,33 +139,65 @@ class ClusterNetwork:
     def allowed(self) -> list[ipaddress.IPv4Network]:
         return [NODE_NET, POD_NET, ipaddress.ip_network(self.service_cidr)]
 
-    def leaks(self) -> list[str]:
-        """Ways out of the cluster's namespaces: an interface that is neither loopback, a bridge, nor a veth whose
-        other end is in one of them; a route to anything but the node network, the pod network and the Services."""
+    def pod_namespaces(self) -> list[str]:
+        """The namespaces containerd made for pods on these nodes: each of its veths leads into a node's namespace."""
         found = []
-        ours = set(self.made)
-        for name in self.made:
+        for name in namespaces():
+            if not name.startswith("cni-"):
+                continue
             ids = _named_ids(name)
-            for link in json.loads(ip("-j", "-d", "link", "show", netns=name).stdout or "[]"):
-                kind = link.get("linkinfo", {}).get("info_kind")
+            peers = [ids.get(link.get("link_netnsid", -1)) for link in _links(name) if _kind(link) == "veth"]
+            if peers and all(peer in self.made for peer in peers):
+                found.append(name)
+        return found
+
+    def leaks(self) -> list[str]:
+        """Ways out of the cluster's namespaces (the pods' included): an interface that is neither loopback, a
+        bridge, nor a veth whose other end is in one of them; a route to anything but the node network, the pod
+        network and the Services (a pod's default route leads to its node's bridge, whose node has none)."""
+        found = []
+        pods = self.pod_namespaces()
+        ours = set(self.made) | set(pods)
+        for name in [*self.made, *pods]:
+            ids = _named_ids(name)
+            for link in _links(name):
+                kind = _kind(link)
                 label = f"{name}: interface {link['ifname']}"
                 if link["ifname"] == "lo" or kind == "bridge":
                     continue
                 if kind != "veth":
                     found.append(f"{label} is a {kind or 'device'}, not a veth between the cluster's namespaces")
                 elif "link_netnsid" not in link:
-                    found.append(f"{label}: its peer is in this namespace or the host's")
+                    found.append(f"{label}: its peer is in this same namespace")
                 elif ids.get(link["link_netnsid"]) not in ours:
                     found.append(f"{label}: its peer is in namespace id {link['link_netnsid']}, not one made here")
             for route in json.loads(ip("-j", "route", "show", "table", "all", netns=name).stdout or "[]"):
                 dst = route.get("dst", "")
                 if route.get("type") in ("local", "broadcast", "multicast") or dst.startswith(("fe80", "ff00")):
                     continue
+                if dst == "default" and name in pods and _inside(route.get("gateway", ""), POD_NET):
+                    continue
                 if dst == "default" or not any(
                     ipaddress.ip_network(dst, strict=False).subnet_of(net) for net in self.allowed()
                 ):
                     found.append(f"{name}: route to {dst}")
         return found
+
+
+def _links(netns: str) -> list[dict[str, Any]]:
+    return list(json.loads(ip("-j", "-d", "link", "show", netns=netns).stdout or "[]"))
+
+
+def _kind(link: dict[str, Any]) -> str | None:
+    info = link.get("linkinfo", {})
+    return info.get("info_kind") if isinstance(info, dict) else None
+
+
+def _inside(address: str, network: ipaddress.IPv4Network) -> bool:
+    try:
+        return ipaddress.ip_address(address) in network
+    except ValueError:
+        return False
 
 
 def _named_ids(netns: str) -> dict[int, str]:

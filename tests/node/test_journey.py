@@ -225,6 +225,10 @@ def test_pods_are_on_the_pod_network_and_kubectl_reaches_the_node(cluster: Clust
         node = nodes[pod["spec"]["nodeName"]]
         pod_range = ipaddress.ip_network(cluster.network.pod_cidr(node.index))
         assert ipaddress.ip_address(pod["status"]["podIP"]) in pod_range, (node.name, pod["status"])
+    # The network rule on the running cluster: kube-proxy's rules, the CNI's bridges and the pods' veths in place,
+    # nothing in any of the cluster's namespaces (the pods' included) leads out of them.
+    assert len(cluster.network.pod_namespaces()) >= len(pods), "the operator pods' namespaces are checked too"
+    assert cluster.network.leaks() == []
     name = pods[0]["metadata"]["name"]
     logs = cluster.plane.kubectl("logs", "-n", RELEASE_NS, name, "--tail=50")
     assert logs.strip(), "kubectl logs returned the operator's log through the kubelet"

@@ -135,7 +135,7 @@ def test_nothing_has_a_way_out_of_the_clusters_namespaces(network: ClusterNetwor
     try:
         found = network.leaks()
         assert any("route to default" in f for f in found), found
-        assert any("stray0" in f and "peer is in this namespace" in f for f in found), found
+        assert any("stray0" in f and "peer is in this same namespace" in f for f in found), found
     finally:
         ip("route", "del", "default", netns=node)
         ip("link", "del", "stray0", netns=node)
