@@ -151,8 +151,8 @@ def real_nodes(
     node_plane: ControlPlane, cluster_network: ClusterNetwork, pod_view: PodView, cluster_dns: None,
     docker_engine: DockerEngine, images: Images,
 ) -> Iterator[NodePool]:  # fmt: skip
-    """Two kubelets, each with its containerd in its own namespace; the second one's images are linked from the
-    first one's cached root, so the setup stage imports each image once."""
+    """NODES kubelets, each with its containerd in its own namespace; the others' containerd roots are copied from
+    the first one's cached root (clone_root), so the setup stage imports each image once."""
     started = time.monotonic()
     ensure_pause_image(docker_engine, images.base)
     first = RealNode(node_plane, node_plane.bin, network=cluster_network, index=0, name=node_name(0))
@@ -165,7 +165,8 @@ def real_nodes(
             clones.append(clone)
             copying = time.monotonic()
             clone_root(first.root, clone)
-            _report(f"node-{index}'s containerd root copied from node-0's in {time.monotonic() - copying:.0f} s")
+            seconds = time.monotonic() - copying
+            _report(f"{node_name(index)}'s containerd root copied from {first.name}'s in {seconds:.0f} s")
             nodes.append(RealNode(node_plane, node_plane.bin, root=clone, network=cluster_network, index=index,
                                   name=node_name(index)))  # fmt: skip
         for node in nodes:

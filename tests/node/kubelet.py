@@ -36,18 +36,11 @@ from tests.support import visible
 from tests.support.caches import CONTAINERD_STEP, IMAGES_STEP, MissingCache, caches_only, missing
 
 from .docker_engine import CACHE, DOCKER, IMAGES, DockerEngine, missing_images, tagged_images, unmount_under
-from .network import NETNS_DIR, POD_NET, ClusterNetwork, in_netns, ip, namespaces, remove_namespaces
+from .network import NETNS_DIR, POD_NET, POD_NETNS_PREFIX, ClusterNetwork, in_netns, ip, pod_netns, remove_namespaces
 
 CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
 CNI_BIN = Path("/usr/lib/cni")
-NODE_NAME = "node-0"
-
-
-def node_name(index: int) -> str:
-    return f"node-{index}"
-
-
 NODE_LABEL = "finetune.dev/test-node"
 PAUSE_IMAGE = "finetune-pause:node-test"
 RUN_PREFIX = "finetune-node-"
@@ -130,7 +123,7 @@ class RealNode:
     root: Path = NODE_ROOT
     run_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=RUN_PREFIX)))
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    name: str = NODE_NAME
+    name: str = field(default_factory=lambda: node_name(0))
     # On the cluster network: containerd, the kubelet and kube-proxy run in the node's namespace, and pods get
     # addresses from its pod range. Without it (the setup stage's imports) containerd runs on the host's.
     network: ClusterNetwork | None = None
@@ -277,7 +270,7 @@ class RealNode:
 
     def start_containerd(self) -> RealNode:
         """Containerd alone: enough to import images (the setup stage), and the first half of `start`."""
-        self._netns_before = set(_pod_netns())
+        self._netns_before = set(pod_netns())
         self.root.mkdir(parents=True, exist_ok=True)
         self.pod_logs.mkdir()
         self._spawn("containerd", [CONTAINERD, f"--config={self._containerd_config()}"])
@@ -366,7 +359,7 @@ class RealNode:
                 continue
             for ns in namespaces:
                 path = Path(ns.get("path") or "")
-                if ns.get("type") == "network" and path.parent == NETNS_DIR and path.name.startswith("cni-"):
+                if ns.get("type") == "network" and path.parent == NETNS_DIR and path.name.startswith(POD_NETNS_PREFIX):
                     found.add(path.name)
         return sorted(found)
 
@@ -398,12 +391,12 @@ class RealNode:
         marker.touch()
         return time.monotonic() - started
 
+    def log_files(self, namespace: str, pod: str, container: str) -> list[Path]:
+        return sorted(self.pod_logs.glob(f"{namespace}_{pod}_*/{container}/*.log"))
+
     def container_log(self, namespace: str, pod: str, container: str) -> str:
-        """What a container printed, read from the kubelet's pod log folder (the API server cannot reach the node)."""
-        texts = []
-        for path in sorted(self.pod_logs.glob(f"{namespace}_{pod}_*/{container}/*.log")):
-            texts.append(path.read_text(errors="replace"))
-        return "\n".join(texts)
+        """What a container printed, read from the kubelet's pod log folder (kept open, it outlives a deleted pod)."""
+        return "\n".join(path.read_text(errors="replace") for path in self.log_files(namespace, pod, container))
 
     def _wait(self, probe: object, what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -433,11 +426,15 @@ class RealNode:
         self._kill_orphaned_shims()
         # containerd leaves a stopped pod's network namespace pinned in /run/netns: those made while this node ran,
         # now empty of processes.
-        remove_namespaces([n for n in _pod_netns() if n not in self._netns_before and not _has_processes(n)])
+        remove_namespaces([n for n in pod_netns() if n not in self._netns_before and not _has_processes(n)])
         self.procs.clear()
         # The kubelet's pod folders hold mounts (projected tokens, emptyDirs on tmpfs) left by pods.
         unmount_under(self.run_dir)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def node_name(index: int) -> str:
+    return f"node-{index}"
 
 
 def clone_root(source: Path, target: Path) -> None:
@@ -460,27 +457,18 @@ class NodePool:
 
     nodes: list[RealNode]
 
-    def __getitem__(self, index: int) -> RealNode:
-        return self.nodes[index]
-
     @property
     def names(self) -> set[str]:
         return {node.name for node in self.nodes}
 
     def log_files(self, namespace: str, pod: str, container: str) -> list[Path]:
-        return [
-            path for node in self.nodes for path in sorted(node.pod_logs.glob(f"{namespace}_{pod}_*/{container}/*.log"))
-        ]
+        return [path for node in self.nodes for path in node.log_files(namespace, pod, container)]
 
     def container_log(self, namespace: str, pod: str, container: str) -> str:
         return "\n".join(node.container_log(namespace, pod, container) for node in self.nodes).strip()
 
     def log(self, name: str, tail: int = 4000) -> str:
         return "\n".join(f"--- {node.name}: {name}\n{node.log(name, tail)}" for node in self.nodes)
-
-
-def _pod_netns() -> list[str]:
-    return [name for name in namespaces() if name.startswith("cni-")]
 
 
 def _has_processes(netns: str) -> bool:

@@ -29,6 +29,7 @@ PREFIX = "fcn"  # every namespace made here: fcn<pid>-...; a dead pid's are remo
 NODE_NET = ipaddress.ip_network("10.250.0.0/24")
 POD_NET = ipaddress.ip_network("10.244.0.0/16")
 HUB_BRIDGE = "nodes"
+POD_NETNS_PREFIX = "cni-"  # containerd's name for a pod's network namespace
 _made = itertools.count()
 
 
@@ -48,6 +49,11 @@ def in_netns(netns: str) -> list[str]:
 
 def namespaces() -> list[str]:
     return sorted(p.name for p in NETNS_DIR.iterdir()) if NETNS_DIR.is_dir() else []
+
+
+def pod_netns() -> list[str]:
+    """The namespaces containerd pins in /run/netns for pods, on any node."""
+    return [name for name in namespaces() if name.startswith(POD_NETNS_PREFIX)]
 
 
 def remove_namespaces(names: list[str]) -> None:
@@ -142,9 +148,7 @@ class ClusterNetwork:
     def pod_namespaces(self) -> list[str]:
         """The namespaces containerd made for pods on these nodes: each of its veths leads into a node's namespace."""
         found = []
-        for name in namespaces():
-            if not name.startswith("cni-"):
-                continue
+        for name in pod_netns():
             ids = _named_ids(name)
             peers = [ids.get(link.get("link_netnsid", -1)) for link in _links(name) if _kind(link) == "veth"]
             if peers and all(peer in self.made for peer in peers):
