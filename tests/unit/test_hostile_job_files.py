@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import yaml
 
 from finetune_api.validation import validate_file
 from finetune_api.validation.validate import ValidationResult
+from finetune_trainer.job_file import load_job
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "examples" / "tweets-lora.yaml").read_text()
@@ -81,3 +83,33 @@ def test_unknown_encoding(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["spec: [unclosed\n", "\tkey: tab\n"])
 def test_broken_yaml_names_the_line(tmp_path: Path, text: str) -> None:
     assert "is not valid YAML: line " in _only_error(_validate(tmp_path, text))
+
+
+@pytest.mark.parametrize(("written", "value"), [("2e-5", 2e-5), ("1E-3", 1e-3), ("3e-4", 3e-4), ("-1e+2", -100.0)])
+def test_a_number_with_an_exponent_is_read_as_kubectl_reads_it(tmp_path: Path, written: str, value: float) -> None:
+    """YAML 1.1 (PyYAML) needs a dot in a float; kubectl and the API server (YAML 1.2, JSON) do not."""
+    text = EXAMPLE.replace("learningRate: 3.0e-4", f"learningRate: {written}")
+    assert f"learningRate: {written}" in text
+    if value > 0:
+        (result,) = _validate(tmp_path, text)
+        assert result.ok, [p.render() for p in result.errors]
+        assert load_job(tmp_path / "job.yaml").spec.training.learning_rate == value
+    else:  # still a number: the schema's own bound answers, not 'input should be a valid number'
+        message = _only_error(_validate(tmp_path, text))
+        assert "learningRate" in message and "valid number" not in message, message
+
+
+def test_a_json_job_file_is_read_as_the_api_server_reads_it(tmp_path: Path) -> None:
+    doc = yaml.safe_load(EXAMPLE)
+    doc["spec"]["training"]["learningRate"] = 5e-05
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(doc, indent=2))
+    assert '"learningRate": 5e-05' in path.read_text(), "json.dumps writes an exponent without a dot"
+    (result,) = validate_file(path)
+    assert result.ok, [p.render() for p in result.errors]
+    assert load_job(path).spec.training.learning_rate == 5e-05
+
+
+def test_a_quoted_exponent_stays_a_string(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("learningRate: 3.0e-4", "learningRate: '3e-4'")
+    assert "learningRate" in _only_error(_validate(tmp_path, text))

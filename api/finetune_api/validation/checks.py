@@ -82,11 +82,11 @@ def output_does_not_overwrite_inputs(spec: FineTuneJobSpec) -> Iterator[Problem]
         inputs["spec.dataset.eval"] = spec.dataset.eval
     for where, uri in inputs.items():
         src = parse_uri(uri)
-        # A data file's own folder counts too: the model card, metrics.json and the rest would land beside it.
-        # (Not a bucket root or the working directory: that would claim every output beside it.)
-        folder = src.folder()
-        around = folder if where.startswith("spec.dataset") and folder.key not in ("", ".") else src
-        if src.kind == out.kind and (around.contains(out) or out.contains(src)):
+        # An output at or above a data file would write beside it or over it (the file's own folder included); one
+        # in a subfolder next to it (s3://b/tweets/runs/x/ beside s3://b/tweets/train.csv) mixes with nothing. A
+        # model, or data given as a folder, is read whole: no output may lie inside it either.
+        read_whole = where == "spec.model.uri" or src.is_prefix
+        if out.contains(src) or (read_whole and src.contains(out)):
             yield Problem(
                 "spec.output.uri",
                 f"overlaps {where} ({uri!r}); publishing would overwrite or mix with the input",

@@ -5,10 +5,14 @@ of nodes), recurses once per nesting level (a deep file ends in RecursionError),
 `training:` key silently replace the first, and turns `2024-01-01:` into a date key that no
 Kubernetes object can hold. Here each of those is refused with the line and the fix, before any
 document is built.
+
+Numbers are read as kubectl and the API server read them (YAML 1.2 and JSON): `3e-4` and `1E-3` are floats.
+PyYAML follows YAML 1.1, whose floats need a dot, and would hand the schema the string '3e-4'.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -27,6 +31,11 @@ _TYPE_OF_TAG = {
     "tag:yaml.org,2002:bool": "a boolean",
     "tag:yaml.org,2002:null": "null",
 }
+
+
+FLOAT_TAG = "tag:yaml.org,2002:float"
+# YAML 1.2's floats with an exponent and no dot (those with a dot are YAML 1.1 floats already).
+EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9]+|[0-9]*\.[0-9]+)[eE][-+]?[0-9]+$")
 
 
 class ManifestError(ValueError):
@@ -72,6 +81,10 @@ class _LimitedLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
         return node
+
+
+# Tried after the resolvers SafeLoader has: `10` stays an int, `1.5` a float.
+_LimitedLoader.add_implicit_resolver(FLOAT_TAG, EXPONENT_FLOAT, list("-+0123456789."))
 
 
 def _expanded_size(node: Node, memo: dict[int, int]) -> int:

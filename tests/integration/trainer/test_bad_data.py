@@ -65,6 +65,25 @@ def test_empty_file(tmp_path: Path, shipped_s3: str, good_eval: Path) -> None:
     assert "empty" in message and str(train) in message
 
 
+def test_an_eval_file_whose_rows_are_all_blank_is_named(tmp_path: Path, shipped_s3: str) -> None:
+    train, evaluation = tmp_path / "train.csv", tmp_path / "eval.csv"
+    train.write_text(GOOD)
+    evaluation.write_text("text,sentiment\n,\n   ,\n")
+    code, message = _run(tmp_path, shipped_s3, train, evaluation)
+    assert code == EXIT_CODES[FailureClass.DATA_ERROR]
+    assert message.startswith(f"{evaluation}: every one of its 2 rows is empty or blank"), message
+    assert "evalSplit" in message
+
+
+def test_a_json_file_holding_one_object_is_named_as_such(tmp_path: Path, shipped_s3: str, good_eval: Path) -> None:
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps({"text": "I love it", "sentiment": "positive", "tags": ["a", "b"]}))
+    code, message = _run(tmp_path, shipped_s3, train, good_eval)
+    assert code == EXIT_CODES[FailureClass.DATA_ERROR]
+    assert f"{train}: holds one JSON object (keys text, sentiment, tags) where a list of records belongs" in message
+    assert "JSON Lines" in message
+
+
 def test_broken_json_lines(tmp_path: Path, shipped_s3: str) -> None:
     train = tmp_path / "train.jsonl"
     train.write_text('{"text": "fine", "sentiment": "positive"}\n{"text": "broken", "sentiment": \n')

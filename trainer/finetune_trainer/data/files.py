@@ -184,11 +184,15 @@ def _read_json(path: Path, encoding: str, label: str) -> list[dict[str, Any]]:
         data = json.loads(path.read_text(encoding=encoding))
     except json.JSONDecodeError as exc:
         raise DataError(f"{label}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    if isinstance(data, dict):  # {"data": [...]} or {"train": [...]}: one list inside
-        lists = [v for v in data.values() if isinstance(v, list)]
-        if len(lists) != 1:
-            raise DataError(f"{label}: expected a JSON list of objects (or an object holding one list)")
-        data = lists[0]
+    if isinstance(data, dict):
+        if len(data) == 1 and isinstance(next(iter(data.values())), list):  # {"data": [...]}: the list inside
+            data = next(iter(data.values()))
+        else:
+            keys = ", ".join(list(data)[:5])
+            raise DataError(
+                f"{label}: holds one JSON object (keys {keys}) where a list of records belongs; write "
+                '[{"text": ..., "label": ...}, ...], or JSON Lines (.jsonl) with one record per line'
+            )
     if not isinstance(data, list):
         raise DataError(f"{label}: expected a JSON list of objects")
     for index, row in enumerate(data):

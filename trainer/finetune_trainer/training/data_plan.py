@@ -71,6 +71,12 @@ def load_records(spec: FineTuneJobSpec, work: Path) -> PreparedData:
         )
         report.eval_rows_read = len(evaluation)
         evaluation = hygiene.drop_empty(evaluation, report, ds.eval)
+        if not evaluation:
+            raise DataError(
+                f"{ds.eval}: every one of its {report.eval_rows_read} rows is empty or blank, so nothing is left to "
+                "evaluate on; fill the file, or leave spec.dataset.eval out to hold out spec.dataset.evalSplit of "
+                "the training rows"
+            )
     else:
         train, evaluation = hygiene.split(
             train, need(ds.eval_split, "spec.dataset.evalSplit"), spec.training.seed, stratify=classification
