@@ -69,10 +69,9 @@ def s3_endpoint() -> Iterator[str]:
     """A moto S3 server on loopback, speaking the real S3 protocol to boto3."""
     from moto.server import ThreadedMotoServer
 
-    # Dummy credentials for the throwaway server; the trainer finds them through boto3's normal chain.
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    from tests.support.s3 import default_credentials
+
+    default_credentials()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -88,19 +87,11 @@ def s3_client(s3_endpoint: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def shipped_s3(s3_client: Any, s3_endpoint: str) -> str:
+def shipped_s3(s3_endpoint: str) -> str:
     """The shipped MiniLM and tweets uploaded where the examples expect them (s3://models, s3://data)."""
-    from finetune_api.spec.storage import S3Spec
-    from finetune_trainer.storage import open_store
-    from tests.support import assets
+    from tests.support.s3 import upload_shipped
 
-    for bucket in ("models", "data"):
-        s3_client.create_bucket(Bucket=bucket)
-    spec = S3Spec(endpoint=s3_endpoint)
-    open_store("s3://models/all-minilm-l6-v2/", spec).upload_all(assets.minilm())
-    tweets = assets.tweets()
-    for name in ("train.csv", "eval.csv"):
-        open_store("s3://data/tweets/", spec).upload(tweets / name, name)
+    upload_shipped(s3_endpoint)
     return s3_endpoint
 
 

@@ -6,6 +6,7 @@ Only the processes started here are ever stopped. Everything listens on loopback
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import yaml
 
@@ -78,11 +79,59 @@ def build() -> Path:
     return Path(lines[-1])
 
 
+class Process(Protocol):
+    """What stopping a process takes: a Popen started here, or an AdoptedProcess started by an earlier command."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+@dataclass(frozen=True)
+class AdoptedProcess:
+    """A process an earlier command started (`python -m tests.node.cluster up`), known by its PID and its start
+    time: a PID the kernel has since given to another process reads as ended and is never signalled."""
+
+    pid: int
+    started: int  # clock ticks after boot, as /proc/<pid>/stat has it
+
+    @classmethod
+    def of(cls, proc: Process) -> AdoptedProcess:
+        started = start_ticks(proc.pid)
+        if started is None:
+            raise RuntimeError(f"process {proc.pid} ended before its start time was recorded")
+        return cls(proc.pid, started)
+
+    def poll(self) -> int | None:
+        return None if start_ticks(self.pid) == self.started else 0
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.1)
+        return 0
+
+
+def start_ticks(pid: int) -> int | None:
+    """When `pid` started (field 22 of /proc/<pid>/stat); None once it has ended, a zombie included."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
 @dataclass
 class ControlPlane:
     bin: Path
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=ROOT_PARENT)))
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    procs: list[Process] = field(default_factory=list)
     api_port: int = 0
     kubeconfig: Path = Path()
     ca: Path = Path()
@@ -96,6 +145,8 @@ class ControlPlane:
     # API server reaches kubelets and pods there.
     advertise_address: str = "127.0.0.1"
     egress_proxy: Path | None = None
+    # kwok and its simulated GPU node: the kwok tier's pods run there. Off where only real kubelets run pods.
+    fake_gpu_node: bool = True
 
     @property
     def admin_token(self) -> str:
@@ -234,6 +285,11 @@ class ControlPlane:
         self._spawn_serving(
             "kube-scheduler", lambda port: [str(self.bin / "kube-scheduler"), *common, f"--secure-port={port}"]
         )
+        if self.fake_gpu_node:
+            self._start_kwok()
+        return self
+
+    def _start_kwok(self) -> None:
         self._spawn(
             "kwok",
             [
@@ -258,7 +314,6 @@ class ControlPlane:
             "fake node Ready",
             timeout=60,
         )
-        return self
 
     def _egress_args(self) -> list[str]:
         if self.egress_proxy is None:
@@ -326,7 +381,7 @@ class ControlPlane:
 
         self._wait(established, f"CRDs {', '.join(crds)} established", timeout=timeout)
 
-    def _until(self, probe: Callable[[], object], timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
+    def _until(self, probe: Callable[[], object], timeout: float, proc: Process | None = None) -> bool:
         """Poll until `probe` returns true: False at the timeout, or as soon as `proc` has exited."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and (proc is None or proc.poll() is None):
@@ -353,15 +408,17 @@ class ControlPlane:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
+def stop_processes(procs: list[Process], timeout: float = 15) -> None:
     """SIGTERM each process group we started (newest first), SIGKILL what outlives `timeout`; empties `procs`."""
     for proc in reversed(procs):
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # it ended since
+                os.killpg(proc.pid, signal.SIGTERM)
     for proc in reversed(procs):
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     procs.clear()

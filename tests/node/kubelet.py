@@ -1,11 +1,11 @@
-"""A real node for the test control plane: Debian's containerd and runc, and a kubelet built like the
-control plane, joined beside the kwok GPU node.
+"""A real node for the test control plane: Debian's containerd and runc, and a kubelet and kube-proxy built like
+the control plane.
 
-Settings are the ones this machine kind needs (realnode.md): cgroup v1 with cgroupfs, no QoS
-cgroups, no negative oom_score_adj (no CAP_SYS_RESOURCE in this sandbox), a loopback-only CNI
-config so the node turns Ready, and a pause image of our own (no registry to pull one from). The
-node publishes no address, so pods use the host network and reach S3 and the API server on
-127.0.0.1; container logs are read from the kubelet's pod log folder.
+Settings are the ones this machine kind needs (realnode.md): cgroup v1 with cgroupfs, no QoS cgroups, no negative
+oom_score_adj (no CAP_SYS_RESOURCE in this sandbox), and a pause image of our own (no registry to pull one from).
+On the cluster network (network.py) the node runs in its own namespace, registers with its address and puts its
+pods on a bridge CNI; without it (the setup stage's image imports) only containerd runs, on the host's network.
+Container logs are read from the kubelet's pod log folder.
 
 Only the processes started here are ever stopped.
 """
@@ -29,6 +29,7 @@ from tests.controlplane.cluster import (
     CLUSTER_DNS_IP,
     CLUSTER_DOMAIN,
     ControlPlane,
+    Process,
     free_port,
     stop_processes,
 )
@@ -36,7 +37,16 @@ from tests.support import visible
 from tests.support.caches import CONTAINERD_STEP, IMAGES_STEP, MissingCache, caches_only, missing
 
 from .docker_engine import CACHE, DOCKER, IMAGES, DockerEngine, missing_images, tagged_images, unmount_under
-from .network import NETNS_DIR, POD_NET, POD_NETNS_PREFIX, ClusterNetwork, in_netns, ip, pod_netns, remove_namespaces
+from .network import (
+    NETNS_DIR,
+    POD_NET,
+    POD_NETNS_PREFIX,
+    ClusterNetwork,
+    has_processes,
+    in_netns,
+    pod_netns,
+    remove_namespaces,
+)
 
 CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
@@ -122,13 +132,13 @@ class RealNode:
     bin: Path
     root: Path = NODE_ROOT
     run_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=RUN_PREFIX)))
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    procs: list[Process] = field(default_factory=list)
     name: str = field(default_factory=lambda: node_name(0))
     # On the cluster network: containerd, the kubelet and kube-proxy run in the node's namespace, and pods get
     # addresses from its pod range. Without it (the setup stage's imports) containerd runs on the host's.
     network: ClusterNetwork | None = None
     index: int = 0
-    _netns_before: set[str] = field(default_factory=set)
+    netns_before: set[str] = field(default_factory=set)
 
     @property
     def address(self) -> str | None:
@@ -270,7 +280,14 @@ class RealNode:
 
     def start_containerd(self) -> RealNode:
         """Containerd alone: enough to import images (the setup stage), and the first half of `start`."""
-        self._netns_before = set(pod_netns())
+        user = root_user(self.root)
+        if user is not None:
+            # Two containerds on one root corrupt it, and this one would also delete the other's containers.
+            raise RuntimeError(
+                f"containerd {user} runs on {self.root} already (a cluster of `python -m tests.node.cluster up`, or "
+                "another test session): stop it first (`python -m tests.node.cluster down`)"
+            )
+        self.netns_before = set(pod_netns())
         self.root.mkdir(parents=True, exist_ok=True)
         self.pod_logs.mkdir()
         self._spawn("containerd", [CONTAINERD, f"--config={self._containerd_config()}"])
@@ -412,6 +429,14 @@ class RealNode:
         raise RuntimeError(f"{what} not ready in {timeout}s:\n{logs}")
 
     def stop(self) -> None:
+        """Stop what runs and remove the run folder (also that of a node that never started)."""
+        if self.procs:
+            self._stop_processes()
+        # The kubelet's pod folders hold mounts (projected tokens, emptyDirs on tmpfs) left by pods.
+        unmount_under(self.run_dir)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _stop_processes(self) -> None:
         kubelet, containerd = self.procs[1:], self.procs[:1]
         stop_processes(kubelet, timeout=20)
         # Shims outlive containerd on purpose (containers survive a runtime restart): end every
@@ -426,11 +451,25 @@ class RealNode:
         self._kill_orphaned_shims()
         # containerd leaves a stopped pod's network namespace pinned in /run/netns: those made while this node ran,
         # now empty of processes.
-        remove_namespaces([n for n in pod_netns() if n not in self._netns_before and not _has_processes(n)])
+        remove_namespaces([n for n in pod_netns() if n not in self.netns_before and not has_processes(n)])
         self.procs.clear()
-        # The kubelet's pod folders hold mounts (projected tokens, emptyDirs on tmpfs) left by pods.
-        unmount_under(self.run_dir)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def root_user(root: Path) -> int | None:
+    """The PID of a running containerd whose config names `root` as its root, if any."""
+    wanted = f'root = "{root / "containerd"}"'
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if args[0] != CONTAINERD:
+            continue
+        config = next((a.removeprefix("--config=") for a in args if a.startswith("--config=")), "")
+        with contextlib.suppress(OSError):
+            if config and wanted in Path(config).read_text().splitlines():
+                return int(proc.name)
+    return None
 
 
 def node_name(index: int) -> str:
@@ -469,10 +508,6 @@ class NodePool:
 
     def log(self, name: str, tail: int = 4000) -> str:
         return "\n".join(f"--- {node.name}: {name}\n{node.log(name, tail)}" for node in self.nodes)
-
-
-def _has_processes(netns: str) -> bool:
-    return bool(ip("netns", "pids", netns, check=False).stdout.strip())
 
 
 def _toml_table(table: dict[str, object], prefix: str) -> list[str]:

@@ -62,14 +62,25 @@ def remove_namespaces(names: list[str]) -> None:
 
 
 def remove_stale() -> list[str]:
-    """Namespaces an earlier, killed run left (its pid is gone); returns their names."""
+    """Namespaces an earlier, killed run left (the process that made them is gone, and nothing runs inside them);
+    returns their names. A cluster that `python -m tests.node.cluster up` left running outlives its maker, but its
+    namespaces hold its daemons."""
     removed = []
     for name in namespaces():
         owner = name.removeprefix(PREFIX).split("-", 1)[0]
-        if name.startswith(PREFIX) and owner.isdigit() and not Path(f"/proc/{owner}").exists():
+        if (
+            name.startswith(PREFIX)
+            and owner.isdigit()
+            and not Path(f"/proc/{owner}").exists()
+            and not has_processes(name)
+        ):
             removed.append(name)
     remove_namespaces(removed)
     return removed
+
+
+def has_processes(netns: str) -> bool:
+    return bool(ip("netns", "pids", netns, check=False).stdout.strip())
 
 
 @dataclass

@@ -9,7 +9,6 @@ import hashlib
 import ipaddress
 import json
 import re
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,56 +21,23 @@ import yaml
 from tests.conftest import wait_for
 from tests.controlplane.cluster import KUBERNETES_SERVICE_IP, ControlPlane
 from tests.prometheus import query, run_prometheus
+from tests.support.s3 import REGION
 
-from .conftest import PodView
-from .docker_engine import OPERATOR_IMAGE, REPO, TRAINER_IMAGE
+from .cluster import (
+    RELEASE_NS,
+    S3_SECRET,
+    NodeCluster,
+    create_s3_secret,
+    install_operator,
+    pods_diagnosis,
+    uninstall_operator,
+)
+from .docker_engine import REPO
 from .kubelet import NODE_LABEL, NodePool
 from .network import ClusterNetwork
 
 pytestmark = pytest.mark.node
-CHART = REPO / "charts" / "finetune-operator"
-RELEASE_NS = "finetune-system"
 NS = "journey"
-
-
-def _helm(plane: ControlPlane, *args: str, diagnose: Callable[[], str] = str) -> str:
-    out = subprocess.run(
-        [str(plane.bin / "helm"), f"--kubeconfig={plane.kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr + diagnose()
-    return out.stdout
-
-
-def _pods_diagnosis(plane: ControlPlane, nodes: NodePool, namespace: str, container: str, selector: str = "") -> str:
-    """What the selected pods went through: conditions, container states, the container's log, the
-    namespace's events and the kubelet's log."""
-    select = ["-l", selector] if selector else []
-    pods = json.loads(plane.kubectl("get", "pods", "-n", namespace, *select, "-o", "json", check=False) or "{}")
-    lines = []
-    for pod in pods.get("items", []):
-        name, status = pod["metadata"]["name"], pod.get("status", {})
-        lines.append(f"pod {name}: conditions {status.get('conditions')}")
-        lines.append(f"  containers {json.dumps(status.get('containerStatuses'), indent=1)}")
-        lines.append(nodes.container_log(namespace, name, container)[-3000:])
-    lines.append(plane.kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False)[-4000:])
-    lines.append(nodes.log("kubelet", 3000))
-    return "\n".join(lines)
-
-
-def _release_diagnosis(plane: ControlPlane, nodes: NodePool) -> str:
-    """Why the operator's replicas did not become Ready: helm says only 'context deadline exceeded'."""
-    lines = [plane.kubectl("get", "pods", "-n", RELEASE_NS, "-o", "wide", check=False)]
-    lines.append(_pods_diagnosis(plane, nodes, RELEASE_NS, "operator"))
-    for name in sorted(nodes.names):
-        node_doc = json.loads(plane.kubectl("get", "node", name, "-o", "json", check=False) or "{}")
-        lines.append(f"node {name} conditions: {node_doc.get('status', {}).get('conditions')}")
-        lines.append(f"node {name} taints: {node_doc.get('spec', {}).get('taints')}")
-    # No pods at all points at the controller manager or scheduler, whose logs the plane keeps.
-    lines += [f"--- {name}:\n{plane.log(name)[-2000:]}" for name in ("kube-controller-manager", "kube-scheduler")]
-    return "\n".join(lines)
 
 
 def _wait(what: str, probe: Callable[[], Any], timeout: float, diagnose: Callable[[], str] = str) -> Any:
@@ -99,50 +65,20 @@ class Cluster:
 
     def diagnose(self, job: str) -> str:
         status = f"status: {json.dumps(self.status(job), indent=1)}"
-        return f"{status}\n{_pods_diagnosis(self.plane, self.nodes, NS, 'trainer', f'finetune.dev/job={job}')}"
+        return f"{status}\n{pods_diagnosis(self.plane, self.nodes, NS, 'trainer', f'finetune.dev/job={job}')}"
 
 
 @pytest.fixture(scope="module")
-def cluster(
-    node_plane: ControlPlane, real_nodes: NodePool, shipped_s3: str, pod_view: PodView, cluster_network: ClusterNetwork
-) -> Iterator[Cluster]:
-    """The chart installed as a platform team would: no host network and no API server override."""
-    plane = node_plane
-    values = {
-        "image": {
-            "repository": OPERATOR_IMAGE.split(":")[0],
-            "tag": OPERATOR_IMAGE.split(":")[1],
-            "pullPolicy": "Never",
-        },
-        "replicaCount": 2,
-        "nodeSelector": {NODE_LABEL: "true"},
-        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-        "trainer": {
-            "image": TRAINER_IMAGE,
-            "imagePullPolicy": "Never",
-            # A rank waits at most this long in a collective for a vanished peer (the rank-kill test's bound).
-            "collectiveTimeoutSeconds": 120,
-            "defaultCpu": "1",
-            "defaultMemory": "4Gi",
-            "workDirSize": "4Gi",
-            "shmSize": "256Mi",
-        },
-    }
-    values_file = plane.root / "journey-values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    started = time.monotonic()
-    # The CRD is applied by the fixture already; the chart adopts nothing it did not create.
-    _helm(plane, "install", "ft", str(CHART), "-n", RELEASE_NS, "--create-namespace", "-f", str(values_file),
-          "--set", "crds.install=false", "--wait", "--timeout=300s",
-          diagnose=lambda: _release_diagnosis(plane, real_nodes))  # fmt: skip
-    print(f"helm install --wait: both operator replicas Ready in {time.monotonic() - started:.0f} s")
+def cluster(node_cluster: NodeCluster, shipped_s3: str) -> Iterator[Cluster]:
+    """The chart installed as a platform team would (install_operator: no host network and no API server
+    override), two replicas with peering."""
+    seconds = install_operator(node_cluster, replicas=2)
+    print(f"helm install --wait: both operator replicas Ready in {seconds:.0f} s")
+    plane = node_cluster.plane
     plane.kubectl("create", "namespace", NS)
-    plane.kubectl(
-        "create", "secret", "generic", "s3-credentials", "-n", NS,
-        "--from-literal=AWS_ACCESS_KEY_ID=testing", "--from-literal=AWS_SECRET_ACCESS_KEY=testing",
-    )  # fmt: skip
-    yield Cluster(plane, real_nodes, shipped_s3, pod_view.s3, cluster_network)
-    _helm(plane, "uninstall", "ft", "-n", RELEASE_NS, "--wait", "--timeout=120s")
+    create_s3_secret(plane, NS)
+    yield Cluster(plane, node_cluster.pool, shipped_s3, node_cluster.pod_s3, node_cluster.network)
+    uninstall_operator(plane)
 
 
 def _job(name: str, cluster: Cluster, **spec: Any) -> dict[str, Any]:
@@ -150,7 +86,7 @@ def _job(name: str, cluster: Cluster, **spec: Any) -> dict[str, Any]:
     doc = yaml.safe_load((REPO / "examples" / "tweets-lora.yaml").read_text())
     doc["metadata"] = {"name": name, "namespace": NS}
     body = doc["spec"]
-    body["s3"] = {"endpoint": cluster.pod_s3, "region": "us-east-1", "secretRef": {"name": "s3-credentials"}}
+    body["s3"] = {"endpoint": cluster.pod_s3, "region": REGION, "secretRef": {"name": S3_SECRET}}
     body["output"] = {**body["output"], "uri": f"s3://models/out/{name}/"}
     body["resources"] = {"gpus": 0, "cpu": "1800m", "memory": "6Gi"}  # the node has 2 cores; the operator asks 100m
     body["scheduling"] = {"nodeSelector": {NODE_LABEL: "true"}}
@@ -574,6 +510,8 @@ def test_a_deleted_rank_restarts_the_whole_group_from_the_last_checkpoint(cluste
     ended = survivor["status"]["containerStatuses"][0]["state"]["terminated"]
     print(f"rank kill: rank 0's first pod ended with exit code {ended['exitCode']}: {ended.get('message', '')[:300]}")
     assert survivor["status"]["phase"] == "Failed" and ended["exitCode"] not in fails_job, (ended, fails_job)
+    # It says why (gloo's abort leaves the trainer no word; the launcher names the lost peer).
+    assert "peer" in ended.get("message", ""), ended
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=cluster.s3, region_name="us-east-1")

@@ -93,7 +93,7 @@ def test_the_forwarder_joins_the_hosts_loopback_and_the_hub_both_ways(network: C
         assert _ask(network.node(1), network.hub_ip, 7003, "out") == "host:out"
         thread.join(5)
     finally:
-        stop_processes([forwarder])  # type: ignore[list-item]
+        stop_processes([forwarder])
         inside.kill()
         outside.close()
 
@@ -118,7 +118,7 @@ def test_the_connect_proxy_dials_inside_the_hub(network: ClusterNetwork, tmp_pat
             sock.sendall(b"CONNECT node-0:10250 HTTP/1.1\r\n\r\n")
             assert sock.recv(200).startswith(b"HTTP/1.1 502"), "the proxy dialled a name"
     finally:
-        stop_processes([forwarder])  # type: ignore[list-item]
+        stop_processes([forwarder])
         server.kill()
 
 

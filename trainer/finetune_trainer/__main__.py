@@ -12,13 +12,11 @@ from finetune_api.pod_contract import (
     CONFIG_FILE,
     ENV_METRICS_PORT,
     ENV_STATUS_FILE,
-    ENV_TERMINATION_LOG,
     ENV_WORK_DIR,
-    TERMINATION_LOG,
 )
 from finetune_api.redact import redact
 
-from .errors import EXIT_CODES, write_termination_message
+from .errors import EXIT_CODES, termination_log, write_termination_message
 from .job_file import load_job
 from .main import RunOptions, configure_logging, execute
 
@@ -31,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", default=os.environ.get(ENV_WORK_DIR, "/tmp/finetune"))  # noqa: S108 - an emptyDir in pods
     parser.add_argument("--metrics-port", type=int, default=int(os.environ.get(ENV_METRICS_PORT, "0")))
     parser.add_argument("--status-file", default=os.environ.get(ENV_STATUS_FILE))
-    parser.add_argument("--termination-log", default=os.environ.get(ENV_TERMINATION_LOG, TERMINATION_LOG))
+    parser.add_argument("--termination-log", default=termination_log())
     parser.add_argument("--progress-bar", action="store_true")
     args = parser.parse_args(argv)
     configure_logging()

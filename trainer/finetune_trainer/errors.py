@@ -69,9 +69,14 @@ class GateNotMet(TrainerError):
     failure = FailureClass.GATE_NOT_MET
 
 
+def termination_log() -> str:
+    """Where the kubelet reads this container's termination message."""
+    return os.environ.get(ENV_TERMINATION_LOG, TERMINATION_LOG)
+
+
 def write_termination_message(failure: FailureClass, message: str, path: str | None = None) -> None:
     """A TerminationMessage (JSON) the operator copies into status.failure. Never raises."""
-    target = path or os.environ.get(ENV_TERMINATION_LOG, TERMINATION_LOG)
+    target = path or termination_log()
     body = TerminationMessage(reason=failure, message=redact(message)[:MAX_MESSAGE]).model_dump_json()
     # Locally there is usually no termination log; the message is logged anyway.
     with contextlib.suppress(OSError):

@@ -5,19 +5,22 @@ distributed job (one per GPU, or one on CPU), started by torch.distributed.run, 
   retried like a crash: the operator's podFailurePolicy and failure classes read this code.
 - a rank that cannot form its group at the rendezvous fails with a termination message that names the address
   and the timeout, instead of torchrun's traceback.
+- a rank that gloo aborts (SIGABRT, from its own C++ thread, so the trainer writes nothing) because a peer of its
+  group ended says so in its termination message: the status names the lost peer, not a bare exit code 134.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from finetune_api.spec.enums import FailureClass
 
-from .errors import EXIT_CODES, write_termination_message
+from .errors import EXIT_CODES, termination_log, write_termination_message
 
 log = logging.getLogger("finetune_trainer.launch")
 
@@ -38,6 +41,33 @@ def rendezvous_message(args: Any, error: BaseException) -> str:
         f"rendezvous {where} within {timeout} s: {cause}. Every rank's pod must be running, and rank 0's port must "
         "be reachable through the job's headless Service (a NetworkPolicy or a missing pod network blocks it)."
     )
+
+
+def lost_peer_message(args: Any, local_rank: int) -> str:
+    """`args`: torchrun's parsed arguments; `local_rank`: the worker gloo aborted."""
+    return (
+        f"rank {local_rank} of the pod of node {args.node_rank} (of {args.nnodes}) was aborted (SIGABRT) in a "
+        "collective: a peer of its group ended or stopped answering (its pod deleted, preempted or its node lost). "
+        "The Job starts every rank again and the group resumes from its last checkpoint; each such restart counts "
+        "against spec.retries."
+    )
+
+
+def worker_failed(args: Any, local_rank: int, exitcode: int, termination: str) -> int:
+    """The pod's exit code for a failed worker, after saying why where the worker could not (`termination`: the
+    termination log; a message the trainer wrote there is kept)."""
+    if exitcode == -signal.SIGABRT and not _written(termination):
+        message = lost_peer_message(args, local_rank)
+        log.error("%s", message)
+        write_termination_message(FailureClass.INTERNAL_ERROR, message, termination)
+    return shell_exit_code(exitcode)
+
+
+def _written(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
         log.error("rank %s exited with %s", rank, failure.exitcode)
-        return shell_exit_code(failure.exitcode)
+        return worker_failed(args, rank, failure.exitcode, termination_log())
     except SignalException as exc:
         # The kubelet's SIGTERM: torchrun passed it on to the trainer, which checkpoints and writes its own
         # termination message; the pod ends like a process killed by that signal, not with a traceback.
