@@ -277,7 +277,9 @@ def chart_values(replicas: int) -> dict[str, Any]:
             "imagePullPolicy": "Never",
             "collectiveTimeoutSeconds": COLLECTIVE_TIMEOUT_SECONDS,
             "defaultCpu": "1",
-            "defaultMemory": "4Gi",
+            # The README job's longest batch (32 tweets at their longest) peaks at 5.7 GB on CPU: at 4Gi it was
+            # OOMKilled at its first step. Production's default is 16Gi.
+            "defaultMemory": "8Gi",
             "workDirSize": "4Gi",
             "shmSize": "256Mi",
         },

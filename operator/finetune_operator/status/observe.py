@@ -65,6 +65,26 @@ def _unschedulable(pod: dict[str, Any]) -> str | None:
     return None
 
 
+def _memory_limit(pod: dict[str, Any]) -> str | None:
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        if container.get("name") == CONTAINER:
+            limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+            return str(limit) if limit else None
+    return None
+
+
+def _oom_message(pod: dict[str, Any], said: str) -> str:
+    """What to change, first; then the end of what the trainer said (the kernel gave it no chance to say more)."""
+    limit = _memory_limit(pod)
+    message = (
+        f"the trainer was killed at its memory limit{f' of {limit}' if limit else ''} (OOMKilled): raise "
+        "spec.resources.memory, or lower spec.training.batchSize or spec.dataset.maxLength. The longest batch runs "
+        "first, so a limit that is too low shows at the first step"
+    )
+    tail = [line.strip() for line in said.splitlines() if line.strip()][-3:]
+    return message + (". Its last log lines: " + " | ".join(tail) if tail else "")
+
+
 def failure_of(pod: dict[str, Any]) -> tuple[FailureClass, str, int | None]:
     """The failure class of a failed trainer pod, from its exit code and termination message."""
     term = _terminated(pod) or {}
@@ -74,7 +94,7 @@ def failure_of(pod: dict[str, Any]) -> tuple[FailureClass, str, int | None]:
     with contextlib.suppress(ValidationError):
         message = TerminationMessage.model_validate_json(message).message
     if term.get("reason") == "OOMKilled":
-        return FailureClass.OUT_OF_MEMORY, message or "the trainer was killed for exceeding its memory limit", code
+        return FailureClass.OUT_OF_MEMORY, _oom_message(pod, message), code
     if isinstance(code, int) and code in CLASS_OF_EXIT:
         return CLASS_OF_EXIT[code], message, code
     return FailureClass.INTERNAL_ERROR, message or f"the trainer exited with code {code}", code

@@ -57,6 +57,22 @@ def test_oom_killed_is_out_of_memory() -> None:
     assert obs.failure == FailureClass.OUT_OF_MEMORY and obs.attempts == 4
 
 
+def test_an_oom_kill_names_the_limit_and_the_fix_before_the_logs_tail() -> None:
+    """The kubelet's fallback (the log's tail) alone left the user reading tokenizer noise for the cause."""
+    logs = "noise from a library\ndata: rows read 33509\n\nbaseline: {'eval_accuracy': 0.18}\n"
+    logs += "parameters: 148,611 trainable\n"
+    pod = _pod("Failed", terminated={"exitCode": 137, "reason": "OOMKilled", "message": logs})
+    pod["spec"] = {"containers": [{"name": "trainer", "resources": {"limits": {"memory": "4Gi"}}}]}
+    failed = _job(failed=1, conditions=[{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}])
+    message = observe(failed, [pod]).message
+    assert message.startswith("the trainer was killed at its memory limit of 4Gi (OOMKilled): raise "
+                              "spec.resources.memory, or lower spec.training.batchSize")  # fmt: skip
+    assert message.endswith(
+        "Its last log lines: data: rows read 33509 | baseline: {'eval_accuracy': 0.18} | parameters: 148,611 trainable"
+    )
+    assert "noise" not in message
+
+
 def test_deadline_exceeded() -> None:
     obs = observe(_job(conditions=[{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]), [])
     assert obs.failure == FailureClass.DEADLINE_EXCEEDED
