@@ -13,6 +13,7 @@ from finetune_trainer.errors import EXIT_CODES, StorageError
 from finetune_trainer.main import RunOptions, execute
 from finetune_trainer.storage import open_store
 from finetune_trainer.storage.s3 import S3Store
+from finetune_trainer.training.checkpoints import CheckpointStore
 from tests.integration.trainer.jobs import tweets_job
 
 pytestmark = pytest.mark.training
@@ -26,6 +27,7 @@ def test_failed_upload_leaves_no_manifest_and_rerun_completes(
     opts = RunOptions(work_dir=tmp_path / "w1", progress_bar=False, termination_log=str(tmp_path / "t1"))
     assert execute(job, opts)[0] == 0
     assert out.exists("manifest.json")
+    first = json.loads(out.read_bytes("metrics.json"))
 
     # The store breaks half way through copying the files into place (a network cut, a quota).
     real_copy = S3Store.copy
@@ -45,11 +47,19 @@ def test_failed_upload_leaves_no_manifest_and_rerun_completes(
     assert json.loads((tmp_path / "t2").read_text())["reason"] == "StorageError"
     assert not out.exists("manifest.json"), "a half-published output still had a manifest"
 
+    checkpoints = CheckpointStore(open_store(job.spec.output.uri + "checkpoints/", job.spec.s3), 2)
+    assert [c.step for c in checkpoints.complete()][-1] == 4, "a rerun after the last step trained past maxSteps"
+
     monkeypatch.setattr(S3Store, "copy", real_copy)
     assert (
         execute(job, RunOptions(work_dir=tmp_path / "w3", progress_bar=False, termination_log=str(tmp_path / "t3")))[0]
         == 0
     )
+    # It resumed at the last step: straight to evaluation and publishing, no fifth step (issue 21).
+    assert max(c.step for c in checkpoints.complete()) == 4, "the rerun trained past maxSteps"
+    rerun = json.loads(out.read_bytes("metrics.json"))
+    assert rerun["steps"] == 4
+    assert rerun["tuned"]["eval_loss"] == pytest.approx(first["tuned"]["eval_loss"], abs=1e-6), "weights not loaded"
     manifest = json.loads(out.read_bytes("manifest.json"))
     local = tmp_path / "download"
     out.download_all(local, keys=[f["path"] for f in manifest["files"]])

@@ -30,7 +30,7 @@ from ..methods.base import MethodContext, count_parameters
 from ..observability.progress import Reporter
 from ..storage.store import check_output_location
 from . import comparisons, loop
-from .callbacks import CheckpointSyncCallback, PreemptionCallback, ProgressCallback
+from .callbacks import CheckpointSyncCallback, PreemptionCallback, ProgressCallback, history_points
 from .checkpoints import CheckpointStore
 from .data_plan import PreparedData, load_records, tokenize
 from .gating import verdict
@@ -236,6 +236,12 @@ def train(adapted: Adapted, run: RunPlan, data: PreparedData, tokenizer: Any, re
     trainer.remove_callback(PrinterCallback)  # our progress bar and metrics replace its printing
     with dist.local_main_process_first():
         restored = run.checkpoints.restore_newest(Path(run.args.output_dir))
+    if restored and restored[1] >= run.args.max_steps:
+        # A run stopped after its last step (while evaluating or publishing): resuming would have
+        # transformers train one step past the end. Load the finished state and go on to evaluation.
+        finished_state(trainer, restored[0], progress)
+        log.info("checkpoint step %d is the last step: evaluating and publishing without training", restored[1])
+        return Trained(trainer, progress, 0.0, collators.packed, losses)
     started = time.time()
     try:
         trainer.train(resume_from_checkpoint=str(restored[0]) if restored else None)
@@ -247,6 +253,16 @@ def train(adapted: Adapted, run: RunPlan, data: PreparedData, tokenizer: Any, re
     if preemption.requested:
         raise Preempted(f"stopped by SIGTERM at step {trainer.state.global_step}; checkpoint saved for resume")
     return Trained(trainer, progress, time.time() - started, collators.packed, losses)
+
+
+def finished_state(trainer: Any, checkpoint: Path, progress: ProgressCallback) -> None:
+    """The model weights (adapter or full) and the trainer state of a checkpoint taken at the last step."""
+    from transformers import TrainerState
+
+    trainer._load_from_checkpoint(str(checkpoint))
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    progress.loss_log.extend(history_points(trainer.state.log_history))
+    progress.reporter.update(step=trainer.state.global_step, total_steps=trainer.state.max_steps)
 
 
 def _early_stopping(run: RunPlan) -> list[Any]:
