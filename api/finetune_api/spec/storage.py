@@ -55,3 +55,15 @@ class S3Spec(SpecModel):
     secret_ref: SecretKeyRef | None = Field(
         default=None, description="The Secret with the credentials, mounted as environment variables by reference."
     )
+    stall_seconds: int = Field(
+        default=120,
+        ge=5,
+        le=3600,
+        description="A request that receives no byte for this long is abandoned and retried (the connect and read timeout of every S3 call).",
+    )
+    retry_budget_seconds: int = Field(
+        default=600,
+        ge=10,
+        le=86400,
+        description="How long one storage operation (a file's transfer, a listing) may keep retrying before the job fails with StorageError.",
+    )

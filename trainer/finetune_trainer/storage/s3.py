@@ -2,11 +2,14 @@
 
 The endpoint comes from spec.s3.endpoint, else AWS_ENDPOINT_URL (boto3 reads it itself). Credentials
 are never passed in: the environment (from the Secret), the pod's web identity (IRSA / workload
-identity) or the local profile, as boto3's chain finds them.
+identity) or the local profile, as boto3's chain finds them. This module and s3_errors are the only
+code that touches boto3: every call goes through `with_retries`, which bounds it and turns what the
+SDK raises into StorageError naming the operation and the object.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,53 +18,63 @@ from typing import Any
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from finetune_api.redact import WHERE_CREDENTIALS_GO, has_userinfo, redact
 from finetune_api.spec.storage import S3Spec
 from finetune_api.storage_uri import StorageUri
 
-from ..errors import ConfigError, StorageError
+from ..errors import ConfigError
+from .retry import TALLY, RetryPolicy, with_retries
+from .s3_errors import Corrupt
 from .store import ObjectInfo
 
 MiB = 1 << 20
-TRANSFER = TransferConfig(multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB, max_concurrency=8)
+TRANSFER = TransferConfig(
+    multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB, max_concurrency=8, num_download_attempts=2
+)
 PARALLEL_FILES = 8
+SDK_ATTEMPTS = 3  # per request, inside botocore; the operation's own retries (retry.py) go on from there
 
 
-def _client(spec: S3Spec | None) -> Any:
+def _count_sdk_retry(request: Any, operation_name: str, **_: Any) -> None:
+    attempt = request.context.get("retries", {}).get("attempt", 1)
+    if attempt > 1:
+        TALLY.record(operation_name, f"{operation_name}: attempt {attempt} of {SDK_ATTEMPTS}")
+
+
+def _client(spec: S3Spec) -> Any:
     config = Config(
-        retries={"max_attempts": 8, "mode": "adaptive"},
-        s3={"addressing_style": spec.addressing_style.value if spec else "auto"},
+        retries={"max_attempts": SDK_ATTEMPTS, "mode": "standard"},
+        connect_timeout=min(spec.stall_seconds, 30),
+        read_timeout=spec.stall_seconds,
+        s3={"addressing_style": spec.addressing_style.value},
         max_pool_connections=PARALLEL_FILES * 8,
     )
-    endpoint = (spec.endpoint if spec else None) or os.environ.get("AWS_ENDPOINT_URL") or None
+    endpoint = spec.endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
     if endpoint and has_userinfo(endpoint):
-        source = "spec.s3.endpoint" if spec and spec.endpoint else "AWS_ENDPOINT_URL"
+        source = "spec.s3.endpoint" if spec.endpoint else "AWS_ENDPOINT_URL"
         raise ConfigError(f"{source} ({redact(endpoint)}) carries credentials in the URL; {WHERE_CREDENTIALS_GO}")
-    region = (spec.region if spec else None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region or "us-east-1", config=config)
+    region = spec.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    client = boto3.session.Session().client(
+        "s3", endpoint_url=endpoint, region_name=region or "us-east-1", config=config
+    )
+    client.meta.events.register("request-created.s3", _count_sdk_retry)
+    return client
 
 
-def _explain(exc: Exception, what: str) -> StorageError:
-    if isinstance(exc, NoCredentialsError):
-        return StorageError(
-            f"{what}: no S3 credentials found; set spec.s3.secretRef, give the pod a ServiceAccount with an IAM role, "
-            "or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY locally"
-        )
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
-        hints = {
-            "AccessDenied": "the credentials may not read/write this location; check the bucket policy or IAM role",
-            "InvalidAccessKeyId": "the access key id is unknown here; check the Secret and spec.s3.endpoint",
-            "SignatureDoesNotMatch": "the secret access key is wrong; check the Secret",
-            "NoSuchBucket": "the bucket does not exist; create it or fix the URI",
-            "NoSuchKey": "the object does not exist; fix the URI",
-            "404": "the object does not exist; fix the URI",
-            "403": "access denied; check the credentials and policy",
-        }
-        return StorageError(f"{what}: {code} ({hints.get(code, exc.response.get('Error', {}).get('Message', ''))})")
-    return StorageError(f"{what}: {type(exc).__name__}: {exc}")
+def md5_etag(path: Path, part_size: int, parts: int) -> str:
+    """The ETag S3 gives an object of these bytes: the MD5, or for a multipart upload the MD5 of its parts'
+    MD5s followed by -<parts>."""
+    with path.open("rb") as fh:
+        if not parts:
+            digest = hashlib.md5(usedforsecurity=False)
+            for block in iter(lambda: fh.read(MiB), b""):
+                digest.update(block)
+            return digest.hexdigest()
+        digests = b""
+        for _ in range(parts):
+            digests += hashlib.md5(fh.read(part_size), usedforsecurity=False).digest()
+        return f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{parts}"
 
 
 class S3Store:
@@ -69,7 +82,12 @@ class S3Store:
         self.uri = uri
         self.bucket = uri.bucket
         self.base = uri.key
-        self.client = _client(spec)
+        self.spec = spec or S3Spec()
+        self.client = _client(self.spec)
+        self.policy = RetryPolicy(self.spec.stall_seconds, self.spec.retry_budget_seconds)
+
+    def _call(self, operation: str, key: str, attempt: Any) -> Any:
+        return with_retries(operation, f"s3://{self.bucket}/{self._key(key)}", self.policy, attempt)
 
     def _key(self, key: str) -> str:
         if not key:
@@ -80,34 +98,73 @@ class S3Store:
         full = self._key(prefix)
         if full and not full.endswith("/") and not prefix and self.uri.is_prefix:
             full += "/"
-        out = []
-        try:
+
+        def listing() -> list[ObjectInfo]:
+            out = []
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
                 for obj in page.get("Contents", []):
                     rel = obj["Key"][len(self.base) :].lstrip("/") if self.base else obj["Key"]
                     out.append(ObjectInfo(rel, obj["Size"], obj.get("ETag", "").strip('"')))
-        except (ClientError, BotoCoreError) as exc:
-            raise _explain(exc, f"listing {self.uri.join(prefix)}") from exc
-        return out
+            return out
 
-    def exists(self, key: str) -> bool:
+        result: list[ObjectInfo] = with_retries("list", str(self.uri.join(prefix)), self.policy, listing)
+        return result
+
+    def _head(self, key: str, **extra: Any) -> dict[str, Any] | None:
+        """The object's metadata, or None where it does not exist."""
+        from botocore.exceptions import ClientError
+
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-            return True
+            head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=self._key(key), **extra)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise _explain(exc, f"checking {self.uri.join(key)}") from exc
+                return None
+            raise
+        return head
+
+    def exists(self, key: str) -> bool:
+        return self._call("head", key, lambda: self._head(key)) is not None
 
     def download(self, key: str, dest: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".partial")
-        try:
-            self.client.download_file(self.bucket, self._key(key), str(tmp), Config=TRANSFER)
-        except (ClientError, BotoCoreError) as exc:
-            tmp.unlink(missing_ok=True)
-            raise _explain(exc, f"downloading s3://{self.bucket}/{self._key(key)}") from exc
+
+        def fetch() -> None:
+            head = self._head(key)
+            if head is None:
+                from botocore.exceptions import ClientError
+
+                raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "no such key"}}, "HeadObject")
+            try:
+                self.client.download_file(self.bucket, self._key(key), str(tmp), Config=TRANSFER)
+                self._verify(key, tmp, head)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+
+        self._call("download", key, fetch)
         os.replace(tmp, dest)
+
+    def _verify(self, key: str, path: Path, head: dict[str, Any]) -> None:
+        """The bytes on disk are the object's: its size, and its ETag where the ETag is an MD5 (not under
+        SSE-KMS or SSE-C, where it is not). A ranged GET that came back short is caught here (issue 21)."""
+        size, etag = head["ContentLength"], str(head.get("ETag", "")).strip('"')
+        got = path.stat().st_size
+        if got != size:
+            raise Corrupt(f"{got} bytes where the store lists {size}")
+        if head.get("ServerSideEncryption") == "aws:kms" or head.get("SSECustomerAlgorithm") or not etag:
+            return
+        digest, _, parts = etag.partition("-")
+        if len(digest) != 32 or (parts and not parts.isdigit()):
+            return  # not an MD5 ETag (some stores use their own)
+        part_size = 0
+        if parts:
+            first = self._head(key, PartNumber=1)
+            part_size = int(first["ContentLength"]) if first else 0
+            if not part_size:
+                return
+        if (local := md5_etag(path, part_size, int(parts or 0))) != etag:
+            raise Corrupt(f"ETag of the bytes received is {local}, the store's is {etag}")
 
     def download_all(self, dest: Path, prefix: str = "", keys: list[str] | None = None) -> list[Path]:
         wanted = keys if keys is not None else [o.key for o in self.list_objects(prefix)]
@@ -117,10 +174,8 @@ class S3Store:
         return targets
 
     def upload(self, src: Path, key: str) -> None:
-        try:
-            self.client.upload_file(str(src), self.bucket, self._key(key), Config=TRANSFER)
-        except (ClientError, BotoCoreError) as exc:
-            raise _explain(exc, f"uploading to s3://{self.bucket}/{self._key(key)}") from exc
+        target = self._key(key)
+        self._call("upload", key, lambda: self.client.upload_file(str(src), self.bucket, target, Config=TRANSFER))
 
     def upload_all(self, src_dir: Path, prefix: str = "") -> list[str]:
         files = sorted(p for p in src_dir.rglob("*") if p.is_file())
@@ -133,31 +188,31 @@ class S3Store:
         return keys
 
     def read_bytes(self, key: str) -> bytes:
-        try:
-            body: bytes = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except (ClientError, BotoCoreError) as exc:
-            raise _explain(exc, f"reading s3://{self.bucket}/{self._key(key)}") from exc
-        return body
+        def read() -> bytes:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            body: bytes = response["Body"].read()
+            if len(body) != response["ContentLength"]:
+                raise Corrupt(f"{len(body)} bytes where the store sent {response['ContentLength']}")
+            return body
+
+        result: bytes = self._call("read", key, read)
+        return result
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
-        except (ClientError, BotoCoreError) as exc:
-            raise _explain(exc, f"writing s3://{self.bucket}/{self._key(key)}") from exc
+        self._call("write", key, lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data))
 
     def copy(self, src_key: str, dst_key: str) -> None:
         # Managed copy: server-side, multipart above the threshold; no bytes pass through the pod.
-        try:
-            self.client.copy(
-                {"Bucket": self.bucket, "Key": self._key(src_key)}, self.bucket, self._key(dst_key), Config=TRANSFER
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise _explain(exc, f"copying to s3://{self.bucket}/{self._key(dst_key)}") from exc
+        source = {"Bucket": self.bucket, "Key": self._key(src_key)}
+        self._call("copy", dst_key, lambda: self.client.copy(source, self.bucket, self._key(dst_key), Config=TRANSFER))
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
-            try:
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
-            except (ClientError, BotoCoreError) as exc:
-                raise _explain(exc, f"deleting under {self.uri}") from exc
+            self._call(
+                "delete",
+                keys[start],
+                lambda batch=batch: self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+                ),
+            )

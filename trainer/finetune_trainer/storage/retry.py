@@ -1,0 +1,89 @@
+"""Bounded retries of one storage operation, counted and said aloud.
+
+botocore retries each request a few times itself (standard mode); this loop retries the whole operation
+(a multipart transfer, a listing) on what stays transient, until the retry budget is spent. A stall is a
+read timeout (spec.s3.stallSeconds), so no attempt waits longer than that for a byte, and the budget
+(spec.s3.retryBudgetSeconds) bounds the whole: a dead store ends the job with StorageError in minutes,
+not at maxRuntime.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..errors import StorageError
+from .s3_errors import SDK_ERRORS, Corrupt, classify, storage_error
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+FIRST_DELAY_S = 1.0
+MAX_DELAY_S = 30.0
+RETRIED: tuple[type[BaseException], ...] = (*SDK_ERRORS, Corrupt)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    stall_seconds: float
+    budget_seconds: float
+
+
+class RetryTally:
+    """Retries so far in this process, by operation; listeners (the progress reporter) hear each one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.listeners: list[Callable[[str, str], None]] = []
+
+    def record(self, operation: str, message: str) -> None:
+        with self._lock:
+            self.counts[operation] = self.counts.get(operation, 0) + 1
+            listeners = list(self.listeners)
+        for listener in listeners:
+            listener(operation, message)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+
+TALLY = RetryTally()  # one per process: every store's retries reach the same metric
+
+
+def with_retries(operation: str, where: str, policy: RetryPolicy, attempt: Callable[[], T]) -> T:
+    """`attempt()` until it succeeds, fails for good, or the retry budget is spent; every failure as StorageError."""
+    started = time.monotonic()
+    delay = FIRST_DELAY_S
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return attempt()
+        except RETRIED as exc:
+            failure = classify(exc, policy.stall_seconds)
+            spent = time.monotonic() - started
+            pause = delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+            if not failure.transient:
+                raise storage_error(operation, where, failure) from exc
+            if spent + pause > policy.budget_seconds:
+                detail = (
+                    f"; gave up after {tries} attempts over {spent:.0f} s "
+                    f"(retry budget {policy.budget_seconds:.0f} s, spec.s3.retryBudgetSeconds)"
+                )
+                raise storage_error(operation, where, failure, detail) from exc
+            message = (
+                f"{operation} {where} failed ({failure.what}); retry {tries} in {pause:.0f} s, "
+                f"{spent:.0f} s of the {policy.budget_seconds:.0f} s retry budget spent"
+            )
+            log.warning("storage: %s", message)
+            TALLY.record(operation, message)
+            time.sleep(pause)
+            delay = min(delay * 2, MAX_DELAY_S)
+        except OSError as exc:  # the local side: a full disk, a folder in the way
+            raise StorageError(f"{operation} {where}: {exc.strerror or exc} on this machine's disk") from exc
