@@ -14,6 +14,7 @@ from finetune_api.spec.job import FineTuneJob
 
 from .errors import EXIT_CODES, TrainerError, write_termination_message
 from .observability.progress import BarSink, Reporter, Sink, StatusFileSink
+from .storage.retry import TALLY
 from .training.results import RunResult
 from .training.run import run_job
 
@@ -65,6 +66,11 @@ def execute(job: FineTuneJob, opts: RunOptions) -> tuple[int, RunResult | None]:
         if kube is not None:
             sinks.append(kube)
     reporter = Reporter(sinks)
+
+    def storage_retried(operation: str, message: str) -> None:
+        reporter.update(storage_retries=TALLY.snapshot(), storage_note=message)
+
+    TALLY.listeners.append(storage_retried)
     opts.work_dir.mkdir(parents=True, exist_ok=True)
     try:
         result = run_job(job, opts.work_dir, reporter, opts.downloads)
@@ -84,4 +90,5 @@ def execute(job: FineTuneJob, opts: RunOptions) -> tuple[int, RunResult | None]:
         write_termination_message(FailureClass.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", opts.termination_log)
         return EXIT_CODES[FailureClass.INTERNAL_ERROR], None
     finally:
+        TALLY.listeners.remove(storage_retried)
         reporter.close()

@@ -172,3 +172,17 @@ def test_md5_etag_matches_what_s3_computes(parts: int, tmp_path: Path) -> None:
         + f"-{len(chunks)}"
     )
     assert md5_etag(path, size, len(chunks)) == expected
+
+
+def test_retries_reach_the_prometheus_counter_by_operation() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from finetune_trainer.observability.progress import ProgressState
+    from finetune_trainer.observability.prometheus import PrometheusSink
+
+    sink = PrometheusSink("ns", "job", 0, CollectorRegistry())
+    sink.update(ProgressState(storage_retries={"download": 2, "GetObject": 1}))
+    sink.update(ProgressState(storage_retries={"download": 5, "GetObject": 1}))
+    text = generate_latest(sink.registry).decode()
+    assert 'finetune_trainer_storage_retries_total{finetunejob="job",namespace="ns",operation="download"} 5.0' in text
+    assert 'operation="GetObject"} 1.0' in text

@@ -36,6 +36,8 @@ class ProgressState:
     train_seconds: float | None = None
     peak_memory_bytes: int | None = None
     last_checkpoint: str | None = None
+    storage_retries: dict[str, int] = field(default_factory=dict)  # by operation (download, upload, GetObject...)
+    storage_note: str | None = None  # the latest retry, in words
     started: float = field(default_factory=time.time)
 
     @property

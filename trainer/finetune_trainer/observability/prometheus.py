@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from .progress import ProgressState
 
@@ -39,6 +39,13 @@ class PrometheusSink:
         self.tokens_per_second = gauge("tokens_per_second", "Non-padding training tokens per second.")
         self.gpu_memory = gauge("gpu_memory_allocated_bytes", "Peak GPU memory allocated by the trainer.", ("device",))
         self.phase = gauge("phase", "1 for the current phase of the run, else 0.", ("phase",))
+        self.storage_retries = Counter(
+            "finetune_trainer_storage_retries",
+            "S3 requests and transfers retried, by operation (download, upload, ... or the S3 API call).",
+            [*names, "operation"],
+            registry=self.registry,
+        )
+        self.counted: dict[str, int] = {}
         self.server: Any = None
         if port:
             self.server, _thread = start_http_server(port, addr="0.0.0.0", registry=self.registry)  # noqa: S104 - scraped in-cluster
@@ -67,6 +74,10 @@ class PrometheusSink:
         for when, value in (("before", state.forgetting_before), ("after", state.forgetting_after)):
             if value is not None:
                 self.reference_perplexity.labels(**lbl, when=when).set(value)
+        for operation, total in state.storage_retries.items():
+            if (new := total - self.counted.get(operation, 0)) > 0:
+                self.storage_retries.labels(**lbl, operation=operation).inc(new)
+                self.counted[operation] = total
         for phase in PHASES:
             self.phase.labels(**lbl, phase=phase).set(1 if phase == state.phase else 0)
         try:
