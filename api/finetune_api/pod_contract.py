@@ -51,7 +51,7 @@ class Owner(StrEnum):
 
 # The trainer knows how training goes; the operator knows what Kubernetes observed. Phase, conditions
 # and output come from observed state only, so they are the operator's even though the trainer causes them.
-TRAINER_FIELDS = frozenset({"progress", "metrics", "last_checkpoint"})
+TRAINER_FIELDS = frozenset({"progress", "metrics", "last_checkpoint", "storage"})
 OPERATOR_FIELDS = frozenset(FineTuneJobStatus.model_fields) - TRAINER_FIELDS
 OWNED = {Owner.TRAINER: TRAINER_FIELDS, Owner.OPERATOR: OPERATOR_FIELDS}
 

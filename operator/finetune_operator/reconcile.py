@@ -19,7 +19,7 @@ from finetune_api.pod_contract import Owner, owned_part, published_output, statu
 from finetune_api.resolve import resolve_job
 from finetune_api.spec.enums import FailureClass, Phase
 from finetune_api.spec.job import FineTuneJob
-from finetune_api.spec.status import Failure, FineTuneJobStatus
+from finetune_api.spec.status import Condition, Failure, FineTuneJobStatus
 from finetune_api.validation.checks import run_checks
 from finetune_api.validation.problems import Severity
 
@@ -30,7 +30,7 @@ from .naming import job_name
 from .render import render
 from .resource import Observed
 from .settings import OperatorSettings
-from .status.conditions import conditions
+from .status.conditions import STORAGE_TYPES, conditions, storage_conditions_stale
 from .status.observe import Observation, observe
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,15 @@ def needs_reconcile(event_type: str | None, body: Mapping[str, Any]) -> bool:
     if event_type is None:
         return True
     return not obj.status.job_name or obj.status.observed_generation != obj.generation
+
+
+def needs_status_sync(event_type: str | None, body: Mapping[str, Any]) -> bool:
+    """Yes for a status write of the trainer's that the conditions do not show yet (its store failing or
+    recovered): a status sync turns it into conditions and Events, as a pod or Job event would."""
+    obj = Observed.of(body)
+    if event_type == "DELETED" or obj.deleting or obj.finished:
+        return False
+    return storage_conditions_stale(obj.status.conditions, obj.status.storage)
 
 
 def reject(api: KubeApi, obj: Observed, problems: list[str]) -> None:
@@ -153,7 +162,7 @@ def sync_status(api: KubeApi, obj: Observed, job: FineTuneJob, seen: Snapshot) -
         observed_generation=obj.generation,
         job_name=job_name(obj.name),
         attempts=obs.attempts,
-        conditions=conditions(old.conditions, obs, obj.generation, now()),
+        conditions=conditions(old.conditions, obs, obj.generation, now(), storage=old.storage),
         start_time=obs.start_time,  # RFC 3339 text from the Job, parsed by the model
         completion_time=(obs.completion_time or old.completion_time or now()) if obs.phase.is_terminal else None,
         failure=Failure(reason=obs.failure, message=obs.message[:4000], exit_code=obs.exit_code)
@@ -169,12 +178,26 @@ def sync_status(api: KubeApi, obj: Observed, job: FineTuneJob, seen: Snapshot) -
             obs.reason,
             f"{old.phase or 'New'} -> {obs.phase.value}: {obs.message}",
         )
+    _storage_events(api, obj, old.conditions, status.conditions or [])
     # Every pod and Job event lands here; most change nothing, and an unchanged status is not written.
     patch = status_patch(status, Owner.OPERATOR)
     before = owned_part(old, Owner.OPERATOR)
     if any(before.get(key) != value for key, value in patch.items()):
         api.patch_status(obj.namespace, obj.name, patch)
     return obs
+
+
+def _storage_events(api: KubeApi, obj: Observed, before: list[Condition] | None, after: list[Condition]) -> None:
+    """A Warning when the trainer's store starts failing it (retrying, or checkpoints not saved), and when it
+    recovers: the conditions hold the state, the Events the history."""
+    was = {c.type: c.status for c in before or []}
+    for cond in after:
+        if cond.type not in STORAGE_TYPES or was.get(cond.type, "False") == cond.status:
+            continue
+        if cond.status == "True":
+            api.record_event(dict(obj.body), WARNING, cond.type, cond.message)
+        else:
+            api.record_event(dict(obj.body), NORMAL, STORAGE_TYPES[cond.type], f"{cond.type} no longer holds")
 
 
 def expired(obj: Observed, job: FineTuneJob) -> bool:

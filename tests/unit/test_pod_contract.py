@@ -83,3 +83,15 @@ def test_the_rendered_pod_uses_the_contracts_names() -> None:
     container = pod["containers"][0]
     assert container["name"] == CONTAINER and container["terminationMessagePath"] == TERMINATION_LOG
     assert container["command"][-2:] == ["--config", CONFIG_FILE]
+
+
+def test_the_trainers_storage_report_clears_with_explicit_nulls() -> None:
+    from finetune_trainer.observability.kube_status import status_body
+    from finetune_trainer.observability.progress import ProgressState
+
+    failing = status_body(ProgressState(storage_retries={"upload": 3}, checkpoints_failing="not saved"))["status"]
+    assert failing["storage"] == {"retries": 3, "retrying": None, "checkpointsFailing": "not saved"}
+    # Once saved again, the merge patch must name the field null, or the old message would stay.
+    saved = status_body(ProgressState(storage_retries={"upload": 3}))["status"]
+    assert saved["storage"] == {"retries": 3, "retrying": None, "checkpointsFailing": None}
+    assert "storage" not in status_body(ProgressState())["status"], "a run with no storage trouble reports none"

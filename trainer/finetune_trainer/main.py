@@ -67,8 +67,8 @@ def execute(job: FineTuneJob, opts: RunOptions) -> tuple[int, RunResult | None]:
             sinks.append(kube)
     reporter = Reporter(sinks)
 
-    def storage_retried(operation: str, message: str) -> None:
-        reporter.update(storage_retries=TALLY.snapshot(), storage_note=message)
+    def storage_retried() -> None:
+        reporter.update(storage_retries=TALLY.snapshot(), storage_retrying=TALLY.retrying())
 
     TALLY.listeners.append(storage_retried)
     opts.work_dir.mkdir(parents=True, exist_ok=True)

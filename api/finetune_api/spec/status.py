@@ -92,6 +92,21 @@ class Failure(SpecModel):
     exit_code: int | None = Field(default=None, description="The trainer's exit code, when it exited.")
 
 
+class StorageHealth(SpecModel):
+    """How the trainer's object storage is faring, reported by the trainer; the operator turns it into the
+    StorageRetrying and CheckpointsFailing conditions."""
+
+    retries: int = Field(default=0, ge=0, description="S3 requests and transfers retried so far in this attempt.")
+    retrying: str | None = Field(
+        default=None, max_length=1024, description="Set while an operation is being retried: which, and why."
+    )
+    checkpoints_failing: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Set while checkpoints cannot be saved (training goes on; publishing needs the store back).",
+    )
+
+
 class FineTuneJobStatus(SpecModel):
     """Observed state of a FineTuneJob."""
 
@@ -109,3 +124,4 @@ class FineTuneJobStatus(SpecModel):
     output: OutputStatus | None = Field(default=None, description="The published output.")
     failure: Failure | None = Field(default=None, description="Set when phase is Failed.")
     last_checkpoint: str | None = Field(default=None, max_length=URI_MAX, description="The newest complete checkpoint.")
+    storage: StorageHealth | None = Field(default=None, description="Object storage health, from the trainer.")

@@ -23,7 +23,17 @@ from ..kube import KubeApi
 from ..liveness import beat
 from ..metrics import OPERATOR_METRICS
 from ..naming import JOB_LABEL
-from ..reconcile import Snapshot, ensure, expired, needs_reconcile, parse, preflight, reject, sync_status
+from ..reconcile import (
+    Snapshot,
+    ensure,
+    expired,
+    needs_reconcile,
+    needs_status_sync,
+    parse,
+    preflight,
+    reject,
+    sync_status,
+)
 from ..resource import Observed
 from ..settings import OperatorSettings
 from ..workqueue import CoalescingQueue
@@ -110,6 +120,8 @@ async def finetunejob_changed(type: str | None, body: kopf.Body, **_: Any) -> No
         key = Observed.of(body).key
         _LATEST[key] = dict(body)
         RECONCILES.add(key)
+    elif needs_status_sync(type, body):
+        STATUS_SYNCS.add(Observed.of(body).key)
 
 
 def _reconcile(key: tuple[str, str]) -> None:

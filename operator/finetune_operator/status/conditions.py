@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from finetune_api.spec.enums import Phase
-from finetune_api.spec.status import Condition
+from finetune_api.spec.status import Condition, StorageHealth
 
 from .observe import Observation
 
@@ -20,10 +20,18 @@ TRUE_IN: dict[Phase, set[str]] = {
     Phase.SUSPENDED: {"Validated", "Suspended"},
 }
 TYPES = ("Validated", "Initialized", "Running", "Complete", "Failed", "Suspended")
+# From what the trainer reports of its store (status.storage), while the trainer runs; with the reason of
+# the Event that says it holds no more.
+STORAGE_TYPES = {"StorageRetrying": "StorageRecovered", "CheckpointsFailing": "CheckpointsSaved"}
 
 
 def conditions(
-    previous: list[Condition] | None, obs: Observation, generation: int, now: dt.datetime, validated: bool = True
+    previous: list[Condition] | None,
+    obs: Observation,
+    generation: int,
+    now: dt.datetime,
+    validated: bool = True,
+    storage: StorageHealth | None = None,
 ) -> list[Condition]:
     old = {c.type: c for c in previous or []}
     true = set(TRUE_IN[obs.phase])
@@ -43,4 +51,33 @@ def conditions(
                 observed_generation=generation,
             )
         )
+    said = storage_messages(storage) if obs.phase in (Phase.INITIALIZING, Phase.RUNNING) else {}
+    for kind in STORAGE_TYPES:
+        message = said.get(kind)
+        prior = old.get(kind)
+        status = "True" if message else "False"
+        out.append(
+            Condition(
+                type=kind,
+                status=status,
+                reason=kind if message else "NotApplicable",
+                message=message or "",
+                last_transition_time=prior.last_transition_time if prior and prior.status == status else now,
+                observed_generation=generation,
+            )
+        )
     return out
+
+
+def storage_messages(storage: StorageHealth | None) -> dict[str, str]:
+    """The storage conditions that hold, by type, with the trainer's words."""
+    if storage is None:
+        return {}
+    said = {"StorageRetrying": storage.retrying, "CheckpointsFailing": storage.checkpoints_failing}
+    return {kind: message for kind, message in said.items() if message}
+
+
+def storage_conditions_stale(previous: list[Condition] | None, storage: StorageHealth | None) -> bool:
+    """Whether the trainer's report of its store has moved on from the conditions that show it."""
+    shown = {c.type: c.message for c in previous or [] if c.type in STORAGE_TYPES and c.status == "True"}
+    return shown != storage_messages(storage)

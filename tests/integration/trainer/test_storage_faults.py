@@ -154,3 +154,38 @@ def test_an_outage_at_publishing_is_a_storage_error_and_a_rerun_publishes(proxy:
     out.download_all(tmp_path / "published", keys=[f["path"] for f in manifest["files"]])
     assert verify(tmp_path / "published", manifest) == []
     assert json.loads(out.read_bytes("metrics.json"))["steps"] == 4
+
+
+@pytest.mark.training
+def test_a_checkpoint_that_cannot_be_saved_is_said_and_training_goes_on(
+    proxy: FaultProxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The policy (README, "When the store fails"): train on, say so, fail at publishing if the store never returns."""
+    job = tweets_job(
+        "ckpt-outage",
+        proxy.endpoint,
+        training={"maxSteps": 8},
+        output={"checkpointEvery": 2, "keepCheckpoints": 4},
+        s3={"endpoint": proxy.endpoint, "stallSeconds": 5, "retryBudgetSeconds": 10},
+    )
+    proxy.rules.append(Rule("status", method="PUT", path="/checkpoints/step-000000002/", status=500))
+    caplog.set_level("INFO", logger="finetune_trainer")
+    status = tmp_path / "status.json"
+    code, _ = execute(
+        job,
+        RunOptions(
+            work_dir=tmp_path / "w", progress_bar=False, termination_log=str(tmp_path / "t"), status_file=status
+        ),
+    )
+    assert code == 0, (tmp_path / "t").read_text() if (tmp_path / "t").exists() else ""
+    said = caplog.text
+    assert "checkpoint step 2 was not saved" in said and "InternalError" in said and "training goes on" in said
+    assert "checkpoints are saved again" in said
+    out = _store(proxy, job.spec.output.uri)
+    from finetune_trainer.training.checkpoints import CheckpointStore
+
+    steps = [c.step for c in CheckpointStore(_store(proxy, job.spec.output.uri + "checkpoints/"), 4).complete()]
+    assert 2 not in steps and {4, 6, 8} <= set(steps), steps
+    assert json.loads(out.read_bytes("metrics.json"))["steps"] == 8
+    final = json.loads(status.read_text())
+    assert final["checkpoints_failing"] is None and final["storage_retries"], final

@@ -156,3 +156,32 @@ def test_a_named_job_is_read_first_and_its_suspension_follows_the_spec(monkeypat
     _ensure(api, {"metadata": {}, "status": {"jobName": "tweets-lora"}}, monkeypatch)
     assert api.calls[0] == "get_job" and "create Job" not in api.calls, api.calls
     assert "suspend False" in api.calls, "the example is not suspended: the Job is resumed"
+
+
+def test_the_trainers_storage_report_becomes_conditions_and_events_once() -> None:
+    from finetune_operator.reconcile import needs_status_sync
+
+    api = RecordingApi(RUNNING_JOB, [RUNNING_POD])
+    seen = Snapshot(RUNNING_JOB, [RUNNING_POD])
+    _sync(api, None, seen)
+    running = api.patches[-1]
+    failing = "checkpoint step 20 was not saved (upload s3://b/ck: InternalError); training goes on"
+    # The trainer writes its report; the watch event of that write asks for a status sync.
+    reported = {**running, "storage": {"retries": 7, "checkpointsFailing": failing}}
+    assert needs_status_sync("MODIFIED", _body(reported))
+    _sync(api, reported, seen)
+    conds = {c["type"]: c for c in api.patches[-1]["conditions"]}
+    assert conds["CheckpointsFailing"]["status"] == "True" and conds["CheckpointsFailing"]["message"] == failing
+    assert conds["StorageRetrying"]["status"] == "False"
+    assert ("Warning", "CheckpointsFailing") in api.events
+    shown = {**reported, "conditions": api.patches[-1]["conditions"]}
+    assert not needs_status_sync("MODIFIED", _body(shown)), "a report already shown asked for another sync"
+
+    # Checkpoints are saved again: the condition clears, with an Event that says so.
+    recovered = {**shown, "storage": {"retries": 7}}
+    assert needs_status_sync("MODIFIED", _body(recovered))
+    _sync(api, recovered, seen)
+    conds = {c["type"]: c for c in api.patches[-1]["conditions"]}
+    assert conds["CheckpointsFailing"]["status"] == "False"
+    assert ("Normal", "CheckpointsSaved") in api.events
+    assert [e for e in api.events if e[1] == "CheckpointsFailing"] == [("Warning", "CheckpointsFailing")]

@@ -18,7 +18,7 @@ from typing import Any
 
 from finetune_api import GROUP, PLURAL, VERSION
 from finetune_api.pod_contract import Owner, in_cluster_server, status_patch
-from finetune_api.spec.status import FineTuneJobStatus, Metrics, Progress
+from finetune_api.spec.status import FineTuneJobStatus, Metrics, Progress, StorageHealth
 
 from .progress import ProgressState
 
@@ -61,11 +61,26 @@ def trainer_status(state: ProgressState) -> FineTuneJobStatus:
             peak_memory_bytes=state.peak_memory_bytes,
         ),
         last_checkpoint=state.last_checkpoint or None,
+        storage=StorageHealth(
+            retries=sum(state.storage_retries.values()),
+            retrying=_clip(state.storage_retrying),
+            checkpoints_failing=_clip(state.checkpoints_failing),
+        )
+        if state.storage_retries or state.checkpoints_failing
+        else None,
     )
 
 
+def _clip(text: str | None, limit: int = 1024) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
 def status_body(state: ProgressState) -> dict[str, Any]:
-    return {"status": status_patch(trainer_status(state), Owner.TRAINER)}
+    body = status_patch(trainer_status(state), Owner.TRAINER)
+    if "storage" in body:
+        # A merge patch clears a field only by naming it null: a retry that ended, checkpoints saved again.
+        body["storage"] = {"retrying": None, "checkpointsFailing": None, **body["storage"]}
+    return {"status": body}
 
 
 class KubernetesStatusSink:

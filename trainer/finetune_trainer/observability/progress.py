@@ -37,7 +37,8 @@ class ProgressState:
     peak_memory_bytes: int | None = None
     last_checkpoint: str | None = None
     storage_retries: dict[str, int] = field(default_factory=dict)  # by operation (download, upload, GetObject...)
-    storage_note: str | None = None  # the latest retry, in words
+    storage_retrying: str | None = None  # the latest word on an operation being retried now
+    checkpoints_failing: str | None = None  # why the last checkpoint could not be saved, until one is
     started: float = field(default_factory=time.time)
 
     @property

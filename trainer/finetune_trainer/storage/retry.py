@@ -34,23 +34,40 @@ class RetryPolicy:
 
 
 class RetryTally:
-    """Retries so far in this process, by operation; listeners (the progress reporter) hear each one."""
+    """Retries so far in this process, by operation, and which operations are retrying now; listeners (the
+    progress reporter) hear each change."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
-        self.listeners: list[Callable[[str, str], None]] = []
+        self.active: dict[str, str] = {}  # what is being retried -> the latest word on it
+        self.listeners: list[Callable[[], None]] = []
 
-    def record(self, operation: str, message: str) -> None:
+    def record(self, operation: str, message: str, what: str | None = None) -> None:
         with self._lock:
             self.counts[operation] = self.counts.get(operation, 0) + 1
-            listeners = list(self.listeners)
-        for listener in listeners:
-            listener(operation, message)
+            if what is not None:
+                self.active[what] = message
+        self._tell()
+
+    def settled(self, what: str) -> None:
+        with self._lock:
+            if self.active.pop(what, None) is None:
+                return
+        self._tell()
+
+    def _tell(self) -> None:
+        for listener in list(self.listeners):
+            listener()
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self.counts)
+
+    def retrying(self) -> str | None:
+        """The latest word on an operation still being retried, or None when nothing is."""
+        with self._lock:
+            return next(reversed(self.active.values()), None)
 
 
 TALLY = RetryTally()  # one per process: every store's retries reach the same metric
@@ -64,7 +81,7 @@ def with_retries(operation: str, where: str, policy: RetryPolicy, attempt: Calla
     while True:
         tries += 1
         try:
-            return attempt()
+            result = attempt()
         except RETRIED as exc:
             failure = classify(exc, policy.stall_seconds)
             spent = time.monotonic() - started
@@ -76,14 +93,20 @@ def with_retries(operation: str, where: str, policy: RetryPolicy, attempt: Calla
                     f"; gave up after {tries} attempts over {spent:.0f} s "
                     f"(retry budget {policy.budget_seconds:.0f} s, spec.s3.retryBudgetSeconds)"
                 )
+                TALLY.settled(f"{operation} {where}")  # no longer retrying: failed, and said so
                 raise storage_error(operation, where, failure, detail) from exc
             message = (
                 f"{operation} {where} failed ({failure.what}); retry {tries} in {pause:.0f} s, "
                 f"{spent:.0f} s of the {policy.budget_seconds:.0f} s retry budget spent"
             )
             log.warning("storage: %s", message)
-            TALLY.record(operation, message)
+            TALLY.record(operation, message, what=f"{operation} {where}")
             time.sleep(pause)
             delay = min(delay * 2, MAX_DELAY_S)
+            continue
         except OSError as exc:  # the local side: a full disk, a folder in the way
             raise StorageError(f"{operation} {where}: {exc.strerror or exc} on this machine's disk") from exc
+        if tries > 1:
+            log.info("storage: %s %s succeeded at attempt %d", operation, where, tries)
+            TALLY.settled(f"{operation} {where}")
+        return result

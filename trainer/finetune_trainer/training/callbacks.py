@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -10,9 +11,12 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from ..errors import StorageError
 from ..observability.memory import PeakMemory
 from ..observability.progress import Reporter
 from .checkpoints import CheckpointStore
+
+log = logging.getLogger(__name__)
 
 
 def history_points(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
@@ -93,7 +97,14 @@ class ProgressCallback(TrainerCallback):
 
 
 class CheckpointSyncCallback(TrainerCallback):
-    """After the loop writes checkpoint-N locally, copy it to the store (main process only)."""
+    """After the loop writes checkpoint-N locally, copy it to the store (main process only).
+
+    A checkpoint that cannot be saved (the store still failing after its retry budget) does not stop
+    training: the run goes on, says so (a log line, status.storage.checkpointsFailing, which the operator
+    shows as the CheckpointsFailing condition with an Event), tries again at the next checkpoint, and
+    fails at publishing if the store never comes back. Training already paid for is not thrown away for
+    a store that may return; the cost is that a preemption meanwhile resumes from an older checkpoint.
+    """
 
     def __init__(self, checkpoints: CheckpointStore, reporter: Reporter) -> None:
         self.checkpoints = checkpoints
@@ -103,9 +114,22 @@ class CheckpointSyncCallback(TrainerCallback):
         if not state.is_world_process_zero:
             return
         local = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
-        if local.is_dir():
+        if not local.is_dir():
+            return
+        try:
             uri = self.checkpoints.save(local, state.global_step)
-            self.reporter.update(last_checkpoint=uri)
+        except StorageError as exc:
+            last = self.reporter.state.last_checkpoint or "none yet"
+            why = (
+                f"checkpoint step {state.global_step} was not saved ({exc.message}); "
+                f"training goes on; last saved: {last}"
+            )
+            log.error("%s", why)
+            self.reporter.update(checkpoints_failing=why)
+            return
+        if self.reporter.state.checkpoints_failing:
+            log.info("checkpoints are saved again: %s", uri)
+        self.reporter.update(last_checkpoint=uri, checkpoints_failing=None)
 
 
 class PreemptionCallback(TrainerCallback):

@@ -251,7 +251,10 @@ def train(adapted: Adapted, run: RunPlan, data: PreparedData, tokenizer: Any, re
             "gradientAccumulationSteps, enable gradientCheckpointing, or use lora/qlora"
         ) from exc
     if preemption.requested:
-        raise Preempted(f"stopped by SIGTERM at step {trainer.state.global_step}; checkpoint saved for resume")
+        step = trainer.state.global_step
+        if reporter.state.checkpoints_failing:
+            raise Preempted(f"stopped by SIGTERM at step {step}; {reporter.state.checkpoints_failing}")
+        raise Preempted(f"stopped by SIGTERM at step {step}; checkpoint saved for resume")
     return Trained(trainer, progress, time.time() - started, collators.packed, losses)
 
 
