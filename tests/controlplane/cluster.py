@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn, Protocol
@@ -132,6 +132,9 @@ class ControlPlane:
     bin: Path
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=ROOT_PARENT)))
     procs: list[Process] = field(default_factory=list)
+    # Each component by name, and the command line it was started with: restart() starts it again the same way.
+    named: dict[str, Process] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
     api_port: int = 0
     kubeconfig: Path = Path()
     ca: Path = Path()
@@ -157,8 +160,37 @@ class ControlPlane:
         return f"https://127.0.0.1:{self.api_port}"
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        log = (self.root / f"{name}.log").open("wb")
+        log = (self.root / f"{name}.log").open("ab")
         self.procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        self.named[name], self.commands[name] = self.procs[-1], args
+
+    def restart(self, name: str, down_seconds: float = 0) -> float:
+        """Stop one component as a restart does (SIGTERM, SIGKILL after 15 s), start it again with the same
+        command line after `down_seconds`; returns the seconds until it was back (the API server: ready)."""
+        proc = self.named[name]
+        stop_processes([proc])
+        self.procs.remove(proc)
+        started = time.monotonic()
+        time.sleep(down_seconds)
+        self._spawn(name, self.commands[name])
+        if name == "kube-apiserver":
+            self._wait(self._apiserver_ready, "kube-apiserver after its restart", timeout=90)
+        return time.monotonic() - started
+
+    @contextlib.contextmanager
+    def paused(self, name: str) -> Iterator[None]:
+        """The component frozen (SIGSTOP) for the block: a disk or a node that stops answering, without a word."""
+        pid = self.named[name].pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    def _apiserver_ready(self) -> bool:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        req = urllib.request.Request(f"{self.server}/readyz", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        return bool(urllib.request.urlopen(req, timeout=2, context=context).status == 200)
 
     def _spawn_serving(
         self, name: str, args: Callable[[int], list[str]], attempts: int = 3, timeout: float = 60
@@ -262,13 +294,7 @@ class ControlPlane:
             ],
         )
         self.kubeconfig = self.write_kubeconfig("admin", ADMIN_TOKEN)
-        context = ssl.create_default_context(cafile=str(self.ca))
-
-        def ready() -> bool:
-            req = urllib.request.Request(f"{self.server}/readyz", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-            return bool(urllib.request.urlopen(req, timeout=2, context=context).status == 200)
-
-        self._wait(ready, "kube-apiserver", timeout=90)
+        self._wait(self._apiserver_ready, "kube-apiserver", timeout=90)
         common = [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1"]
         self._spawn_serving(
             "kube-controller-manager",
