@@ -4,8 +4,10 @@ Each Rule picks requests (method, a path substring, ranged GETs only) and does o
 `status` answers an S3 error (503 SlowDown, 500 InternalError) without asking the server; `reset` drops
 the connection; `latency` waits before forwarding; `hang` holds the request open until the proxy stops;
 `short` answers half the body with an honest Content-Length (a response that looks whole); `cut`
-promises the whole body and closes half way. A rule fires `times` times (None: always) or with a
-probability. The proxy records what it did, so a test can check that its fault was met.
+promises the whole body and closes half way; `call` runs the rule's action (a kill point: SIGKILL the
+trainer as its first staging upload or its first promotion copy arrives) and drops the connection.
+A rule fires `times` times (None: always) or with a probability. The proxy records what it did, so a
+test can check that its fault was met.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import random
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = ("status", "reset", "latency", "hang", "short", "cut")
+FAULTS = ("status", "reset", "latency", "hang", "short", "cut", "call")
 S3_ERROR_CODES = {503: "SlowDown", 500: "InternalError"}
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
@@ -29,20 +33,25 @@ class Rule:
     fault: str
     method: str | None = None
     path: str = ""  # a substring of the request's path
+    header: str | None = None  # a header the request must carry (x-amz-copy-source: a server-side copy)
     ranged_only: bool = False
     times: int | None = None  # how many requests it hits; None: every matching one
     probability: float = 1.0
     status: int = 503
     seconds: float = 0.0
+    action: Callable[[], object] | None = None  # what `call` runs
     hits: int = 0
 
     def __post_init__(self) -> None:
         if self.fault not in FAULTS:
             raise ValueError(f"unknown fault {self.fault!r}; one of {FAULTS}")
 
-    def matches(self, method: str, path: str, ranged: bool, rng: random.Random) -> bool:
+    def matches(self, method: str, path: str, headers: Message, rng: random.Random) -> bool:
         if self.method and method != self.method:
             return False
+        if self.header and self.header not in headers:
+            return False
+        ranged = "Range" in headers
         if self.path not in path or (self.ranged_only and not ranged):
             return False
         if self.times is not None and self.hits >= self.times:
@@ -91,10 +100,10 @@ class FaultProxy:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def pick(self, method: str, path: str, ranged: bool) -> Rule | None:
+    def pick(self, method: str, path: str, headers: Message) -> Rule | None:
         with self._lock:
             for rule in self.rules:
-                if rule.matches(method, path, ranged, self._rng):
+                if rule.matches(method, path, headers, self._rng):
                     rule.hits += 1
                     self.hits.append(Hit(rule.fault, method, path))
                     return rule
@@ -152,11 +161,13 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             body = self._body()
-            rule = proxy.pick(self.command, self.path, "Range" in self.headers)
+            rule = proxy.pick(self.command, self.path, self.headers)
             fault = rule.fault if rule else None
             if rule and fault == "status":
                 return self._error(rule.status)
-            if fault == "reset":
+            if rule and fault == "call" and rule.action:
+                rule.action()
+            if fault in ("reset", "call"):
                 return self._reset()
             if fault == "hang":
                 proxy.stopping.wait()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +58,10 @@ def order_study_spec(
         "training": training,
         "evaluation": {"baseline": False},
     }  # fmt: skip
+
+
+def launch_trainer(config: Path, work: Path, status: Path, log: Path) -> subprocess.Popen[bytes]:
+    """The trainer as its own process, as a pod runs it: a job file, a work folder, a status file and a log."""
+    cmd = [sys.executable, "-m", "finetune_trainer", "--config", str(config), "--work-dir", str(work)]
+    cmd += ["--status-file", str(status), "--termination-log", str(work) + ".term"]
+    return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=os.environ.copy())

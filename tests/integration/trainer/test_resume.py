@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,27 +12,10 @@ import yaml
 
 from finetune_trainer.storage import open_store
 from finetune_trainer.training.checkpoints import CheckpointStore
-from tests.integration.trainer.jobs import tweets_job
+from tests.integration.trainer.jobs import launch_trainer, tweets_job
 
 pytestmark = pytest.mark.training
 TOTAL = 40
-
-
-def _launch(config: Path, work: Path, status: Path, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "finetune_trainer",
-        "--config",
-        str(config),
-        "--work-dir",
-        str(work),
-        "--status-file",
-        str(status),
-        "--termination-log",
-        str(work) + ".term",
-    ]
-    return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=os.environ.copy())
 
 
 def test_sigkill_then_restart_resumes_without_repeating_steps(shipped_s3: str, tmp_path: Path) -> None:
@@ -50,7 +30,7 @@ def test_sigkill_then_restart_resumes_without_repeating_steps(shipped_s3: str, t
     config.write_text(yaml.safe_dump(job.model_dump(by_alias=True, exclude_none=True, mode="json")))
     checkpoints = CheckpointStore(open_store(job.spec.output.uri + "checkpoints/", job.spec.s3), 2)
 
-    first = _launch(config, tmp_path / "pod1", tmp_path / "status1.json", tmp_path / "pod1.log")
+    first = launch_trainer(config, tmp_path / "pod1", tmp_path / "status1.json", tmp_path / "pod1.log")
     deadline = time.time() + 300
     while time.time() < deadline:
         if first.poll() is not None:
@@ -71,7 +51,7 @@ def test_sigkill_then_restart_resumes_without_repeating_steps(shipped_s3: str, t
     assert resume_step < killed_at < TOTAL
 
     # A new pod: fresh local disk, only the object store survives.
-    second = _launch(config, tmp_path / "pod2", tmp_path / "status2.json", tmp_path / "pod2.log")
+    second = launch_trainer(config, tmp_path / "pod2", tmp_path / "status2.json", tmp_path / "pod2.log")
     assert second.wait(timeout=600) == 0, (tmp_path / "pod2.log").read_text()[-3000:]
     log = (tmp_path / "pod2.log").read_text()
     assert f"(step {resume_step})" in log
@@ -98,7 +78,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_as_preempted(shipped_s3: str, tmp_
     config.write_text(yaml.safe_dump(job.model_dump(by_alias=True, exclude_none=True, mode="json")))
     checkpoints = CheckpointStore(open_store(job.spec.output.uri + "checkpoints/", job.spec.s3), 2)
     status = tmp_path / "status.json"
-    pod = _launch(config, tmp_path / "pod", status, tmp_path / "pod.log")
+    pod = launch_trainer(config, tmp_path / "pod", status, tmp_path / "pod.log")
     deadline = time.time() + 300
     while time.time() < deadline and pod.poll() is None:
         if status.exists() and json.loads(status.read_text()).get("step", 0) >= 5:

@@ -189,3 +189,43 @@ def test_a_checkpoint_that_cannot_be_saved_is_said_and_training_goes_on(
     assert json.loads(out.read_bytes("metrics.json"))["steps"] == 8
     final = json.loads(status.read_text())
     assert final["checkpoints_failing"] is None and final["storage_retries"], final
+
+
+@pytest.mark.training
+@pytest.mark.parametrize("stage", ["staging", "promotion"])
+def test_a_trainer_killed_while_publishing_leaves_no_manifest_and_a_rerun_publishes(
+    proxy: FaultProxy, stage: str, tmp_path: Path
+) -> None:
+    """Kill points at publishing: SIGKILL the trainer as its first staging upload (or its first copy into the
+    output) reaches the store. The output then has no manifest; the rerun publishes a verified one."""
+    import signal
+    import subprocess
+
+    import yaml
+
+    from tests.integration.trainer.jobs import launch_trainer
+
+    name = f"kill-{stage}"
+    job = tweets_job(name, proxy.endpoint, training={"maxSteps": 4}, s3={"endpoint": proxy.endpoint, **FAST})
+    config = tmp_path / "job.yaml"
+    config.write_text(yaml.safe_dump(job.model_dump(by_alias=True, exclude_none=True, mode="json")))
+    pod: list[subprocess.Popen[bytes]] = []
+    where = {"staging": Rule("call", method="PUT", path=f"/out/{name}/.staging/", times=1)}
+    where["promotion"] = Rule("call", method="PUT", header="x-amz-copy-source", times=1)
+    rule = where[stage]
+    rule.action = lambda: pod[0].send_signal(signal.SIGKILL)
+    proxy.rules.append(rule)
+
+    pod.append(launch_trainer(config, tmp_path / "pod1", tmp_path / "s1.json", tmp_path / "pod1.log"))
+    assert pod[0].wait(timeout=600) == -signal.SIGKILL, (tmp_path / "pod1.log").read_text()[-2000:]
+    assert rule.hits == 1
+    out = _store(proxy, job.spec.output.uri)
+    assert not out.exists("manifest.json"), f"a trainer killed at {stage} left a manifest"
+
+    second = launch_trainer(config, tmp_path / "pod2", tmp_path / "s2.json", tmp_path / "pod2.log")
+    assert second.wait(timeout=600) == 0, (tmp_path / "pod2.log").read_text()[-3000:]
+    manifest = json.loads(out.read_bytes("manifest.json"))
+    out.download_all(tmp_path / "published", keys=[f["path"] for f in manifest["files"]])
+    assert verify(tmp_path / "published", manifest) == []
+    assert json.loads(out.read_bytes("metrics.json"))["steps"] == 4, "the rerun trained again past the last step"
+    assert "without training" in (tmp_path / "pod2.log").read_text()
