@@ -66,6 +66,9 @@ def test_failed_upload_leaves_no_manifest_and_rerun_completes(
     assert verify(local, manifest) == []
     assert manifest["baseModel"]["uri"] == job.spec.model.uri and manifest["seed"] == job.spec.training.seed
     assert set(manifest["datasets"]) == {job.spec.dataset.train, job.spec.dataset.eval}
+    verified = manifest["verifiedDownloads"]  # what each input was checked against (issue 21)
+    assert "ETag" in verified["s3://models/all-minilm-l6-v2/model.safetensors"], verified
+    assert set(verified) >= {job.spec.dataset.train, job.spec.dataset.eval, "s3://models/all-minilm-l6-v2/config.json"}
     # What the run used, defaults included: the manifest and metrics.json both carry the resolved spec.
     metrics = json.loads(out.read_bytes("metrics.json"))
     for recorded in (manifest["spec"], metrics["spec"]):

@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from .retry import TALLY, RetryPolicy, with_retries
 from .s3_errors import Corrupt
 from .store import ObjectInfo
+from .verification import VERIFIED
 
 MiB = 1 << 20
 TRANSFER = TransferConfig(
@@ -129,7 +130,7 @@ class S3Store:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".partial")
 
-        def fetch() -> None:
+        def fetch() -> str:
             head = self._head(key)
             if head is None:
                 from botocore.exceptions import ClientError
@@ -137,34 +138,37 @@ class S3Store:
                 raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "no such key"}}, "HeadObject")
             try:
                 self.client.download_file(self.bucket, self._key(key), str(tmp), Config=TRANSFER)
-                self._verify(key, tmp, head)
+                return self._verify(key, tmp, head)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
 
-        self._call("download", key, fetch)
+        how: str = self._call("download", key, fetch)
         os.replace(tmp, dest)
+        VERIFIED.record(f"s3://{self.bucket}/{self._key(key)}", how)
 
-    def _verify(self, key: str, path: Path, head: dict[str, Any]) -> None:
+    def _verify(self, key: str, path: Path, head: dict[str, Any]) -> str:
         """The bytes on disk are the object's: its size, and its ETag where the ETag is an MD5 (not under
-        SSE-KMS or SSE-C, where it is not). A ranged GET that came back short is caught here (issue 21)."""
+        SSE-KMS or SSE-C, where it is not). A ranged GET that came back short is caught here (issue 21).
+        Returns what was checked, for the lineage."""
         size, etag = head["ContentLength"], str(head.get("ETag", "")).strip('"')
         got = path.stat().st_size
         if got != size:
             raise Corrupt(f"{got} bytes where the store lists {size}")
-        if head.get("ServerSideEncryption") == "aws:kms" or head.get("SSECustomerAlgorithm") or not etag:
-            return
+        if head.get("ServerSideEncryption") == "aws:kms" or head.get("SSECustomerAlgorithm"):
+            return f"size {size} (the ETag of an encrypted object is not its MD5)"
         digest, _, parts = etag.partition("-")
         if len(digest) != 32 or (parts and not parts.isdigit()):
-            return  # not an MD5 ETag (some stores use their own)
+            return f"size {size} (ETag {etag or 'absent'} is not an MD5)"
         part_size = 0
         if parts:
             first = self._head(key, PartNumber=1)
             part_size = int(first["ContentLength"]) if first else 0
             if not part_size:
-                return
+                return f"size {size} (the store does not say the size of its parts)"
         if (local := md5_etag(path, part_size, int(parts or 0))) != etag:
             raise Corrupt(f"ETag of the bytes received is {local}, the store's is {etag}")
+        return f"size {size} and ETag {etag}" + (f" ({parts} parts of {part_size} bytes)" if parts else " (MD5)")
 
     def download_all(self, dest: Path, prefix: str = "", keys: list[str] | None = None) -> list[Path]:
         wanted = keys if keys is not None else [o.key for o in self.list_objects(prefix)]

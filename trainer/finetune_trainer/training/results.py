@@ -22,6 +22,7 @@ from ..artifacts.report import loss_curve, model_card
 from ..errors import GateNotMet
 from ..evaluation.gate import Verdict
 from ..storage import open_store
+from ..storage.verification import VERIFIED
 from .data_plan import PreparedData
 
 
@@ -93,6 +94,10 @@ def publish_output(
             "etags": etags,
         },
         "datasets": data.hashes,
+        # What each input fetched from S3 was checked against (size, ETag), by URI.
+        "verifiedDownloads": VERIFIED.under(
+            spec.model.uri, spec.model.tokenizer_uri, spec.dataset.train, spec.dataset.eval
+        ),
         "seed": spec.training.seed,
         "method": str(spec.method.type),
         "metrics": {
