@@ -6,11 +6,14 @@ Add a check by writing a function and decorating it with @check; `run_checks` ru
 from __future__ import annotations
 
 import codecs
+import json
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from ..durations import duration_seconds
 from ..resolve import resolve
-from ..spec.enums import METRICS_BY_TASK, CausalFormat, MethodType, Metric, TaskType
+from ..spec.enums import METRICS_BY_TASK, CausalFormat, GateAgainst, MethodType, Metric, TaskType
 from ..spec.job import FineTuneJobSpec
 from ..storage_uri import DATA_EXTENSIONS, StorageUri, parse_uri
 from .problems import Problem, Severity
@@ -153,6 +156,47 @@ def gate_improvement_is_possible(spec: FineTuneJobSpec) -> Iterator[Problem]:
             "spec.evaluation.gate.minImprovement",
             f"{gate.metric} lies between 0 and 1, so an improvement of {gate.min_improvement} can never be met",
             "give the improvement as a fraction, e.g. 0.02 for two points",
+            source="check",
+        )
+
+
+# Model families with no next-token head (config.json's model_type): few-shot prompting cannot score them.
+# The trainer decides from transformers' own mappings once it has the model; this is the answer before that.
+ENCODER_MODEL_TYPES = frozenset(
+    {"bert", "roberta", "distilbert", "albert", "electra", "deberta", "deberta-v2", "mpnet", "xlm-roberta",
+     "camembert", "modernbert"}
+)  # fmt: skip
+
+
+def _local_model_type(uri: str) -> str | None:
+    parsed = parse_uri(uri)
+    config = Path(os.path.expanduser(parsed.key)) / "config.json" if parsed.kind == "path" else None
+    if config is None or not config.is_file():
+        return None  # remote, or a mount only the trainer sees: the trainer checks once it has the model
+    try:
+        kind = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None  # the trainer's model-folder check names what is wrong with it
+    return kind if isinstance(kind, str) else None
+
+
+@check
+def gate_against_few_shot_can_apply(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    gate = spec.evaluation.gate
+    if gate is None or gate.against != GateAgainst.FEW_SHOT:
+        return
+    why = None
+    if spec.task.type == TaskType.CAUSAL_LM and spec.task.format == CausalFormat.TEXT:
+        why = "task.format text has no prompt to put demonstrations in front of"
+    elif spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
+        kind = _local_model_type(spec.model.uri)
+        if kind in ENCODER_MODEL_TYPES:
+            why = f"{kind} is an encoder model, with no next-token head to score label text after demonstrations"
+    if why:
+        yield Problem(
+            "spec.evaluation.gate.against",
+            f"fewShot cannot be measured: {why}",
+            "gate against baseline, or use a decoder model (GPT-2, SmolLM2, Llama) for few-shot",
             source="check",
         )
 

@@ -117,6 +117,24 @@ def test_encoder_classifier_reports_few_shot_not_applicable(shipped_s3: str, tmp
     assert "eval_accuracy" not in result.metrics["few_shot"]
 
 
+def test_a_gate_against_few_shot_that_cannot_apply_is_refused_before_the_baseline(
+    shipped_s3: str, tmp_path: Path
+) -> None:
+    """MiniLM is an encoder: no few-shot to gate against. Refused once its config is read, before the baseline
+    or any step is paid for (issue 22), not after training as it was."""
+    evaluation = {"fewShot": {"shots": 4}, "gate": {"metric": "accuracy", "against": "fewShot"}}
+    job = tweets_job("gate-no-few-shot", shipped_s3, training={"maxSteps": 1}, evaluation=evaluation)
+    status = tmp_path / "status.json"
+    options = RunOptions(work_dir=tmp_path / "w", progress_bar=False, termination_log=str(tmp_path / "t"))
+    options.status_file = status
+    code, _ = execute(job, options)
+    assert code == EXIT_CODES[FailureClass.CONFIG_ERROR]
+    message = json.loads((tmp_path / "t").read_text())["message"]
+    assert "gate.against fewShot" in message and "encoder" in message and "use baseline" in message, message
+    assert json.loads(status.read_text())["baseline_metric"] is None, "the baseline was measured before refusing"
+    assert not open_store(job.spec.output.uri, job.spec.s3).list_objects(), "the refused run wrote to its output"
+
+
 def test_decoder_classifier_scores_labels_in_context(smollm_s3: str, tmp_path: Path) -> None:
     job = tweets_job(
         "few-shot-smollm",

@@ -58,12 +58,11 @@ def few_shot(
     if spec.evaluation.few_shot is None:
         return {}
     shots = spec.evaluation.few_shot.shots
+    if skip := few_shot_applicability(spec, model_dir):
+        return {"shots": shots, "not_applicable": skip.reason}
     demos = select_demonstrations(data.train_records, data.eval_records, shots, spec.training.seed)
     max_length = need(spec.dataset.max_length, "spec.dataset.maxLength")
     if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
-        skip: NotApplicable | None = decoder_applicability(model_dir)
-        if skip:
-            return {"shots": shots, "not_applicable": skip.reason}
         lm = _causal_lm(model_dir, spec, dtype)
         try:
             result: dict[str, Any] = in_context_classification(
@@ -73,11 +72,15 @@ def few_shot(
             del lm
         return {"shots": shots, **result}
     fmt = need(spec.task.format, "spec.task.format")
-    skip = causal_applicability(fmt)
-    if skip:
-        return {"shots": shots, "not_applicable": skip.reason}
     eval_set, mean_used = causal_few_shot_set(data.eval_records, demos, tokenizer, fmt, max_length)
     return {"shots": shots, **add_perplexity(evaluate(eval_set)), "demonstrations": mean_used}
+
+
+def few_shot_applicability(spec: FineTuneJobSpec, model_dir: str) -> NotApplicable | None:
+    """Why few-shot prompting cannot be measured for this task and model, or None where it can."""
+    if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
+        return decoder_applicability(model_dir)
+    return causal_applicability(need(spec.task.format, "spec.task.format"))
 
 
 def _causal_lm(model_dir: str, spec: FineTuneJobSpec, dtype: torch.dtype) -> Any:

@@ -6,10 +6,27 @@ from typing import Any
 
 from finetune_api.spec.enums import GateAgainst
 from finetune_api.spec.evaluation import EvaluationSpec
+from finetune_api.spec.job import FineTuneJobSpec
 
 from ..errors import ConfigError
 from ..evaluation.gate import GateResult, Verdict, judge, judge_forgetting
 from ..evaluation.metrics import metric_key
+
+
+def refuse_inapplicable_gate(spec: FineTuneJobSpec, model_dir: str) -> None:
+    """A gate against few-shot where few-shot cannot be measured, refused as soon as the model's config is
+    read: before the baseline and before any step, not after the training it would have judged."""
+    from .comparisons import few_shot_applicability
+
+    gate = spec.evaluation.gate
+    if gate is None or gate.against != GateAgainst.FEW_SHOT:
+        return
+    if skip := few_shot_applicability(spec, model_dir):
+        raise _no_few_shot(skip.reason)
+
+
+def _no_few_shot(why: str) -> ConfigError:
+    return ConfigError(f"spec.evaluation.gate.against fewShot: few-shot does not apply ({why}); use baseline")
 
 
 def verdict(
@@ -25,10 +42,7 @@ def verdict(
         reference = baseline
         if gate.against == GateAgainst.FEW_SHOT:
             if "not_applicable" in few_shot:
-                why = few_shot["not_applicable"]
-                raise ConfigError(
-                    f"spec.evaluation.gate.against fewShot: few-shot does not apply ({why}); use baseline"
-                )
+                raise _no_few_shot(few_shot["not_applicable"])
             reference = few_shot
         gate_key = metric_key(gate.metric)
         if gate_key not in reference or gate_key not in tuned:

@@ -33,7 +33,7 @@ from . import comparisons, loop
 from .callbacks import CheckpointSyncCallback, PreemptionCallback, ProgressCallback, history_points
 from .checkpoints import CheckpointStore
 from .data_plan import PreparedData, load_records, tokenize
-from .gating import verdict
+from .gating import refuse_inapplicable_gate, verdict
 from .model_loading import fetch_model, fetch_tokenizer, load_model, load_tokenizer, model_facts
 from .ownership import claim_run
 from .precision import PrecisionPlan, plan_precision
@@ -49,8 +49,7 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     from accelerate.utils import parse_flag_from_env
     from transformers import set_seed
 
-    # The first state made fixes the group for the process. Only AcceleratorState reads ACCELERATE_USE_CPU,
-    # and without it CPU ranks under torchrun (finetune_trainer.launch sets it) each train alone.
+    # The first state made fixes the group: without ACCELERATE_USE_CPU (launch.py sets it) CPU ranks train alone.
     # Its timeout bounds every collective: a rank whose peer is gone fails instead of waiting (issue 20).
     timeout = timedelta(seconds=collective_timeout_seconds(os.environ))
     dist = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"), timeout=timeout)
@@ -69,6 +68,7 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     etags = {**etags, **tokenizer_etags}  # lineage covers a tokenizer kept apart from the model
     tokenizer = load_tokenizer(tokenizer_dir or model_dir, job.spec)
     job = resolve_job(job, model_facts(model_dir, job.spec, tokenizer))  # adapter targets, maxLength
+    refuse_inapplicable_gate(job.spec, model_dir)
     tokenize_data(data, job.spec, tokenizer)
     checkpoints = claim_run(job, data.hashes, etags)  # refuses another run's checkpoints and output
     run = plan_run(job.spec, len(data.train or ()), metric, checkpoints, work)
