@@ -28,10 +28,13 @@ class OperatorProcess:
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }
-        args = ["run", *peering, "--all-namespaces", "-m", "finetune_operator.handlers.main"]
         with log.open("wb") as sink:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "kopf", *args], env=environment, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO
+                [sys.executable, "-m", "finetune_operator", *peering],
+                env=environment,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
             )
         return cls(proc, log)
 

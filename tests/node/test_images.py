@@ -102,8 +102,8 @@ def test_operator_image_entrypoint_loads_the_handlers_and_reconciles(
         "--env=KUBECONFIG=/etc/kube/config", "--env=FINETUNE_OPERATOR_HEARTBEAT_FILE=/tmp/alive",
         "--env=FINETUNE_OPERATOR_METRICS_PORT=0",
         images.operator.ref,
-        # The image's own entrypoint (kopf) with the chart's arguments, one namespace only.
-        "run", "--standalone", f"--namespace={namespace}", "--log-format=json", "-m", "finetune_operator.handlers.main",
+        # The image's own entrypoint (python -m finetune_operator) with the chart's arguments, one namespace only.
+        "--standalone", f"--namespace={namespace}", "--log-format=json",
     )  # fmt: skip
     try:
         job = yaml.safe_load((REPO / "examples" / "tweets-lora.yaml").read_text())

@@ -1,1 +1,1 @@
-"""kopf handlers: thin routes from events to reconcile.py. Run with `kopf run -m finetune_operator.handlers.main`."""
+"""kopf handlers: thin routes from events to reconcile.py. Run with `python -m finetune_operator`."""

@@ -17,12 +17,13 @@ from typing import Any
 
 import yaml
 
+from finetune_operator.__main__ import kopf_args
 from tests.conftest import wait_for
 from tests.controlplane.cluster import EXIT_CODE_LABEL, HOLD_LABEL
 
 REPO = Path(__file__).resolve().parents[3]
 README_EXAMPLE = REPO / "examples" / "tweets-lora.yaml"
-KOPF_ARGS = ["run", "--standalone", "--all-namespaces", "-m", "finetune_operator.handlers.main"]
+KOPF_ARGS = kopf_args(["--standalone"])
 
 
 @contextmanager
