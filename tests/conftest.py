@@ -16,10 +16,6 @@ from tests.controlplane.cluster import free_port
 from tests.support.caches import CACHES_ONLY_ENV
 
 REPO = Path(__file__).resolve().parents[1]
-# The operator reads its settings once, when its handlers are first imported, and collecting the unit
-# tests imports them before any fixture runs: an in-process operator must never bind the default
-# metrics port (a second one in the session then fails with "address already in use").
-os.environ.setdefault("FINETUNE_OPERATOR_METRICS_PORT", "0")
 # Tests only use caches (python -m tests.setup builds them): a missing one fails its fixture at once
 # with that command, in this process and in every trainer or operator process a test starts.
 os.environ[CACHES_ONLY_ENV] = "1"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .spec import defaults
-from .spec.enums import CausalFormat, MethodType, TaskType
+from .spec.enums import CausalFormat, MethodType, Metric, TaskType
 from .spec.job import FineTuneJob, FineTuneJobSpec
 from .spec.method import MethodSpec, QuantizationSpec
 from .spec.task import TaskSpec
@@ -30,6 +30,15 @@ class ModelFacts:
     max_length: int | None = None  # the tokenizer's model_max_length
 
 
+def headline_metric(spec: FineTuneJobSpec) -> Metric:
+    """spec.evaluation.metric, else the gate's metric, else the task's (defaults.HEADLINE_METRIC)."""
+    if spec.evaluation.metric:
+        return spec.evaluation.metric
+    if spec.evaluation.gate:
+        return spec.evaluation.gate.metric
+    return defaults.HEADLINE_METRIC[spec.task.type]
+
+
 def resolve(spec: FineTuneJobSpec, facts: ModelFacts | None = None) -> FineTuneJobSpec:
     facts = facts or ModelFacts()
     dataset = spec.dataset
@@ -43,7 +52,7 @@ def resolve(spec: FineTuneJobSpec, facts: ModelFacts | None = None) -> FineTuneJ
         fill["warmup_ratio"] = defaults.WARMUP_RATIO
     evaluation = spec.evaluation
     if evaluation.metric is None:
-        evaluation = evaluation.model_copy(update={"metric": defaults.headline_metric(spec)})
+        evaluation = evaluation.model_copy(update={"metric": headline_metric(spec)})
     model = spec.model
     if model.tokenizer_uri is None:
         model = model.model_copy(update={"tokenizer_uri": model.uri})

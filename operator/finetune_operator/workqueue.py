@@ -34,15 +34,24 @@ class CoalescingQueue(Generic[K]):
         self._running: set[K] = set()
         self._again: set[K] = set()  # added while running: run once more when that run ends
         self._threads: list[threading.Thread] = []
+        self._stopped = False
 
     def add(self, key: K) -> None:
         with self._cond:
+            if self._stopped:
+                return
             if key in self._running:
                 self._again.add(key)
             else:
                 self._schedule(key, self._delay)
             if not self._threads:
                 self._start()
+
+    def stop(self) -> None:
+        """Workers finish the run they are in and exit; what is still waiting is dropped (a restart lists anew)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
 
     def pending(self) -> int:
         with self._cond:
@@ -62,9 +71,11 @@ class CoalescingQueue(Generic[K]):
             thread.start()
             self._threads.append(thread)
 
-    def _take(self) -> K:
+    def _take(self) -> K | None:
         with self._cond:
             while True:
+                if self._stopped:
+                    return None
                 if self._heap:
                     at, _, key = self._heap[0]
                     wait = at - time.monotonic()
@@ -80,6 +91,8 @@ class CoalescingQueue(Generic[K]):
     def _loop(self) -> None:
         while True:
             key = self._take()
+            if key is None:
+                return
             failed = False
             try:
                 self._work(key)

@@ -17,9 +17,10 @@ from pathlib import Path
 from finetune_api.pod_contract import MANIFEST
 from finetune_api.spec.job import FineTuneJobSpec
 from finetune_trainer.artifacts import publish
-from finetune_trainer.cli import print_summary, spec_with_overrides, with_overrides
+from finetune_trainer.cli import print_summary
 from finetune_trainer.job_file import is_experiment_file, load_job
 from finetune_trainer.main import RunOptions, configure_logging, execute
+from finetune_trainer.overrides import spec_with_overrides, with_overrides
 from finetune_trainer.storage import open_store
 
 from . import assets

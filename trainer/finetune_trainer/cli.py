@@ -13,11 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
-
 from .artifacts.report import forgetting_line
 from .errors import ConfigError
-from .job_file import is_experiment_file, load_job, revalidate
+from .job_file import is_experiment_file, load_job
+from .overrides import with_overrides
 
 if TYPE_CHECKING:
     from .training.results import RunResult
@@ -36,33 +35,6 @@ def register(sub: Any) -> None:
     p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_from_cli)
-
-
-# The spec field each command-line override sets: a problem with the changed field names the flag.
-OVERRIDE_FLAGS = {"spec.output.uri": "--output", "spec.s3.endpoint": "--s3-endpoint"}
-
-
-def spec_with_overrides(
-    spec: FineTuneJobSpec, output: str | None, s3_endpoint: str | None, max_samples: int | None = None
-) -> FineTuneJobSpec:
-    if output:
-        spec = spec.model_copy(update={"output": spec.output.model_copy(update={"uri": output})})
-    if s3_endpoint:
-        from finetune_api.spec.storage import S3Spec
-
-        s3 = (spec.s3 or S3Spec()).model_copy(update={"endpoint": s3_endpoint})
-        spec = spec.model_copy(update={"s3": s3})
-    if max_samples:
-        spec = spec.model_copy(update={"dataset": spec.dataset.model_copy(update={"max_samples": max_samples})})
-    return spec
-
-
-def with_overrides(job: FineTuneJob, output: str | None, s3_endpoint: str | None) -> FineTuneJob:
-    """The job with `--output` and `--s3-endpoint` applied, validated again as a whole (ConfigError)."""
-    if not output and not s3_endpoint:
-        return job
-    changed = job.model_copy(update={"spec": spec_with_overrides(job.spec, output, s3_endpoint)})
-    return revalidate(changed, OVERRIDE_FLAGS)
 
 
 def print_summary(result: RunResult, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from .. import API_VERSION, KIND
-from ..spec.defaults import headline_metric
+from ..resolve import headline_metric
 from ..spec.experiment import MAX_VARIANTS, REPORT_NAME, SECTIONS, FineTuneExperiment
 from ..spec.method import METHOD_FIELDS
 

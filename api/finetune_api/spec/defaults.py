@@ -6,12 +6,7 @@ finetune_api.resolve fills a spec with them; tests/unit/test_defaults.py fails w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .enums import CausalFormat, MethodType, Metric, TaskType
-
-if TYPE_CHECKING:
-    from .job import FineTuneJobSpec
 
 M = MethodType
 
@@ -82,15 +77,6 @@ HEADLINE_METRIC: dict[TaskType, Metric] = {
     TaskType.SEQUENCE_CLASSIFICATION: Metric.ACCURACY,
     TaskType.CAUSAL_LM: Metric.PERPLEXITY,
 }
-
-
-def headline_metric(spec: FineTuneJobSpec) -> Metric:
-    """spec.evaluation.metric, else the gate's metric, else the task's (HEADLINE_METRIC)."""
-    if spec.evaluation.metric:
-        return spec.evaluation.metric
-    if spec.evaluation.gate:
-        return spec.evaluation.gate.metric
-    return HEADLINE_METRIC[spec.task.type]
 
 
 def sci(value: float) -> str:

@@ -18,6 +18,7 @@ from ..experiment.expand import ExpansionError, Variant, expand
 from ..spec.experiment import FineTuneExperiment
 from ..storage_uri import parse_uri
 from .cel_rules import evaluate
+from .job import check_job
 from .problems import Problem, Severity, shown
 from .schema_errors import problems_from
 
@@ -80,11 +81,9 @@ def _named(problems: list[Problem], doc: dict[str, Any]) -> list[Problem]:
 
 
 def _variant_problems(variants: list[Variant], grid: bool) -> list[Problem]:
-    from .validate import validate_document  # the FineTuneJob validation; it dispatches experiments here
-
     found: dict[str, list[Problem]] = {}
     for v in variants:
-        found[v.name] = validate_document(v.document, f"variant {v.name}").problems
+        found[v.name] = check_job(v.document).problems
     texts = [{p.render() for p in problems} for problems in found.values()]
     shared = set.intersection(*texts) if len(texts) > 1 else set()
     out, reported = [], set()

@@ -1,23 +1,19 @@
-"""Validate manifest files: YAML -> schema -> CEL rules -> deeper checks, all problems at once."""
+"""Validate manifest files: YAML -> each document as a FineTuneJob or a FineTuneExperiment, all problems at once."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import ValidationError
 
-from .. import API_VERSION, EXPERIMENT_KIND, KIND
+from .. import EXPERIMENT_KIND, KIND
 from ..spec.job import FineTuneJob
-from .cel_rules import evaluate
-from .checks import run_checks
+from .experiment import check_experiment
+from .job import check_job
 from .manifest_yaml import MAX_FILE_BYTES, ManifestError, load_manifest_documents
 from .problems import Problem, Severity, shown
-from .schema_errors import problems_from
 
 if TYPE_CHECKING:
     from ..experiment.expand import Variant
@@ -44,14 +40,6 @@ class ValidationResult:
         return not self.errors
 
 
-@lru_cache(maxsize=1)
-def _crd_schema() -> dict[str, Any]:
-    from ..crd import build_crd
-
-    schema: dict[str, Any] = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    return schema
-
-
 def validate_document(doc: Any, source: str = "<document>") -> ValidationResult:
     result = ValidationResult(source=source)
     if not isinstance(doc, dict):
@@ -65,41 +53,14 @@ def validate_document(doc: Any, source: str = "<document>") -> ValidationResult:
         return result
     result.name = str((meta or {}).get("name", "")) or None
     if doc.get("kind") == EXPERIMENT_KIND:
-        from .experiment import check_experiment
-
         checked = check_experiment(doc)
         result.problems, result.experiment, result.variants = checked.problems, checked.experiment, checked.variants
         if not result.ok:
             result.experiment, result.variants = None, []
         return result
-    if doc.get("apiVersion") != API_VERSION or doc.get("kind") != KIND:
-        result.problems.append(
-            Problem(
-                "apiVersion/kind",
-                f"is {doc.get('apiVersion')!r}/{doc.get('kind')!r}",
-                f"set apiVersion: {API_VERSION} and kind: {KIND} (or {EXPERIMENT_KIND})",
-            )
-        )
-        return result
-    try:
-        # Strict JSON-mode validation matches the API server: "16" is not an integer, "yes" not a boolean.
-        job = FineTuneJob.model_validate_json(json.dumps(doc, default=str), strict=True)
-    except ValidationError as exc:
-        result.problems.extend(problems_from(exc, FineTuneJob))
-        # Rules across fields still tell the user something useful about a partly valid document.
-        result.problems.extend(_dedupe(evaluate(_crd_schema(), doc, ""), result.problems))
-        return result
-    result.job = job
-    # The API server applies schema defaults before CEL; the dump with defaults is that object.
-    defaulted = job.model_dump(by_alias=True, exclude_none=True, mode="json")
-    result.problems.extend(evaluate(_crd_schema(), defaulted, ""))
-    result.problems.extend(run_checks(job.spec))
+    job_check = check_job(doc)
+    result.job, result.problems = job_check.job, job_check.problems
     return result
-
-
-def _dedupe(new: Any, existing: list[Problem]) -> list[Problem]:
-    seen = {p.path for p in existing}
-    return [p for p in new if p.path not in seen]
 
 
 def load_documents(path: Path) -> list[Any]:

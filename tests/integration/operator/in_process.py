@@ -36,15 +36,24 @@ def in_process_operator(
     """
     from kopf.testing import KopfRunner
 
-    previous = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(kubeconfig or plane.kubeconfig)
+    # The operator reads its settings when its run starts. Several runs share this process: none may bind
+    # the default metrics port (the next would fail with "address already in use").
+    env = {"KUBECONFIG": str(kubeconfig or plane.kubeconfig), "FINETUNE_OPERATOR_METRICS_PORT": "0"}
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     plane.kubectl("create", "namespace", namespace, check=False)
     try:
         with KopfRunner(KOPF_ARGS, timeout=timeout) as runner:
             time.sleep(2)  # the initial listings and watches are open before a test acts
             yield runner
     finally:
-        os.environ["KUBECONFIG"] = previous if previous is not None else str(plane.kubeconfig)
+        # KUBECONFIG stays the plane's: kopf's threads may still log in as the run winds down.
+        previous["KUBECONFIG"] = previous["KUBECONFIG"] or str(plane.kubeconfig)
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     assert runner.exception is None, runner.output[-3000:]
 
 

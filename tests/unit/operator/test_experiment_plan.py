@@ -12,7 +12,7 @@ from finetune_api.experiment.expand import Variant
 from finetune_api.spec.enums import Metric, Phase
 from finetune_api.validation.validate import validate_document
 from finetune_operator.experiment import plan, report_job
-from finetune_operator.handlers.experiment import needs_experiment_reconcile
+from finetune_operator.handlers.experiments import needs_experiment_reconcile
 from finetune_operator.naming import JOB_LABEL
 from finetune_operator.settings import OperatorSettings
 

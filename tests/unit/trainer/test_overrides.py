@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from finetune_api.validation import validate_document
-from finetune_trainer.cli import with_overrides
 from finetune_trainer.errors import ConfigError
 from finetune_trainer.experiment.cli import prepared
 from finetune_trainer.job_file import load_job
+from finetune_trainer.overrides import with_overrides
 
 REPO = Path(__file__).resolve().parents[3]
 

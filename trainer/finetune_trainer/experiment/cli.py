@@ -10,9 +10,9 @@ from pathlib import Path
 from finetune_api.experiment.expand import Variant
 from finetune_api.spec.experiment import FineTuneExperiment
 
-from ..cli import OVERRIDE_FLAGS, spec_with_overrides
 from ..errors import ConfigError
 from ..job_file import load_experiment, revalidate_experiment
+from ..overrides import OVERRIDE_FLAGS, spec_with_overrides
 from .local import ExperimentOutcome, run_experiment
 
 

@@ -1,4 +1,4 @@
-"""The Store interface and the local-filesystem store; `open_store` picks one for a URI."""
+"""The Store interface and the local-filesystem store."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from finetune_api.spec.storage import S3Spec
 from finetune_api.storage_uri import StorageUri, parse_uri
 
-from ..errors import ConfigError, StorageError
+from ..errors import StorageError
 
 
 @dataclass(frozen=True)
@@ -185,15 +184,3 @@ def check_output_location(field: str, uri: str) -> None:
             )
         if candidate.exists():
             return
-
-
-def open_store(uri: str, s3: S3Spec | None = None) -> Store:
-    """The store for a location: an s3:// prefix, or a local/mounted path."""
-    parsed = parse_uri(uri)
-    if parsed.kind == "s3":
-        from .s3 import S3Store
-
-        return S3Store(parsed, s3)
-    if parsed.kind == "path":
-        return LocalStore(parsed)
-    raise ConfigError(f"{uri!r} is not a storage location the trainer can read (s3:// or a path)")

@@ -11,12 +11,9 @@ import kopf
 from finetune_api import EXPERIMENT_PLURAL, GROUP, PLURAL, VERSION
 from finetune_api.experiment.expand import EXPERIMENT_LABEL
 
-from ..events import WARNING
 from ..experiment.plan import TERMINAL
-from ..experiment.reconcile import reconcile
-from ..metrics import OPERATOR_METRICS
-from ..workqueue import CoalescingQueue
-from .main import SETTINGS, api
+from ..experiment.reconcile import reconcile as reconcile_experiment
+from .runtime import Key, Runtime, current
 
 LOG = logging.getLogger("finetune_operator")
 _FINISHED = tuple(p.value for p in TERMINAL)
@@ -33,29 +30,23 @@ def needs_experiment_reconcile(event_type: str | None, body: Mapping[str, Any]) 
 @kopf.on.event(GROUP, VERSION, EXPERIMENT_PLURAL)
 async def experiment_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
     if needs_experiment_reconcile(type, body):
-        EXPERIMENTS.add((body["metadata"]["namespace"], body["metadata"]["name"]))
+        current().experiments.add((body["metadata"]["namespace"], body["metadata"]["name"]))
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, labels={EXPERIMENT_LABEL: kopf.PRESENT})
 @kopf.on.event("batch", "v1", "jobs", labels={EXPERIMENT_LABEL: kopf.PRESENT})
 async def variant_changed(body: kopf.Body, **_: Any) -> None:
     # A variant's FineTuneJob moved (a slot may be free, a row may change), or the report step did.
-    EXPERIMENTS.add((body["metadata"]["namespace"], body["metadata"]["labels"][EXPERIMENT_LABEL]))
+    current().experiments.add((body["metadata"]["namespace"], body["metadata"]["labels"][EXPERIMENT_LABEL]))
 
 
-def _reconcile(key: tuple[str, str]) -> None:
-    body = api().get_experiment(*key)
+def reconcile(runtime: Runtime, key: Key) -> None:
+    body = runtime.api.get_experiment(*key)
     if body is None or (body.get("status") or {}).get("phase") in _FINISHED:
         return
     try:
-        phase = reconcile(api(), body, SETTINGS)
+        phase = reconcile_experiment(runtime.api, body, runtime.settings)
     except Exception as exc:
-        OPERATOR_METRICS.errors.labels(reason=type(exc).__name__).inc()
-        api().record_event(body, WARNING, "ReconcileFailed", f"{type(exc).__name__}: {exc}; retrying in 5 s")
+        runtime.report_failure(body, exc)
         raise
     LOG.info("[%s/%s] experiment reconciled: %s", *key, phase.value)
-
-
-EXPERIMENTS: CoalescingQueue[tuple[str, str]] = CoalescingQueue(
-    _reconcile, workers=4, delay=SETTINGS.status_sync_delay, retry_delay=5.0, name="experiment"
-)
