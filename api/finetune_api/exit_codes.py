@@ -6,7 +6,7 @@ out-of-memory kills and internal errors may retry, and the trainer resumes from 
 
 from __future__ import annotations
 
-from .spec.enums import FailureClass
+from .v1alpha1.enums import FailureClass
 
 EXIT_CODES: dict[FailureClass, int] = {
     FailureClass.CONFIG_ERROR: 10,

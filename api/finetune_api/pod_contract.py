@@ -17,10 +17,10 @@ from typing import Any
 
 from pydantic import Field
 
-from .spec.base import SpecModel
-from .spec.enums import FailureClass
-from .spec.status import FineTuneJobStatus, OutputStatus
 from .storage_uri import parse_uri
+from .v1alpha1.base import SpecModel
+from .v1alpha1.enums import FailureClass
+from .v1alpha1.status import FineTuneJobStatus, OutputStatus
 
 CONTAINER = "trainer"
 CONFIG_MOUNT = "/etc/finetune"

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .spec import defaults
-from .spec.enums import CausalFormat, MethodType, Metric, TaskType
-from .spec.job import FineTuneJob, FineTuneJobSpec
-from .spec.method import MethodSpec, QuantizationSpec
-from .spec.task import TaskSpec
 from .storage_uri import parse_uri
+from .v1alpha1 import defaults
+from .v1alpha1.enums import CausalFormat, MethodType, Metric, TaskType
+from .v1alpha1.job import FineTuneJob, FineTuneJobSpec
+from .v1alpha1.method import MethodSpec, QuantizationSpec
+from .v1alpha1.task import TaskSpec
 
 T = TypeVar("T")
 M = MethodType

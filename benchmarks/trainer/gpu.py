@@ -98,7 +98,7 @@ def _tokens_in_steps(train: Any, steps: int, batch: int) -> tuple[int, int]:
 
 def _prepared(spec: dict[str, Any], work: Path) -> tuple[Any, Any]:
     from finetune_api.resolve import resolve_job
-    from finetune_api.spec.job import FineTuneJob
+    from finetune_api.v1alpha1.job import FineTuneJob
     from finetune_trainer.training.data_plan import load_records, tokenize
     from finetune_trainer.training.model_loading import load_tokenizer, model_facts
 

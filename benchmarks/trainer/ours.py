@@ -9,7 +9,7 @@ from typing import Any
 
 def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     """Run a FineTuneJob spec with local paths and return the trainer's metrics."""
-    from finetune_api.spec.job import FineTuneJob
+    from finetune_api.v1alpha1.job import FineTuneJob
     from finetune_trainer.main import RunOptions, execute
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -40,7 +40,7 @@ def _spec(steps: int, eval_rows: int, seed: int = SEED) -> dict[str, Any]:
 def _prepared(steps: int, eval_rows: int, work: Path, seed: int = SEED) -> tuple[Any, Any, Any]:
     """This trainer's own rows and tokenization, for the plain variants to train on."""
     from finetune_api.resolve import resolve_job
-    from finetune_api.spec.job import FineTuneJob
+    from finetune_api.v1alpha1.job import FineTuneJob
     from finetune_trainer.training.data_plan import load_records, tokenize
     from finetune_trainer.training.model_loading import load_tokenizer, model_facts
     from tests.support import assets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from finetune_api.spec.enums import Phase
+from finetune_api.v1alpha1.enums import Phase
 
 
 class OperatorMetrics:

@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from finetune_api.durations import duration_seconds
 from finetune_api.pod_contract import Owner, owned_part, published_output, status_patch
 from finetune_api.resolve import resolve_job
-from finetune_api.spec.enums import FailureClass, Phase
-from finetune_api.spec.job import FineTuneJob
-from finetune_api.spec.status import Condition, Failure, FineTuneJobStatus
+from finetune_api.v1alpha1.enums import FailureClass, Phase
+from finetune_api.v1alpha1.job import FineTuneJob
+from finetune_api.v1alpha1.status import Condition, Failure, FineTuneJobStatus
 from finetune_api.validation.checks import run_checks
 from finetune_api.validation.problems import Severity
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from finetune_api.spec.status import FineTuneJobStatus
+from finetune_api.v1alpha1.status import FineTuneJobStatus
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import boto3
 
-from finetune_api.spec.storage import S3Spec
+from finetune_api.v1alpha1.storage import S3Spec
 from finetune_trainer.artifacts.manifest import verify
 from finetune_trainer.storage import open_store
 from tests.support import assets

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from finetune_api.pod_contract import MANIFEST
-from finetune_api.spec.job import FineTuneJobSpec
+from finetune_api.v1alpha1.job import FineTuneJobSpec
 from finetune_trainer.artifacts import publish
 from finetune_trainer.cli import print_summary
 from finetune_trainer.job_file import is_experiment_file, load_job

@@ -27,7 +27,7 @@ def upload_shipped(endpoint: str) -> None:
     """The shipped MiniLM and tweets, uploaded to the buckets the examples name (made here)."""
     import boto3
 
-    from finetune_api.spec.storage import S3Spec
+    from finetune_api.v1alpha1.storage import S3Spec
     from finetune_trainer.storage import open_store
     from tests.support import assets
 

@@ -11,8 +11,8 @@ import yaml
 
 from finetune_api.crd import build_crd, render_crd_yaml
 from finetune_api.crd.generate import build_experiment_crd
-from finetune_api.spec.method import METHOD_FIELDS, MethodSpec
-from finetune_api.spec.task import TASK_FIELDS, TaskSpec
+from finetune_api.v1alpha1.method import METHOD_FIELDS, MethodSpec
+from finetune_api.v1alpha1.task import TASK_FIELDS, TaskSpec
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "finetunejob.yaml"
 EXPERIMENT_CRD_FILE = CRD_FILE.with_name("finetuneexperiment.yaml")

@@ -73,7 +73,7 @@ def test_log_records_are_redacted() -> None:
 
 
 def test_trainer_messages_and_termination_log_are_redacted(tmp_path: Path) -> None:
-    from finetune_api.spec.enums import FailureClass
+    from finetune_api.v1alpha1.enums import FailureClass
     from finetune_trainer.errors import StorageError, write_termination_message
 
     assert SECRET not in StorageError(f"listing s3://b/ at http://u:{SECRET}@h/: refused").message

@@ -1,6 +1,6 @@
 """One source for each default: what a field's description says is what `resolve` fills in.
 
-The descriptions are generated from finetune_api.spec.defaults; these tests read the *rendered* text
+The descriptions are generated from finetune_api.v1alpha1.defaults; these tests read the *rendered* text
 (what `kubectl explain` shows), so a description typed by hand, or a default changed in one place
 only, fails here.
 """
@@ -17,8 +17,8 @@ import yaml
 
 from finetune_api.crd import build_crd
 from finetune_api.resolve import ModelFacts, resolve, resolve_job
-from finetune_api.spec.enums import MethodType
-from finetune_api.spec.job import FineTuneJobSpec
+from finetune_api.v1alpha1.enums import MethodType
+from finetune_api.v1alpha1.job import FineTuneJobSpec
 from finetune_api.validation import validate_document, validate_file
 from tests.conftest import merge
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from finetune_api.cli import main
-from finetune_api.spec import CausalFormat, MethodType
+from finetune_api.v1alpha1 import CausalFormat, MethodType
 from finetune_api.validation import validate_file
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))

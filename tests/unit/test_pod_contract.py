@@ -16,8 +16,8 @@ from finetune_api.pod_contract import (
     published_output,
     status_patch,
 )
-from finetune_api.spec.enums import FailureClass, Phase
-from finetune_api.spec.status import FineTuneJobStatus, Progress
+from finetune_api.v1alpha1.enums import FailureClass, Phase
+from finetune_api.v1alpha1.status import FineTuneJobStatus, Progress
 from finetune_api.validation import validate_file
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tweets-lora.yaml"

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         job = load_job(Path(args.config))
     except Exception as exc:  # noqa: BLE001 - a bad config file is a config error, whatever broke
-        from finetune_api.spec.enums import FailureClass
+        from finetune_api.v1alpha1.enums import FailureClass
 
         write_termination_message(FailureClass.CONFIG_ERROR, str(exc), args.termination_log)
         print(f"config error: {redact(str(exc))}", file=sys.stderr)

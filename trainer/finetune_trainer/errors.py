@@ -12,7 +12,7 @@ from pathlib import Path
 from finetune_api.exit_codes import CLASS_OF_EXIT, EXIT_CODES, NON_RETRYABLE
 from finetune_api.pod_contract import ENV_TERMINATION_LOG, TERMINATION_LOG, TerminationMessage
 from finetune_api.redact import redact
-from finetune_api.spec.enums import FailureClass
+from finetune_api.v1alpha1.enums import FailureClass
 
 __all__ = [
     "CLASS_OF_EXIT",

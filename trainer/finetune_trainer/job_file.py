@@ -10,8 +10,8 @@ import dataclasses
 from pathlib import Path
 
 from finetune_api import API_VERSION, KIND
-from finetune_api.spec.experiment import FineTuneExperiment
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.experiment import FineTuneExperiment
+from finetune_api.v1alpha1.job import FineTuneJob
 from finetune_api.validation import ValidationResult, validate_document, validate_file
 from finetune_api.validation.validate import load_documents
 

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from finetune_api.spec.enums import FailureClass
+from finetune_api.v1alpha1.enums import FailureClass
 
 from .errors import EXIT_CODES, termination_log, write_termination_message
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finetune_api.redact import install_log_redaction
-from finetune_api.spec.enums import FailureClass
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.enums import FailureClass
+from finetune_api.v1alpha1.job import FineTuneJob
 
 from .errors import EXIT_CODES, TrainerError, write_termination_message
 from .observability.progress import BarSink, Reporter, Sink, StatusFileSink

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
-from finetune_api.spec.storage import S3Spec
+from finetune_api.v1alpha1.job import FineTuneJob, FineTuneJobSpec
+from finetune_api.v1alpha1.storage import S3Spec
 
 from .job_file import revalidate
 

@@ -23,14 +23,14 @@ from .. import (
     SINGULAR,
     VERSION,
 )
-from ..spec.experiment import FineTuneExperimentSpec, experiment_resource_rules
-from ..spec.experiment_status import FineTuneExperimentStatus
-from ..spec.job import FineTuneJobSpec, resource_rules
-from ..spec.status import FineTuneJobStatus
+from ..v1alpha1.experiment import FineTuneExperimentSpec, experiment_resource_rules
+from ..v1alpha1.experiment_status import FineTuneExperimentStatus
+from ..v1alpha1.job import FineTuneJobSpec, resource_rules
+from ..v1alpha1.status import FineTuneJobStatus
 from .structural import to_structural
 
 HEADER = (
-    "# Generated from api/finetune_api/spec by `finetune crd`; do not edit by hand.\n"
+    "# Generated from api/finetune_api/v1alpha1 by `finetune crd`; do not edit by hand.\n"
     "# tests/unit/test_crd.py fails when this file and the spec models differ.\n"
 )
 

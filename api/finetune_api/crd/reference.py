@@ -39,7 +39,7 @@ def render_reference(resource: str = "job") -> str:
     lines = [
         f"# {kind} spec reference (finetune.dev/v1alpha1)",
         "",
-        f"Generated from `api/finetune_api/spec` by `finetune reference{flag}`; a test keeps it current.",
+        f"Generated from `api/finetune_api/v1alpha1` by `finetune reference{flag}`; a test keeps it current.",
         f"`kubectl explain {short}.spec.<field>` shows the same text on a cluster.",
         "",
         "## Rules across fields",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..spec.enums import Metric, Phase
-from ..spec.experiment_status import BestVariant, VariantStatus
+from ..v1alpha1.enums import Metric, Phase
+from ..v1alpha1.experiment_status import BestVariant, VariantStatus
 
 
 def _competes(row: VariantStatus) -> bool:

@@ -16,8 +16,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from .. import API_VERSION, KIND
 from ..resolve import headline_metric
-from ..spec.experiment import MAX_VARIANTS, REPORT_NAME, SECTIONS, FineTuneExperiment
-from ..spec.method import METHOD_FIELDS
+from ..v1alpha1.experiment import MAX_VARIANTS, REPORT_NAME, SECTIONS, FineTuneExperiment
+from ..v1alpha1.method import METHOD_FIELDS
 
 EXPERIMENT_LABEL = "finetune.dev/experiment"
 VARIANT_LABEL = "finetune.dev/variant"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ..durations import duration_seconds
 from ..resolve import resolve
-from ..spec.enums import METRICS_BY_TASK, CausalFormat, GateAgainst, MethodType, Metric, TaskType
-from ..spec.job import FineTuneJobSpec
 from ..storage_uri import DATA_EXTENSIONS, StorageUri, parse_uri
+from ..v1alpha1.enums import METRICS_BY_TASK, CausalFormat, GateAgainst, MethodType, Metric, TaskType
+from ..v1alpha1.job import FineTuneJobSpec
 from .problems import Problem, Severity
 
 Check = Callable[[FineTuneJobSpec], Iterator[Problem]]

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from .. import API_VERSION, EXPERIMENT_KIND
 from ..experiment.expand import ExpansionError, Variant, expand
-from ..spec.experiment import FineTuneExperiment
 from ..storage_uri import parse_uri
+from ..v1alpha1.experiment import FineTuneExperiment
 from .cel_rules import evaluate
 from .job import check_job
 from .problems import Problem, Severity, shown

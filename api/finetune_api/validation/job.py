@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .. import API_VERSION, EXPERIMENT_KIND, KIND
-from ..spec.job import FineTuneJob
+from ..v1alpha1.job import FineTuneJob
 from .cel_rules import evaluate
 from .checks import run_checks
 from .problems import Problem

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .. import EXPERIMENT_KIND, KIND
-from ..spec.job import FineTuneJob
+from ..v1alpha1.job import FineTuneJob
 from .experiment import check_experiment
 from .job import check_job
 from .manifest_yaml import MAX_FILE_BYTES, ManifestError, load_manifest_documents
@@ -17,7 +17,7 @@ from .problems import Problem, Severity, shown
 
 if TYPE_CHECKING:
     from ..experiment.expand import Variant
-    from ..spec.experiment import FineTuneExperiment
+    from ..v1alpha1.experiment import FineTuneExperiment
 
 LIST_KIND = "List"  # what `kubectl get -o yaml` writes: {apiVersion: v1, kind: List, items: [...]}
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from finetune_api.experiment.compare import best_variant
 from finetune_api.experiment.expand import Variant
-from finetune_api.spec.enums import Metric, Phase
-from finetune_api.spec.experiment_status import BestVariant, VariantStatus
-from finetune_api.spec.status import OutputStatus
+from finetune_api.v1alpha1.enums import Metric, Phase
+from finetune_api.v1alpha1.experiment_status import BestVariant, VariantStatus
+from finetune_api.v1alpha1.status import OutputStatus
 
 TERMINAL = (Phase.SUCCEEDED, Phase.FAILED)
 Jobs = Mapping[str, Mapping[str, Any]]  # FineTuneJob name -> body

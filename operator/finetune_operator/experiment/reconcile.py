@@ -13,8 +13,8 @@ from typing import Any, cast
 import kopf
 
 from finetune_api.experiment.expand import Variant, compared_metric, report_uri
-from finetune_api.spec.enums import FailureClass, Metric, Phase
-from finetune_api.spec.experiment import FineTuneExperiment
+from finetune_api.v1alpha1.enums import FailureClass, Metric, Phase
+from finetune_api.v1alpha1.experiment import FineTuneExperiment
 from finetune_api.validation.experiment import check_experiment, rendered_errors
 
 from ..events import NORMAL, WARNING

@@ -14,11 +14,11 @@ from typing import Any
 import yaml
 
 from finetune_api.experiment.expand import EXPERIMENT_LABEL
-from finetune_api.spec.enums import Metric
-from finetune_api.spec.experiment import REPORT_NAME, FineTuneExperiment
-from finetune_api.spec.experiment_status import BestVariant, VariantStatus
-from finetune_api.spec.job import FineTuneJob, ObjectMeta
-from finetune_api.spec.resources import ResourcesSpec
+from finetune_api.v1alpha1.enums import Metric
+from finetune_api.v1alpha1.experiment import REPORT_NAME, FineTuneExperiment
+from finetune_api.v1alpha1.experiment_status import BestVariant, VariantStatus
+from finetune_api.v1alpha1.job import FineTuneJob, ObjectMeta
+from finetune_api.v1alpha1.resources import ResourcesSpec
 
 from ..naming import MANAGED_BY
 from ..render.pod import pod_template

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from finetune_api.pod_contract import CONFIG_KEY
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.job import FineTuneJob
 
 from ..naming import config_map_name, object_metadata
 

@@ -7,7 +7,7 @@ from typing import Any
 from finetune_api.durations import duration_seconds
 from finetune_api.exit_codes import NON_RETRYABLE
 from finetune_api.pod_contract import CONTAINER
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.job import FineTuneJob
 
 from ..naming import KUEUE_QUEUE_LABEL, job_name, labels
 from ..settings import OperatorSettings

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from finetune_api.resolve import resolve_job
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.job import FineTuneJob
 
 from ..settings import OperatorSettings
 from .config import config_map

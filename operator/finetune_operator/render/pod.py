@@ -19,7 +19,7 @@ from finetune_api.pod_contract import (
     TERMINATION_LOG,
     WORK_DIR,
 )
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.job import FineTuneJob
 
 from ..naming import JOB_LABEL, config_map_name, labels, service_name, trainer_service_account
 from ..settings import OperatorSettings

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from finetune_api import GROUP, PLURAL
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.job import FineTuneJob
 
 from ..naming import object_metadata, trainer_service_account
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from finetune_api.spec.enums import Phase
-from finetune_api.spec.status import Condition, StorageHealth
+from finetune_api.v1alpha1.enums import Phase
+from finetune_api.v1alpha1.status import Condition, StorageHealth
 
 from .observe import Observation
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from finetune_api.exit_codes import CLASS_OF_EXIT
 from finetune_api.pod_contract import CONTAINER, TerminationMessage
-from finetune_api.spec.enums import FailureClass, Phase
+from finetune_api.v1alpha1.enums import FailureClass, Phase
 
 PERMANENT_IMAGE_ERRORS = {"InvalidImageName", "ErrImageNeverPull"}
 IMAGE_ERRORS = PERMANENT_IMAGE_ERRORS | {"ErrImagePull", "ImagePullBackOff"}

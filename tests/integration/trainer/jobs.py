@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.job import FineTuneJob
 from tests.conftest import merge
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from finetune_api.exit_codes import EXIT_CODES
 from finetune_api.pod_contract import CONFIG_FILE, TerminationMessage
-from finetune_api.spec.enums import FailureClass
+from finetune_api.v1alpha1.enums import FailureClass
 from finetune_api.validation import validate_document
 from finetune_operator.render import render
 from finetune_operator.settings import OperatorSettings

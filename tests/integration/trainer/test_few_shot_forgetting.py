@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from finetune_api.spec.enums import FailureClass
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.enums import FailureClass
+from finetune_api.v1alpha1.job import FineTuneJob
 from finetune_trainer.errors import EXIT_CODES
 from finetune_trainer.main import RunOptions, execute
 from finetune_trainer.storage import open_store
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.training
 
 @pytest.fixture(scope="module")
 def smollm_s3(shipped_s3: str) -> str:
-    from finetune_api.spec.storage import S3Spec
+    from finetune_api.v1alpha1.storage import S3Spec
     from tests.support import assets
 
     spec = S3Spec(endpoint=shipped_s3)
@@ -159,7 +159,7 @@ def test_chat_demonstrations_sit_between_the_system_prompt_and_the_own_turns() -
     model's real chat template; their system prompts are dropped and only the eval row's reply is scored."""
     from transformers import AutoTokenizer
 
-    from finetune_api.spec.enums import CausalFormat
+    from finetune_api.v1alpha1.enums import CausalFormat
     from finetune_trainer.data.records import Record
     from finetune_trainer.data.tokenize import IGNORE
     from finetune_trainer.evaluation.few_shot import causal_few_shot_set, select_demonstrations

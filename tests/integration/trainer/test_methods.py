@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from finetune_api.spec.enums import FailureClass
+from finetune_api.v1alpha1.enums import FailureClass
 from finetune_trainer.errors import EXIT_CODES
 from finetune_trainer.main import RunOptions, execute
 from finetune_trainer.storage import open_store

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.job import FineTuneJob
 from finetune_trainer.main import RunOptions, execute
 from tests.integration.trainer.jobs import order_study_spec
 

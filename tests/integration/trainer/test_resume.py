@@ -64,7 +64,7 @@ def test_sigkill_then_restart_resumes_without_repeating_steps(shipped_s3: str, t
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_as_preempted(shipped_s3: str, tmp_path: Path) -> None:
-    from finetune_api.spec.enums import FailureClass
+    from finetune_api.v1alpha1.enums import FailureClass
     from finetune_trainer.errors import EXIT_CODES
 
     job = tweets_job(

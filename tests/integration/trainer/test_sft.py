@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from finetune_api.resolve import resolve_job
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.job import FineTuneJob
 from finetune_trainer.main import RunOptions, execute
 from finetune_trainer.storage import open_store
 from tests.conftest import merge
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.training
 
 @pytest.fixture(scope="module")
 def sft_s3(shipped_s3: str) -> str:
-    from finetune_api.spec.storage import S3Spec
+    from finetune_api.v1alpha1.storage import S3Spec
     from tests.support import assets
 
     spec = S3Spec(endpoint=shipped_s3)

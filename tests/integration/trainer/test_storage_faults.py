@@ -14,8 +14,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from finetune_api.spec.enums import FailureClass
-from finetune_api.spec.storage import S3Spec
+from finetune_api.v1alpha1.enums import FailureClass
+from finetune_api.v1alpha1.storage import S3Spec
 from finetune_trainer.artifacts.manifest import verify
 from finetune_trainer.errors import EXIT_CODES, StorageError
 from finetune_trainer.main import RunOptions, execute

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from finetune_api.spec.enums import FailureClass
-from finetune_api.spec.storage import S3Spec
+from finetune_api.v1alpha1.enums import FailureClass
+from finetune_api.v1alpha1.storage import S3Spec
 from finetune_trainer.errors import EXIT_CODES
 from finetune_trainer.main import RunOptions, execute
 from finetune_trainer.storage import open_store

@@ -11,8 +11,8 @@ import yaml
 
 from finetune_api.cli import main
 from finetune_api.experiment.compare import best_variant, text_table
-from finetune_api.spec.enums import Metric, Phase
-from finetune_api.spec.experiment_status import VariantStatus
+from finetune_api.v1alpha1.enums import Metric, Phase
+from finetune_api.v1alpha1.experiment_status import VariantStatus
 from finetune_api.validation.validate import validate_document
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-comparison.yaml"

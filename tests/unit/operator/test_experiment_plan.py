@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from finetune_api.experiment.expand import Variant
-from finetune_api.spec.enums import Metric, Phase
+from finetune_api.v1alpha1.enums import Metric, Phase
 from finetune_api.validation.validate import validate_document
 from finetune_operator.experiment import plan, report_job
 from finetune_operator.handlers.experiments import needs_experiment_reconcile

@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from finetune_api.spec.enums import FailureClass, Phase
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.enums import FailureClass, Phase
+from finetune_api.v1alpha1.job import FineTuneJob
 from finetune_operator.resource import Observed
 from finetune_operator.status.conditions import conditions
 from finetune_operator.status.observe import observe

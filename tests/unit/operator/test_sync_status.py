@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.job import FineTuneJob
 from finetune_api.validation import validate_file
 from finetune_operator.reconcile import Snapshot, sync_status
 from finetune_operator.resource import Observed

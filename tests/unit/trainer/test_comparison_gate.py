@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from finetune_api.spec.evaluation import EvaluationSpec
+from finetune_api.v1alpha1.evaluation import EvaluationSpec
 from finetune_trainer.errors import ConfigError
 from finetune_trainer.evaluation.forgetting import windows
 from finetune_trainer.training.gating import verdict

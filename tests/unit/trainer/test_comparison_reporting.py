@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from finetune_api.spec.status import FineTuneJobStatus
+from finetune_api.v1alpha1.status import FineTuneJobStatus
 from finetune_trainer.artifacts.report import model_card
 from finetune_trainer.cli import print_summary
 from finetune_trainer.observability.kube_status import status_body

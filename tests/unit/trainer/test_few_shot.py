@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from finetune_api.spec.enums import CausalFormat
+from finetune_api.v1alpha1.enums import CausalFormat
 from finetune_trainer.data.records import Record
 from finetune_trainer.data.tokenize import IGNORE
 from finetune_trainer.errors import DataError

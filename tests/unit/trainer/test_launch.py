@@ -6,7 +6,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from finetune_api.pod_contract import TerminationMessage
-from finetune_api.spec.enums import FailureClass
+from finetune_api.v1alpha1.enums import FailureClass
 from finetune_trainer.launch import rendezvous_message, shell_exit_code, worker_failed
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from finetune_api.resolve import resolve_job
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.job import FineTuneJob
 from finetune_trainer.errors import ConfigError
 from finetune_trainer.storage import open_store
 from finetune_trainer.training.checkpoints import CheckpointStore

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from finetune_api.spec.defaults import IA3_TARGETS, LORA_TARGETS
-from finetune_api.spec.enums import Metric, Precision, TaskType
-from finetune_api.spec.evaluation import GateSpec
-from finetune_api.spec.method import MethodSpec
+from finetune_api.v1alpha1.defaults import IA3_TARGETS, LORA_TARGETS
+from finetune_api.v1alpha1.enums import Metric, Precision, TaskType
+from finetune_api.v1alpha1.evaluation import GateSpec
+from finetune_api.v1alpha1.method import MethodSpec
 from finetune_trainer.errors import ConfigError
 from finetune_trainer.evaluation.gate import judge
 from finetune_trainer.methods.base import MethodContext

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from finetune_api.resolve import resolve
-from finetune_api.spec.job import FineTuneJobSpec
-from finetune_api.spec.task import TaskSpec
+from finetune_api.v1alpha1.job import FineTuneJobSpec
+from finetune_api.v1alpha1.task import TaskSpec
 from finetune_trainer.data import hygiene
 from finetune_trainer.data.files import Table
 from finetune_trainer.data.records import Record, to_records

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from finetune_api.resolve import resolve_task
-from finetune_api.spec.enums import DataFormat
-from finetune_api.spec.task import TaskSpec
+from finetune_api.v1alpha1.enums import DataFormat
+from finetune_api.v1alpha1.task import TaskSpec
 from finetune_trainer.data import hygiene
 from finetune_trainer.data.files import read_table
 from finetune_trainer.data.records import Record, to_records

@@ -22,8 +22,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from finetune_api.spec.storage import S3Spec
 from finetune_api.storage_uri import parse_uri
+from finetune_api.v1alpha1.storage import S3Spec
 from finetune_trainer.errors import EXIT_CODES, StorageError
 from finetune_trainer.storage import retry
 from finetune_trainer.storage.s3 import S3Store, md5_etag

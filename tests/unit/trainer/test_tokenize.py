@@ -8,7 +8,7 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from finetune_api.spec.enums import CausalFormat
+from finetune_api.v1alpha1.enums import CausalFormat
 from finetune_trainer.data.records import Record
 from finetune_trainer.data.tokenize import IGNORE, tokenize_causal, tokenize_classification
 from finetune_trainer.errors import DataError

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from finetune_api.spec.enums import DataFormat
 from finetune_api.storage_uri import parse_uri
+from finetune_api.v1alpha1.enums import DataFormat
 
 from ..errors import ConfigError, DataError
 

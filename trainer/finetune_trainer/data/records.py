@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finetune_api.resolve import need
-from finetune_api.spec.enums import CausalFormat, TaskType
-from finetune_api.spec.task import TaskSpec
+from finetune_api.v1alpha1.enums import CausalFormat, TaskType
+from finetune_api.v1alpha1.task import TaskSpec
 
 from .fields import Cell, as_label, as_messages, as_text
 from .files import Table, require_columns

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from finetune_api.spec.enums import CausalFormat
+from finetune_api.v1alpha1.enums import CausalFormat
 
 from ..errors import DataError
 from .records import Record

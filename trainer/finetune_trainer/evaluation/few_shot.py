@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from finetune_api.spec.enums import CausalFormat
+from finetune_api.v1alpha1.enums import CausalFormat
 
 from ..data.records import Record
 from ..data.tokenize import IGNORE, TokenizedSet, chat_ids, prompt_completion_ids

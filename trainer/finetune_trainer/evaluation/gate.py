@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from finetune_api.spec.evaluation import GateSpec
+from finetune_api.v1alpha1.evaluation import GateSpec
 
 REFERENCE_NAMES = {"baseline": "untouched model", "fewShot": "few-shot prompting"}
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from finetune_api.spec.enums import Metric
+from finetune_api.v1alpha1.enums import Metric
 
 
 def argmax_logits(logits: Any, labels: Any) -> torch.Tensor:

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from finetune_api.experiment.expand import Variant
-from finetune_api.spec.experiment import FineTuneExperiment
+from finetune_api.v1alpha1.experiment import FineTuneExperiment
 
 from ..errors import ConfigError
 from ..job_file import load_experiment, revalidate_experiment

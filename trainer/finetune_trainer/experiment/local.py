@@ -16,11 +16,11 @@ from typing import Any, TextIO
 from finetune_api.exit_codes import CLASS_OF_EXIT
 from finetune_api.experiment.compare import best_variant, text_table
 from finetune_api.experiment.expand import Variant, compared_metric, report_uri
-from finetune_api.spec.enums import Metric, Phase
-from finetune_api.spec.experiment import FineTuneExperiment
-from finetune_api.spec.experiment_status import BestVariant, VariantStatus
-from finetune_api.spec.job import FineTuneJob
-from finetune_api.spec.status import OutputStatus
+from finetune_api.v1alpha1.enums import Metric, Phase
+from finetune_api.v1alpha1.experiment import FineTuneExperiment
+from finetune_api.v1alpha1.experiment_status import BestVariant, VariantStatus
+from finetune_api.v1alpha1.job import FineTuneJob
+from finetune_api.v1alpha1.status import OutputStatus
 
 from ..errors import TrainerError
 from ..evaluation.metrics import metric_key

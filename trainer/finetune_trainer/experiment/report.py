@@ -18,9 +18,9 @@ from pathlib import Path
 from finetune_api.experiment.compare import human_bytes, human_count, markdown_table
 from finetune_api.experiment.expand import expand
 from finetune_api.pod_contract import MANIFEST
-from finetune_api.spec.enums import Metric
-from finetune_api.spec.experiment import FineTuneExperiment
-from finetune_api.spec.experiment_status import BestVariant, VariantStatus
+from finetune_api.v1alpha1.enums import Metric
+from finetune_api.v1alpha1.experiment import FineTuneExperiment
+from finetune_api.v1alpha1.experiment_status import BestVariant, VariantStatus
 
 from ..artifacts import publish
 from ..artifacts.manifest import build_manifest

@@ -17,9 +17,9 @@ import yaml
 
 from finetune_api.experiment.compare import best_variant
 from finetune_api.experiment.expand import report_uri
-from finetune_api.spec.enums import FailureClass, Metric
-from finetune_api.spec.experiment import FineTuneExperiment
-from finetune_api.spec.experiment_status import VariantStatus
+from finetune_api.v1alpha1.enums import FailureClass, Metric
+from finetune_api.v1alpha1.experiment import FineTuneExperiment
+from finetune_api.v1alpha1.experiment_status import VariantStatus
 
 from ..errors import EXIT_CODES, TrainerError, write_termination_message
 from ..main import configure_logging

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from finetune_api.spec.enums import TaskType
+from finetune_api.v1alpha1.enums import TaskType
 
 from ..errors import ConfigError
 

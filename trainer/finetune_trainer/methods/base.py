@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from finetune_api.spec.enums import MethodType, TaskType
-from finetune_api.spec.method import MethodSpec
+from finetune_api.v1alpha1.enums import MethodType, TaskType
+from finetune_api.v1alpha1.method import MethodSpec
 
 from ..errors import ConfigError
 

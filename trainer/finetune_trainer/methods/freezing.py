@@ -5,8 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from finetune_api.resolve import need
-from finetune_api.spec.enums import MethodType, TaskType
-from finetune_api.spec.method import MethodSpec
+from finetune_api.v1alpha1.enums import MethodType, TaskType
+from finetune_api.v1alpha1.method import MethodSpec
 
 from .base import Method, MethodContext, freeze_all, head_prefixes, transformer_blocks, unfreeze
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from finetune_api.spec.enums import MethodType
-from finetune_api.spec.method import MethodSpec
+from finetune_api.v1alpha1.enums import MethodType
+from finetune_api.v1alpha1.method import MethodSpec
 
 from .adapters import check_targets, peft_task_type
 from .base import Method, MethodContext

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from finetune_api.resolve import need
-from finetune_api.spec.enums import MethodType
-from finetune_api.spec.method import MethodSpec, QuantizationSpec
+from finetune_api.v1alpha1.enums import MethodType
+from finetune_api.v1alpha1.method import MethodSpec, QuantizationSpec
 
 from ..errors import ConfigError
 from .adapters import check_targets, peft_task_type
@@ -39,7 +39,7 @@ class LoRA(Method):
 def _targets(names: list[str] | None) -> Any:
     if names == ["all-linear"]:
         return "all-linear"
-    return names  # None: an architecture finetune_api.spec.defaults does not list; PEFT chooses
+    return names  # None: an architecture finetune_api.v1alpha1.defaults does not list; PEFT chooses
 
 
 def quantization_config(spec: QuantizationSpec | None) -> Any:

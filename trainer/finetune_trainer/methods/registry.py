@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from finetune_api.spec.enums import MethodType
+from finetune_api.v1alpha1.enums import MethodType
 
 from .base import Method
 from .freezing import FeatureExtraction, Full, Partial

@@ -7,8 +7,8 @@ from typing import Any
 from torch import nn
 
 from finetune_api.resolve import need
-from finetune_api.spec.enums import MethodType
-from finetune_api.spec.method import MethodSpec
+from finetune_api.v1alpha1.enums import MethodType
+from finetune_api.v1alpha1.method import MethodSpec
 
 from .adapters import peft_task_type
 from .base import Method, MethodContext

@@ -18,7 +18,7 @@ from typing import Any
 
 from finetune_api import GROUP, PLURAL, VERSION
 from finetune_api.pod_contract import Owner, in_cluster_server, status_patch
-from finetune_api.spec.status import FineTuneJobStatus, Metrics, Progress, StorageHealth
+from finetune_api.v1alpha1.status import FineTuneJobStatus, Metrics, Progress, StorageHealth
 
 from .progress import ProgressState
 

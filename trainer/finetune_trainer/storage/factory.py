@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from finetune_api.spec.storage import S3Spec
 from finetune_api.storage_uri import parse_uri
+from finetune_api.v1alpha1.storage import S3Spec
 
 from ..errors import ConfigError
 from .store import LocalStore, Store

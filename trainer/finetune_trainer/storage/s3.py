@@ -20,8 +20,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from finetune_api.redact import WHERE_CREDENTIALS_GO, has_userinfo, redact
-from finetune_api.spec.storage import S3Spec
 from finetune_api.storage_uri import StorageUri
+from finetune_api.v1alpha1.storage import S3Spec
 
 from ..errors import ConfigError
 from .retry import TALLY, RetryPolicy, with_retries

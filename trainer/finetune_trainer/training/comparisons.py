@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from finetune_api.resolve import need
-from finetune_api.spec.enums import TaskType
-from finetune_api.spec.job import FineTuneJobSpec
+from finetune_api.v1alpha1.enums import TaskType
+from finetune_api.v1alpha1.job import FineTuneJobSpec
 
 from ..errors import ConfigError
 from ..evaluation import forgetting

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from finetune_api.resolve import need
-from finetune_api.spec.enums import TaskType
-from finetune_api.spec.job import FineTuneJobSpec
 from finetune_api.storage_uri import parse_uri
+from finetune_api.v1alpha1.enums import TaskType
+from finetune_api.v1alpha1.job import FineTuneJobSpec
 
 from ..data import hygiene
 from ..data.files import format_of, read_table, require_file

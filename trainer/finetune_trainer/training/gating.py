@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from finetune_api.spec.enums import GateAgainst
-from finetune_api.spec.evaluation import EvaluationSpec
-from finetune_api.spec.job import FineTuneJobSpec
+from finetune_api.v1alpha1.enums import GateAgainst
+from finetune_api.v1alpha1.evaluation import EvaluationSpec
+from finetune_api.v1alpha1.job import FineTuneJobSpec
 
 from ..errors import ConfigError
 from ..evaluation.gate import GateResult, Verdict, judge, judge_forgetting

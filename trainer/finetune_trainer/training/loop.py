@@ -11,8 +11,8 @@ from typing import Any
 import torch
 
 from finetune_api.resolve import need
-from finetune_api.spec.enums import Metric, Optimizer, TaskType
-from finetune_api.spec.job import FineTuneJobSpec
+from finetune_api.v1alpha1.enums import Metric, Optimizer, TaskType
+from finetune_api.v1alpha1.job import FineTuneJobSpec
 
 from ..evaluation.metrics import argmax_logits, classification_metrics
 from .precision import PrecisionPlan

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 
 from finetune_api.resolve import ModelFacts
-from finetune_api.spec.enums import MethodType, TaskType
-from finetune_api.spec.job import FineTuneJobSpec
 from finetune_api.storage_uri import parse_uri
+from finetune_api.v1alpha1.enums import MethodType, TaskType
+from finetune_api.v1alpha1.job import FineTuneJobSpec
 
 from ..errors import ConfigError
 from ..storage import ObjectInfo, Store, open_store

@@ -16,7 +16,7 @@ from typing import Any
 
 from finetune_api.pod_contract import MANIFEST
 from finetune_api.resolve import default_checkpoint_uri, need
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.job import FineTuneJob
 
 from ..errors import ConfigError
 from ..storage import Store, open_store

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from finetune_api.spec.enums import Precision
+from finetune_api.v1alpha1.enums import Precision
 
 from ..errors import ConfigError
 

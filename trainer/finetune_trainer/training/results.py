@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 from finetune_api.pod_contract import ENV_IMAGE
-from finetune_api.spec.enums import SaveMode
-from finetune_api.spec.job import FineTuneJob
+from finetune_api.v1alpha1.enums import SaveMode
+from finetune_api.v1alpha1.job import FineTuneJob
 
 from ..artifacts import publish
 from ..artifacts.manifest import build_manifest

@@ -19,8 +19,8 @@ import torch
 
 from finetune_api.pod_contract import collective_timeout_seconds
 from finetune_api.resolve import need, resolve_job
-from finetune_api.spec.enums import Metric
-from finetune_api.spec.job import FineTuneJob, FineTuneJobSpec
+from finetune_api.v1alpha1.enums import Metric
+from finetune_api.v1alpha1.job import FineTuneJob, FineTuneJobSpec
 
 from ..errors import DataError, OutOfMemory, Preempted
 from ..evaluation.gate import Verdict
