@@ -5,7 +5,7 @@ Both sides import these names; neither types them. What crosses the pod boundary
 - environment variables (ENV_*) naming the scratch space, the metrics port and the image;
 - the exit code (finetune_api.exit_codes) and a TerminationMessage at TERMINATION_LOG;
 - the FineTuneJob's status, which both write, each only its own fields (TRAINER_FIELDS and
-  OPERATOR_FIELDS), through the typed status model;
+  OPERATOR_FIELDS), through the typed status model (OWNED: the FineTuneExperiment's is the operator's);
 - manifest.json, written last under spec.output.uri: a job that succeeded published there.
 """
 
@@ -20,6 +20,7 @@ from pydantic import Field
 from .storage_uri import parse_uri
 from .v1alpha1.base import SpecModel
 from .v1alpha1.enums import FailureClass
+from .v1alpha1.experiment_status import FineTuneExperimentStatus
 from .v1alpha1.status import FineTuneJobStatus, OutputStatus
 
 CONTAINER = "trainer"
@@ -53,20 +54,29 @@ class Owner(StrEnum):
 # and output come from observed state only, so they are the operator's even though the trainer causes them.
 TRAINER_FIELDS = frozenset({"progress", "metrics", "last_checkpoint", "storage"})
 OPERATOR_FIELDS = frozenset(FineTuneJobStatus.model_fields) - TRAINER_FIELDS
-OWNED = {Owner.TRAINER: TRAINER_FIELDS, Owner.OPERATOR: OPERATOR_FIELDS}
+# A FineTuneExperiment's status is the operator's alone: its report Job publishes to S3 and writes no status.
+Status = FineTuneJobStatus | FineTuneExperimentStatus
+OWNED: dict[type[SpecModel], dict[Owner, frozenset[str]]] = {
+    FineTuneJobStatus: {Owner.TRAINER: TRAINER_FIELDS, Owner.OPERATOR: OPERATOR_FIELDS},
+    FineTuneExperimentStatus: {
+        Owner.TRAINER: frozenset(),
+        Owner.OPERATOR: frozenset(FineTuneExperimentStatus.model_fields),
+    },
+}
 
 
-def owned_part(status: FineTuneJobStatus, owner: Owner) -> dict[str, Any]:
+def owned_part(status: Status, owner: Owner) -> dict[str, Any]:
     """The fields of `status` that `owner` writes, as they go on the wire (camelCase, unset left out)."""
-    body: dict[str, Any] = status.model_dump(by_alias=True, exclude_none=True, mode="json", include=set(OWNED[owner]))
+    fields = set(OWNED[type(status)][owner])
+    body: dict[str, Any] = status.model_dump(by_alias=True, exclude_none=True, mode="json", include=fields)
     return body
 
 
-def status_patch(status: FineTuneJobStatus, owner: Owner) -> dict[str, Any]:
+def status_patch(status: Status, owner: Owner) -> dict[str, Any]:
     """The merge-patch body `owner` sends; refuses a status that sets the other side's fields."""
-    foreign = {n for n in status.model_fields_set if getattr(status, n) is not None} - OWNED[owner]
+    foreign = {n for n in status.model_fields_set if getattr(status, n) is not None} - OWNED[type(status)][owner]
     if foreign:
-        raise ValueError(f"the {owner} does not own status fields {sorted(foreign)}")
+        raise ValueError(f"the {owner} does not own {type(status).__name__} fields {sorted(foreign)}")
     return owned_part(status, owner)
 
 

@@ -182,5 +182,9 @@ class KubeApi:
 
     def patch_experiment_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.request(
-            "PATCH", f"{_experiment(namespace, name)}/status", body={"status": status}, content_type=MERGE_PATCH
+            # The rows carry the variants' failure messages: redacted as a FineTuneJob's own status is.
+            "PATCH",
+            f"{_experiment(namespace, name)}/status",
+            body={"status": redact_tree(status)},
+            content_type=MERGE_PATCH,
         )

@@ -1,4 +1,4 @@
-"""The operator's view of its own resource: a FineTuneJob as read from the API server, typed.
+"""The operator's view of its own resources: a FineTuneJob (or an experiment's status) as read, typed.
 
 The spec is parsed by the spec model itself (reconcile.parse); this is the identity and the status,
 so no handler walks `(body.get("status") or {}).get(...)` chains.
@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from finetune_api.v1alpha1.experiment_status import FineTuneExperimentStatus
 from finetune_api.v1alpha1.status import FineTuneJobStatus
 
 log = logging.getLogger(__name__)
+S = TypeVar("S", FineTuneJobStatus, FineTuneExperimentStatus)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class Observed:
             name=str(meta.get("name", "")),
             generation=int(meta.get("generation") or 0),
             deleting=bool(meta.get("deletionTimestamp")),
-            status=_status(body.get("status"), meta.get("name")),
+            status=parse_status(body.get("status"), FineTuneJobStatus, meta.get("name")),
             body=body,
         )
 
@@ -48,13 +50,14 @@ class Observed:
         return self.status.phase is not None and self.status.phase.is_terminal
 
 
-def _status(raw: Any, name: Any) -> FineTuneJobStatus:
+def parse_status(raw: Any, model: type[S], name: Any) -> S:
+    """The status as read, typed; an empty one when it is unset or does not parse."""
     if not raw:
-        return FineTuneJobStatus()
+        return model()
     try:
-        return FineTuneJobStatus.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         # The API server validated it against the same schema, so this means a schema change between
         # versions; computing the status afresh beats wedging the job.
         log.warning("status of %s does not parse (%s); recomputing it", name, exc.errors(include_url=False)[:1])
-        return FineTuneJobStatus()
+        return model()

@@ -10,6 +10,7 @@ from finetune_api.pod_contract import (
     CONFIG_FILE,
     CONTAINER,
     OPERATOR_FIELDS,
+    OWNED,
     TERMINATION_LOG,
     TRAINER_FIELDS,
     Owner,
@@ -17,6 +18,7 @@ from finetune_api.pod_contract import (
     status_patch,
 )
 from finetune_api.v1alpha1.enums import FailureClass, Phase
+from finetune_api.v1alpha1.experiment_status import FineTuneExperimentStatus, VariantStatus
 from finetune_api.v1alpha1.status import FineTuneJobStatus, Progress
 from finetune_api.validation import validate_file
 
@@ -35,6 +37,20 @@ def test_a_side_cannot_write_the_other_sides_fields() -> None:
     with pytest.raises(ValueError, match="phase"):
         status_patch(FineTuneJobStatus(phase=Phase.RUNNING), Owner.TRAINER)
     assert status_patch(FineTuneJobStatus(phase=Phase.RUNNING), Owner.OPERATOR) == {"phase": "Running"}
+
+
+def test_an_experiments_status_is_the_operators_alone_and_goes_typed_on_the_wire() -> None:
+    for model, owners in OWNED.items():
+        assert set().union(*owners.values()) == set(model.model_fields), model.__name__
+    row = VariantStatus(name="lora", job="cmp-lora", phase=Phase.SUCCEEDED, trainable_parameters=150_000)
+    status = FineTuneExperimentStatus(phase=Phase.RUNNING, variant_count=1, variants=[row])
+    with pytest.raises(ValueError, match="FineTuneExperimentStatus fields"):
+        status_patch(status, Owner.TRAINER)
+    assert status_patch(status, Owner.OPERATOR) == {
+        "phase": "Running",
+        "variantCount": 1,
+        "variants": [{"name": "lora", "job": "cmp-lora", "phase": "Succeeded", "trainableParameters": 150000}],
+    }
 
 
 def test_the_trainers_status_write_holds_its_fields_only() -> None:

@@ -16,7 +16,9 @@ from finetune_api.experiment.compare import best_variant
 from finetune_api.experiment.expand import Variant
 from finetune_api.v1alpha1.enums import Metric, Phase
 from finetune_api.v1alpha1.experiment_status import BestVariant, VariantStatus
-from finetune_api.v1alpha1.status import OutputStatus
+from finetune_api.v1alpha1.status import FineTuneJobStatus, Metrics
+
+from ..resource import Observed
 
 TERMINAL = (Phase.SUCCEEDED, Phase.FAILED)
 Jobs = Mapping[str, Mapping[str, Any]]  # FineTuneJob name -> body
@@ -47,25 +49,31 @@ def all_finished(variants: Sequence[Variant], jobs: Jobs) -> bool:
 
 def row(variant: Variant, body: Mapping[str, Any] | None) -> VariantStatus:
     """One row of the comparison, from the variant's FineTuneJob status (what its trainer reported)."""
-    status = (body or {}).get("status") or {}
-    metrics = status.get("metrics") or {}
-    output = status.get("output")
-    failure = status.get("failure") or {}
+    status = Observed.of(body).status if body is not None else FineTuneJobStatus()
+    metrics, failure = status.metrics or Metrics(), status.failure
     return VariantStatus(
         name=variant.name,
         job=variant.job_name,
         phase=_phase(body),
         method=variant.method,
         changes=variant.summary or None,
-        metric=metrics.get("evalMetric"),
-        baseline=metrics.get("baselineMetric"),
-        trainable_parameters=metrics.get("trainableParameters"),
-        train_seconds=metrics.get("trainSeconds"),
-        tokens_per_second=metrics.get("tokensPerSecond"),
-        peak_memory_bytes=metrics.get("peakMemoryBytes"),
-        output=OutputStatus.model_validate(output) if output else None,
-        failure=(f"{failure.get('reason', '')}: {failure.get('message', '')}"[:1024] if failure else None),
+        metric=metrics.eval_metric,
+        baseline=metrics.baseline_metric,
+        trainable_parameters=metrics.trainable_parameters,
+        train_seconds=metrics.train_seconds,
+        tokens_per_second=metrics.tokens_per_second,
+        peak_memory_bytes=metrics.peak_memory_bytes,
+        output=status.output,
+        failure=f"{failure.reason}: {failure.message}"[:1024] if failure else None,
     )
+
+
+@dataclass(frozen=True)
+class Counts:
+    variant_count: int
+    running: int
+    succeeded: int
+    failed: int
 
 
 @dataclass(frozen=True)
@@ -75,14 +83,14 @@ class Comparison:
     finished: bool
 
     @property
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> Counts:
         phases = [r.phase for r in self.rows]
-        return {
-            "variantCount": len(self.rows),
-            "running": sum(1 for p in phases if p is not None and p not in TERMINAL),
-            "succeeded": phases.count(Phase.SUCCEEDED),
-            "failed": phases.count(Phase.FAILED),
-        }
+        return Counts(
+            variant_count=len(self.rows),
+            running=sum(1 for p in phases if p is not None and p not in TERMINAL),
+            succeeded=phases.count(Phase.SUCCEEDED),
+            failed=phases.count(Phase.FAILED),
+        )
 
 
 def compare(variants: Sequence[Variant], jobs: Jobs, metric: Metric) -> Comparison:
@@ -95,11 +103,11 @@ def experiment_phase(comparison: Comparison, report_phase: Phase | None) -> tupl
     """Pending until a variant exists; Running until the report step ends; then Succeeded or Failed."""
     counts = comparison.counts
     if not comparison.finished:
-        started = counts["variantCount"] - sum(1 for r in comparison.rows if r.phase is None)
+        started = counts.variant_count - sum(1 for r in comparison.rows if r.phase is None)
         if started == 0:
             return Phase.PENDING, "creating the variants' FineTuneJobs"
-        done = counts["succeeded"] + counts["failed"]
-        return Phase.RUNNING, f"{done} of {counts['variantCount']} variants finished, {counts['running']} running"
+        done = counts.succeeded + counts.failed
+        return Phase.RUNNING, f"{done} of {counts.variant_count} variants finished, {counts.running} running"
     if report_phase == Phase.FAILED:
         return Phase.FAILED, "the report step failed; see status.report"
     if report_phase != Phase.SUCCEEDED:

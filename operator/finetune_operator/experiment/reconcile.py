@@ -13,21 +13,24 @@ from typing import Any, cast
 import kopf
 
 from finetune_api.experiment.expand import Variant, compared_metric, report_uri
+from finetune_api.pod_contract import Owner, owned_part, status_patch
 from finetune_api.v1alpha1.enums import FailureClass, Metric, Phase
 from finetune_api.v1alpha1.experiment import FineTuneExperiment
+from finetune_api.v1alpha1.experiment_status import FineTuneExperimentStatus, ReportStatus
 from finetune_api.validation.experiment import check_experiment, rendered_errors
 
 from ..events import NORMAL, WARNING
 from ..kube import KubeApi
 from ..metrics import OPERATOR_METRICS
+from ..resource import parse_status
 from ..settings import OperatorSettings
 from . import plan, report_job
 
 log = logging.getLogger(__name__)
 
 
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def document(body: dict[str, Any]) -> dict[str, Any]:
@@ -49,13 +52,13 @@ def preflight(body: dict[str, Any]) -> tuple[FineTuneExperiment | None, list[Var
 def reject(api: KubeApi, body: dict[str, Any], problems: list[str]) -> None:
     meta = body["metadata"]
     message = "; ".join(problems)[:4000]
-    status = {
-        "phase": Phase.FAILED.value,
-        "message": f"{FailureClass.INVALID_SPEC}: {message}",
-        "observedGeneration": meta.get("generation"),
-        "completionTime": now(),
-    }
-    api.patch_experiment_status(meta["namespace"], meta["name"], status)
+    status = FineTuneExperimentStatus(
+        phase=Phase.FAILED,
+        message=f"{FailureClass.INVALID_SPEC}: {message}",
+        observed_generation=meta.get("generation"),
+        completion_time=now(),
+    )
+    api.patch_experiment_status(meta["namespace"], meta["name"], status_patch(status, Owner.OPERATOR))
     api.record_event(body, WARNING, "InvalidSpec", message)
 
 
@@ -134,33 +137,45 @@ def _write_status(
     message: str,
     report: dict[str, Any] | None,
 ) -> None:
-    meta, old = body["metadata"], body.get("status") or {}
+    meta = body["metadata"]
+    old = parse_status(body.get("status"), FineTuneExperimentStatus, meta["name"])
     for r in comparison.rows:
         values = (r.metric, None if r.trainable_parameters is None else float(r.trainable_parameters), r.train_seconds)
         OPERATOR_METRICS.set_variant(meta["namespace"], meta["name"], r.name, compared_metric(experiment), values)
-    status: dict[str, Any] = {
-        "phase": phase.value,
-        "message": message[:4096],
-        "observedGeneration": meta.get("generation"),
-        **comparison.counts,
-        "variants": [r.model_dump(by_alias=True, exclude_none=True, mode="json") for r in comparison.rows],
-    }
-    if phase != Phase.PENDING:
-        status["startTime"] = old.get("startTime") or now()
-    if comparison.best is not None:
-        status["best"] = comparison.best.model_dump(by_alias=True, mode="json")
-    if report is not None:
-        report_phase = _report_phase(report)
-        status["report"] = {
-            "phase": report_phase.value if report_phase else None,
-            "jobName": report["metadata"]["name"],
-            "uri": report_uri(experiment),
-        }
-        if experiment.spec.promote and report_phase == Phase.SUCCEEDED and comparison.best is not None:
-            status["report"]["promoted"] = experiment.spec.promote.uri
-    if phase in plan.TERMINAL:
-        status["completionTime"] = old.get("completionTime") or now()
-    if old.get("phase") != phase.value:
+    counts = comparison.counts
+    status = FineTuneExperimentStatus(
+        phase=phase,
+        message=message[:4096],
+        observed_generation=meta.get("generation"),
+        start_time=(old.start_time or now()) if phase != Phase.PENDING else None,
+        completion_time=(old.completion_time or now()) if phase in plan.TERMINAL else None,
+        variant_count=counts.variant_count,
+        running=counts.running,
+        succeeded=counts.succeeded,
+        failed=counts.failed,
+        variants=comparison.rows,
+        best=comparison.best,
+        report=_report_status(experiment, comparison, report),
+    )
+    if old.phase != phase:
         api.record_event(body, WARNING if phase == Phase.FAILED else NORMAL, f"Experiment{phase.value}", message)
-    if any(old.get(k) != v for k, v in status.items()):
-        api.patch_experiment_status(meta["namespace"], meta["name"], status)
+    # Every variant's event lands here; most change nothing, and an unchanged status is not written.
+    patch = status_patch(status, Owner.OPERATOR)
+    before = owned_part(old, Owner.OPERATOR)
+    if any(before.get(key) != value for key, value in patch.items()):
+        api.patch_experiment_status(meta["namespace"], meta["name"], patch)
+
+
+def _report_status(
+    experiment: FineTuneExperiment, comparison: plan.Comparison, report: dict[str, Any] | None
+) -> ReportStatus | None:
+    if report is None:
+        return None
+    phase = _report_phase(report)
+    promoted = experiment.spec.promote is not None and phase == Phase.SUCCEEDED and comparison.best is not None
+    return ReportStatus(
+        phase=phase,
+        job_name=report["metadata"]["name"],
+        uri=report_uri(experiment),
+        promoted=experiment.spec.promote.uri if promoted and experiment.spec.promote else None,
+    )

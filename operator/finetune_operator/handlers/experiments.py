@@ -10,21 +10,30 @@ import kopf
 
 from finetune_api import EXPERIMENT_PLURAL, GROUP, PLURAL, VERSION
 from finetune_api.experiment.expand import EXPERIMENT_LABEL
+from finetune_api.v1alpha1.experiment_status import FineTuneExperimentStatus
 
 from ..experiment.plan import TERMINAL
 from ..experiment.reconcile import reconcile as reconcile_experiment
+from ..resource import parse_status
 from .runtime import Key, Runtime, current
 
 LOG = logging.getLogger("finetune_operator")
-_FINISHED = tuple(p.value for p in TERMINAL)
 
 
 def needs_experiment_reconcile(event_type: str | None, body: Mapping[str, Any]) -> bool:
     """The initial listing and new or changed specs; not our own status writes (variants' events cover those)."""
-    meta, status = body.get("metadata") or {}, body.get("status") or {}
-    if event_type == "DELETED" or meta.get("deletionTimestamp") or status.get("phase") in _FINISHED:
+    meta = body.get("metadata") or {}
+    if event_type == "DELETED" or meta.get("deletionTimestamp") or _finished(body):
         return False
-    return event_type is None or status.get("observedGeneration") != meta.get("generation")
+    return event_type is None or _status(body).observed_generation != meta.get("generation")
+
+
+def _status(body: Mapping[str, Any]) -> FineTuneExperimentStatus:
+    return parse_status(body.get("status"), FineTuneExperimentStatus, (body.get("metadata") or {}).get("name"))
+
+
+def _finished(body: Mapping[str, Any]) -> bool:
+    return _status(body).phase in TERMINAL
 
 
 @kopf.on.event(GROUP, VERSION, EXPERIMENT_PLURAL)
@@ -42,7 +51,7 @@ async def variant_changed(body: kopf.Body, **_: Any) -> None:
 
 def reconcile(runtime: Runtime, key: Key) -> None:
     body = runtime.api.get_experiment(*key)
-    if body is None or (body.get("status") or {}).get("phase") in _FINISHED:
+    if body is None or _finished(body):
         return
     try:
         phase = reconcile_experiment(runtime.api, body, runtime.settings)

@@ -54,7 +54,7 @@ def test_a_restart_that_lists_every_job_starts_nothing_and_loses_nothing() -> No
     assert plan.to_start(variants, jobs, 4) == []
     comparison = plan.compare(variants, jobs, Metric.ACCURACY)
     assert [r.name for r in comparison.rows] == [v.name for v in variants] and not comparison.finished
-    assert comparison.counts == {"variantCount": 4, "running": 4, "succeeded": 0, "failed": 0}
+    assert comparison.counts == plan.Counts(variant_count=4, running=4, succeeded=0, failed=0)
 
 
 def test_comparison_and_phase_follow_the_variants() -> None:
