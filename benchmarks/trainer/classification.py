@@ -130,9 +130,9 @@ def ours(dataset: str, steps: int, eval_rows: int, tmp: Path, seed: int = SEED) 
         }
     )  # fmt: skip
     return Stats(
-        metrics["train_runtime_s"],
+        (metrics.cost.train_seconds or 0.0),
         steps * BATCH,
         _real_tokens(dataset, texts),
-        {"accuracy": metrics["tuned"]["eval_accuracy"]},
-        padding=metrics["train_padding_fraction"],
+        {"accuracy": metrics.tuned["eval_accuracy"]},
+        padding=metrics.cost.padding_fraction,
     )

@@ -163,12 +163,12 @@ def ours(shape: str, method: str, steps: int, batch: int, work: Path) -> Stats:
     metrics = run_job(spec)
     samples, tokens = _tokens_in_steps(train, steps, batch)
     # Packed batches hold no padding by construction; unpacked, DataLoader workers keep the count (None).
-    padding = 0.0 if metrics["packed"] else metrics["train_padding_fraction"]
-    stats = Stats(metrics["train_runtime_s"], samples, tokens, {}, padding=padding)
-    counts = metrics["parameters"]
-    base = counts["total"] - (counts["trainable"] if method == "lora" else 0)  # N is the base model's, as in (b)
-    stats.extra = {**_mfu(stats, method, int(base)), "packed": metrics["packed"],
-                   "precision": metrics["precision"]}  # fmt: skip
+    padding = 0.0 if metrics.cost.packed else metrics.cost.padding_fraction
+    stats = Stats((metrics.cost.train_seconds or 0.0), samples, tokens, {}, padding=padding)
+    trainable, total = metrics.cost.trainable_parameters or 0, metrics.cost.total_parameters or 0
+    base = total - (trainable if method == "lora" else 0)  # N is the base model's, as in (b)
+    stats.extra = {**_mfu(stats, method, int(base)), "packed": metrics.cost.packed,
+                   "precision": metrics.cost.precision}  # fmt: skip
     return stats
 
 

@@ -69,9 +69,9 @@ def _one(dataset: str, plan: str, seed: int, rows: int) -> Run:
         grouping.DEFAULT_PLAN = chosen  # the order train_order builds in this process
     metrics = run_job(job_spec(dataset, seed, grouped=chosen is not None, rows=rows))
     return Run(
-        accuracy=metrics["tuned"]["eval_accuracy"],
-        padding=metrics["train_padding_fraction"],
-        samples_per_s=rows * EPOCHS / metrics["train_runtime_s"],
+        accuracy=metrics.tuned["eval_accuracy"],
+        padding=metrics.cost.padding_fraction or 0.0,
+        samples_per_s=rows * EPOCHS / (metrics.cost.train_seconds or 0.0),
     )
 
 

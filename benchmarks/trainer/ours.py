@@ -6,8 +6,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from finetune_api.measurements import RunMeasurements
 
-def run_job(spec: dict[str, Any]) -> dict[str, Any]:
+
+def run_job(spec: dict[str, Any]) -> RunMeasurements:
     """Run a FineTuneJob spec with local paths and return the trainer's metrics."""
     from finetune_api.v1alpha1.job import FineTuneJob
     from finetune_trainer.main import RunOptions, execute
@@ -22,4 +24,4 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
         code, result = execute(job, RunOptions(work_dir=root / "work", progress_bar=False, termination_log=str(log)))
         if code != 0 or result is None:
             raise SystemExit(f"this trainer failed with exit code {code}: {log.read_text() if log.exists() else ''}")
-        return dict(result.metrics)
+        return result.measured

@@ -103,10 +103,10 @@ def ours(steps: int, eval_rows: int, work: Path, seed: int = SEED) -> Stats:
     _, train, _ = _prepared(steps, eval_rows, work / "count", seed)
     metrics = run_job(_spec(steps, eval_rows, seed))
     return Stats(
-        metrics["train_runtime_s"],
+        (metrics.cost.train_seconds or 0.0),
         steps * BATCH,
         train.tokens,
-        {"eval_loss": metrics["tuned"]["eval_loss"]},
-        extra={"packed": metrics["packed"]},
-        padding=metrics["train_padding_fraction"],
+        {"eval_loss": metrics.tuned["eval_loss"]},
+        extra={"packed": metrics.cost.packed},
+        padding=metrics.cost.padding_fraction,
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from finetune_api.measurements import RunMeasurements
 from finetune_api.pod_contract import (
     CONFIG_FILE,
     CONTAINER,
@@ -17,7 +18,7 @@ from finetune_api.pod_contract import (
     published_output,
     status_patch,
 )
-from finetune_api.v1alpha1.enums import FailureClass, Phase
+from finetune_api.v1alpha1.enums import FailureClass, Metric, Phase
 from finetune_api.v1alpha1.experiment_status import FineTuneExperimentStatus, VariantStatus
 from finetune_api.v1alpha1.status import FineTuneJobStatus, Progress
 from finetune_api.validation import validate_file
@@ -57,7 +58,9 @@ def test_the_trainers_status_write_holds_its_fields_only() -> None:
     from finetune_trainer.observability.kube_status import status_body
     from finetune_trainer.observability.progress import ProgressState
 
-    state = ProgressState(phase="Succeeded", step=200, total_steps=200, metric_name="accuracy", eval_metric=0.7)
+    state = ProgressState(
+        phase="Succeeded", step=200, total_steps=200, measured=RunMeasurements(metric=Metric.ACCURACY), eval_metric=0.7
+    )
     body = status_body(state)["status"]
     assert set(body) == {"progress", "metrics"}
     assert body["progress"]["summary"] == "100% 200/200" and body["progress"]["totalSteps"] == 200

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finetune_api.measurements import EVAL_KEYS
+
 from .artifacts.report import forgetting_line
 from .errors import ConfigError
 from .job_file import is_experiment_file, load_job
@@ -38,28 +40,27 @@ def register(sub: Any) -> None:
 
 
 def print_summary(result: RunResult, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
-    m: dict[str, Any] = result.metrics
+    m = result.measured
+    few = m.few_shot
     print("\n" + "=" * 64, file=out)
-    few = m.get("few_shot") or {}
-    shots = f"few-shot ({few['shots']})" if few else ""
+    shots = f"few-shot ({few.shots})" if few else ""
     print(f"{'metric':<16}{'baseline (zero-shot)':>24}{shots:>16}{'tuned':>14}", file=out)
-    for key in ("eval_accuracy", "eval_macro_f1", "eval_loss", "eval_perplexity"):
-        if key in m["tuned"]:
-            cells = [_cell(m["baseline"].get(key), 24), _cell(few.get(key), 16) if few else " " * 16]
-            print(f"{key.removeprefix('eval_'):<16}{''.join(cells)}{m['tuned'][key]:>14.4f}", file=out)
-    if "not_applicable" in few:
-        print(f"few-shot: not applicable: {few['not_applicable']}", file=out)
-    if m.get("forgetting"):
-        print(f"forgetting: reference perplexity {forgetting_line(m['forgetting'])}", file=out)
-    if result.gate:
-        print(result.gate.explain(), file=out)
-    p = m["parameters"]
+    for key in EVAL_KEYS:
+        if key in m.tuned:
+            cells = [_cell(m.baseline.get(key), 24), _cell(few.scores.get(key), 16) if few else " " * 16]
+            print(f"{key.removeprefix('eval_'):<16}{''.join(cells)}{m.tuned[key]:>14.4f}", file=out)
+    if few and few.not_applicable:
+        print(f"few-shot: not applicable: {few.not_applicable}", file=out)
+    if m.forgetting:
+        print(f"forgetting: reference perplexity {forgetting_line(m.forgetting)}", file=out)
+    if m.gate:
+        print(m.gate.explanation, file=out)
     print(
-        f"trainable parameters: {p['trainable']:,} of {p['total']:,}; "
-        f"steps: {m['steps']}; {m['train_runtime_s']:.0f} s",
+        f"trainable parameters: {m.cost.trainable_parameters or 0:,} of {m.cost.total_parameters or 0:,}; "
+        f"steps: {m.steps}; {m.cost.train_seconds or 0:.0f} s",
         file=out,
     )
-    for line in result.hygiene:
+    for line in m.hygiene.lines():
         print(f"data: {line}", file=out)
     print(f"output: {result.output_uri}  manifest: {result.manifest_uri}", file=out)
     print("=" * 64, file=out)

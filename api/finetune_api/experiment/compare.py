@@ -10,6 +10,35 @@ from collections.abc import Sequence
 
 from ..v1alpha1.enums import Metric, Phase
 from ..v1alpha1.experiment_status import BestVariant, VariantStatus
+from ..v1alpha1.status import Metrics, OutputStatus
+from .expand import Variant
+
+
+def variant_row(
+    variant: Variant,
+    phase: Phase | None,
+    metrics: Metrics | None = None,
+    output: OutputStatus | None = None,
+    failure: str | None = None,
+) -> VariantStatus:
+    """One row of the comparison from what its run reported as status.metrics: the operator's (from the
+    variant's FineTuneJob) and the local runner's (from the run's measurements) are the same function."""
+    m = metrics or Metrics()
+    return VariantStatus(
+        name=variant.name,
+        job=variant.job_name,
+        phase=phase,
+        method=variant.method,
+        changes=variant.summary or None,
+        metric=m.eval_metric,
+        baseline=m.baseline_metric,
+        trainable_parameters=m.trainable_parameters,
+        train_seconds=m.train_seconds,
+        tokens_per_second=m.tokens_per_second,
+        peak_memory_bytes=m.peak_memory_bytes,
+        output=output,
+        failure=failure[:1024] if failure else None,
+    )
 
 
 def _competes(row: VariantStatus) -> bool:

@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from finetune_api.experiment.compare import best_variant
+from finetune_api.experiment.compare import best_variant, variant_row
 from finetune_api.experiment.expand import Variant
 from finetune_api.v1alpha1.enums import Metric, Phase
 from finetune_api.v1alpha1.experiment_status import BestVariant, VariantStatus
-from finetune_api.v1alpha1.status import FineTuneJobStatus, Metrics
+from finetune_api.v1alpha1.status import FineTuneJobStatus
 
 from ..resource import Observed
 
@@ -50,22 +50,8 @@ def all_finished(variants: Sequence[Variant], jobs: Jobs) -> bool:
 def row(variant: Variant, body: Mapping[str, Any] | None) -> VariantStatus:
     """One row of the comparison, from the variant's FineTuneJob status (what its trainer reported)."""
     status = Observed.of(body).status if body is not None else FineTuneJobStatus()
-    metrics, failure = status.metrics or Metrics(), status.failure
-    return VariantStatus(
-        name=variant.name,
-        job=variant.job_name,
-        phase=_phase(body),
-        method=variant.method,
-        changes=variant.summary or None,
-        metric=metrics.eval_metric,
-        baseline=metrics.baseline_metric,
-        trainable_parameters=metrics.trainable_parameters,
-        train_seconds=metrics.train_seconds,
-        tokens_per_second=metrics.tokens_per_second,
-        peak_memory_bytes=metrics.peak_memory_bytes,
-        output=status.output,
-        failure=f"{failure.reason}: {failure.message}"[:1024] if failure else None,
-    )
+    failure = f"{status.failure.reason}: {status.failure.message}" if status.failure else None
+    return variant_row(variant, _phase(body), status.metrics, status.output, failure)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from finetune_api.measurements import RunMeasurements
+from finetune_api.v1alpha1.enums import Metric
 from finetune_api.validation import validate_document
 from finetune_operator.render.rbac import service_account, status_role, status_role_binding
 from finetune_trainer.observability.kube_status import KubernetesStatusSink
@@ -36,7 +38,13 @@ def test_trainer_patches_only_its_own_status(control_plane: Any) -> None:
     token = plane.kubectl("create", "token", "mine-trainer", "-n", NS).strip()
 
     state = ProgressState(
-        phase="Running", step=84, total_steps=200, epoch=0.42, train_loss=0.91, metric_name="accuracy", eval_metric=0.71
+        phase="Running",
+        step=84,
+        total_steps=200,
+        epoch=0.42,
+        train_loss=0.91,
+        measured=RunMeasurements(metric=Metric.ACCURACY),
+        eval_metric=0.71,
     )
     KubernetesStatusSink(plane.server, NS, "mine", token, str(plane.ca)).write(state)
     status = json.loads(plane.kubectl("get", "ftj", "mine", "-n", NS, "-o", "json"))["status"]

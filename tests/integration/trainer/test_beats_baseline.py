@@ -30,6 +30,6 @@ def test_tuned_accuracy_beats_baseline_on_held_out_tweets(
     )
     code, result = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "t")))
     assert code == 0 and result is not None, (tmp_path / "t").read_text()
-    base, tuned = result.metrics["baseline"]["eval_accuracy"], result.metrics["tuned"]["eval_accuracy"]
+    base, tuned = result.measured.baseline["eval_accuracy"], result.measured.tuned["eval_accuracy"]
     assert tuned >= base + 0.05, f"accuracy {base:.3f} -> {tuned:.3f}"
-    assert result.gate is not None and result.gate.passed
+    assert result.measured.gate is not None and result.measured.gate.passed

@@ -88,7 +88,7 @@ def test_two_ranks_as_rendered_train_one_model_and_publish_once(tmp_path: Path) 
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["steps"] == 8
     # Length-grouped order under accelerate's sharding: random batches of 8 tweets compute ~30% padding.
-    assert metrics["train_padding_fraction"] < 0.15, metrics["train_padding_fraction"]
+    assert metrics["cost"]["padding_fraction"] < 0.15, metrics["cost"]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert any(f["path"] == "adapter/adapter_model.safetensors" for f in manifest["files"])
     assert not list((tmp_path / "out").glob(".staging/*")), "staged files were left behind"

@@ -85,12 +85,12 @@ def test_gate_against_few_shot_by_an_impossible_margin_ends_gate_not_met_without
     metrics = json.loads(out.read_bytes(next(k for k in staged if k.endswith("/metrics.json"))))
     few, forgot = metrics["few_shot"], metrics["forgetting"]
     assert few["shots"] == 2 and few["demonstrations"] > 0
-    assert few["eval_loss"] > 0 and few["eval_loss"] != metrics["baseline"]["eval_loss"]
+    assert few["scores"]["eval_loss"] > 0 and few["scores"]["eval_loss"] != metrics["baseline"]["eval_loss"]
     assert forgot["before"] > 1 and forgot["after"] > 1 and forgot["tokens"] == 256
     assert "wiki_demo" in forgot["reference"] and forgot["reference"].startswith("built-in")
     # Stored beside the checkpoints, so a resumed attempt skips both passes (as it skips the baseline).
     checkpoints = open_store(job.spec.output.uri + "checkpoints/", job.spec.s3)
-    assert json.loads(checkpoints.read_bytes("few_shot.json"))["eval_loss"] == few["eval_loss"]
+    assert json.loads(checkpoints.read_bytes("few_shot.json"))["scores"] == few["scores"]
     assert json.loads(checkpoints.read_bytes("forgetting_before.json"))["before"] == forgot["before"]
 
 
@@ -113,8 +113,8 @@ def test_encoder_classifier_reports_few_shot_not_applicable(shipped_s3: str, tmp
     job = tweets_job("few-shot-minilm", shipped_s3, training={"maxSteps": 1}, evaluation={"fewShot": {"shots": 4}})
     code, result = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "t")))
     assert code == 0 and result is not None
-    assert "encoder" in result.metrics["few_shot"]["not_applicable"]
-    assert "eval_accuracy" not in result.metrics["few_shot"]
+    few = result.measured.few_shot
+    assert few is not None and "encoder" in (few.not_applicable or "") and not few.scores
 
 
 def test_a_gate_against_few_shot_that_cannot_apply_is_refused_before_the_baseline(
@@ -131,7 +131,7 @@ def test_a_gate_against_few_shot_that_cannot_apply_is_refused_before_the_baselin
     assert code == EXIT_CODES[FailureClass.CONFIG_ERROR]
     message = json.loads((tmp_path / "t").read_text())["message"]
     assert "gate.against fewShot" in message and "encoder" in message and "use baseline" in message, message
-    assert json.loads(status.read_text())["baseline_metric"] is None, "the baseline was measured before refusing"
+    assert json.loads(status.read_text())["measured"]["baseline"] == {}, "the baseline was measured before refusing"
     assert not open_store(job.spec.output.uri, job.spec.s3).list_objects(), "the refused run wrote to its output"
 
 
@@ -147,11 +147,11 @@ def test_decoder_classifier_scores_labels_in_context(smollm_s3: str, tmp_path: P
     )
     code, result = execute(job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "t")))
     assert code == 0 and result is not None, (tmp_path / "t").read_text()
-    few = result.metrics["few_shot"]
-    assert 0.0 <= few["eval_accuracy"] <= 1.0 and 0.0 <= few["eval_macro_f1"] <= 1.0
-    assert few["demonstrations"] == 3  # short tweets: every demonstration fits
+    few = result.measured.few_shot
+    assert few is not None and 0.0 <= few.scores["eval_accuracy"] <= 1.0 and 0.0 <= few.scores["eval_macro_f1"] <= 1.0
+    assert few.demonstrations == 3  # short tweets: every demonstration fits
     # 12 rows, 3 labels: accuracy is a multiple of 1/12, the proof each row was scored once.
-    assert abs(few["eval_accuracy"] * 12 - round(few["eval_accuracy"] * 12)) < 1e-9
+    assert abs(few.scores["eval_accuracy"] * 12 - round(few.scores["eval_accuracy"] * 12)) < 1e-9
 
 
 def test_chat_demonstrations_sit_between_the_system_prompt_and_the_own_turns() -> None:

@@ -39,12 +39,13 @@ def test_method_lowers_eval_loss(method: str, shipped_s3: str, tmp_path: Path) -
     )
     assert code == 0, (tmp_path / "term").read_text() if (tmp_path / "term").exists() else code
     assert result is not None
-    base, tuned = result.metrics["baseline"]["eval_loss"], result.metrics["tuned"]["eval_loss"]
+    base, tuned = result.measured.baseline["eval_loss"], result.measured.tuned["eval_loss"]
     assert tuned < base, f"{method}: eval loss {base:.4f} -> {tuned:.4f}"
-    params = result.metrics["parameters"]
-    assert 0 < params["trainable"] <= params["total"]
+    cost = result.measured.cost
+    trainable, total = cost.trainable_parameters or 0, cost.total_parameters or 0
+    assert 0 < trainable <= total
     if method not in ("full", "layerwise-lr"):
-        assert params["trainable"] < params["total"] / 2, f"{method} trains {params}"
+        assert trainable < total / 2, f"{method} trains {trainable} of {total}"
     out = open_store(job.spec.output.uri, job.spec.s3)
     keys = {o.key for o in out.list_objects()}
     assert "manifest.json" in keys and "metrics.json" in keys and "loss_curve.png" in keys

@@ -31,7 +31,7 @@ def _accuracy(spec: dict[str, Any], work: Path) -> tuple[float, float]:
     log = work / "termination-log"
     code, result = execute(job, RunOptions(work_dir=work / "work", progress_bar=False, termination_log=str(log)))
     assert code == 0 and result is not None, log.read_text() if log.exists() else code
-    return result.metrics["tuned"]["eval_accuracy"], result.metrics["train_padding_fraction"]
+    return result.measured.tuned["eval_accuracy"], result.measured.cost.padding_fraction
 
 
 def _one_label_share(batches: list[list[int]], labels: list[int]) -> float:

@@ -90,7 +90,7 @@ def test_alpaca_prompt_completion_lora(sft_s3: str, tmp_path: Path) -> None:
         job, RunOptions(work_dir=tmp_path / "run", progress_bar=False, termination_log=str(tmp_path / "t"))
     )
     assert code == 0 and result is not None, (tmp_path / "t").read_text()
-    base, tuned = result.metrics["baseline"]["eval_loss"], result.metrics["tuned"]["eval_loss"]
+    base, tuned = result.measured.baseline["eval_loss"], result.measured.tuned["eval_loss"]
     assert tuned < base, f"eval loss {base:.4f} -> {tuned:.4f}"
     adapter = tmp_path / "published"
     open_store(job.spec.output.uri, job.spec.s3).download_all(adapter, prefix="adapter/")
@@ -114,8 +114,8 @@ def test_chat_lora_packing_asked_on_sdpa(sft_s3: str, tmp_path: Path, caplog: py
             job, RunOptions(work_dir=tmp_path, progress_bar=False, termination_log=str(tmp_path / "t"))
         )
     assert code == 0 and result is not None, (tmp_path / "t").read_text()
-    assert result.metrics["tuned"]["eval_loss"] < result.metrics["baseline"]["eval_loss"]
-    assert result.metrics["packed"] is False
+    assert result.measured.tuned["eval_loss"] < result.measured.baseline["eval_loss"]
+    assert result.measured.cost.packed is False
     assert "sdpa attention has no variable-length kernel" in caplog.text
     assert "length-grouped padded batches" in caplog.text
-    assert 0.0 <= result.metrics["train_padding_fraction"] < 0.5
+    assert 0.0 <= (result.measured.cost.padding_fraction or 0.0) < 0.5

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from finetune_api.measurements import EVAL_KEYS, FewShot, Forgetting, RunMeasurements
+
 
 def loss_curve(
     points: list[dict[str, float]], path: Path, title: str, levels: dict[str, float | None] | None = None
@@ -39,24 +41,19 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
 
 
-def model_card(
-    job: str, spec_yaml: str, metrics: dict[str, Any], hygiene: list[str], params: dict[str, int], base_model: str
-) -> str:
-    baseline, tuned, few = metrics.get("baseline", {}), metrics.get("tuned", {}), metrics.get("few_shot") or {}
-    keys = [
-        k for k in ("eval_accuracy", "eval_macro_f1", "eval_loss", "eval_perplexity") if k in tuned or k in baseline
-    ]
-    few_col = f" few-shot ({few['shots']} shots) |" if few else ""
+def model_card(job: str, spec_yaml: str, m: RunMeasurements, base_model: str) -> str:
+    baseline, tuned, few = m.baseline, m.tuned, m.few_shot
+    keys = [k for k in EVAL_KEYS if k in tuned or k in baseline]
+    few_col = f" few-shot ({few.shots} shots) |" if few else ""
     rows = "\n".join(
         f"| {k.removeprefix('eval_')} | {_fmt(baseline.get(k))} |"
-        + (f" {_fmt(few.get(k, 'n/a'))} |" if few else "")
+        + (f" {_fmt(few.scores.get(k, 'n/a'))} |" if few else "")
         + f" {_fmt(tuned.get(k))} |"
         for k in keys
     )
     header = f"| metric | baseline (untouched) |{few_col} tuned |\n|---|---|{'---|' if few else ''}---|"
-    gate = metrics.get("gate")
-    trainable, total = params.get("trainable", 0), params.get("total", 0)
-    gate_line = f"\n**Gate:** {gate['explanation']}\n" if gate else ""
+    trainable, total = m.cost.trainable_parameters or 0, m.cost.total_parameters or 0
+    gate_line = f"\n**Gate:** {m.gate.explanation}\n" if m.gate else ""
     return f"""# {job}
 
 Fine-tuned from `{base_model}` by finetune-operator.
@@ -65,17 +62,17 @@ Fine-tuned from `{base_model}` by finetune-operator.
 
 {header}
 {rows}
-{_few_shot_note(few)}{_forgetting_section(metrics.get("forgetting") or {})}{gate_line}
+{_few_shot_note(few)}{_forgetting_section(m.forgetting)}{gate_line}
 ![loss curve](loss_curve.png)
 
 ## Training
 
 - trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)
-- steps: {metrics.get("steps")}, train runtime: {_fmt(metrics.get("train_runtime_s"))} s
+- steps: {m.steps}, train runtime: {_fmt(m.cost.train_seconds)} s
 
 ## Data hygiene
 
-{chr(10).join("- " + line for line in hygiene)}
+{chr(10).join("- " + line for line in m.hygiene.lines())}
 
 ## Spec
 
@@ -85,30 +82,28 @@ Fine-tuned from `{base_model}` by finetune-operator.
 """
 
 
-def _few_shot_note(few: dict[str, Any]) -> str:
-    if not few:
+def _few_shot_note(few: FewShot | None) -> str:
+    if few is None:
         return ""
-    if "not_applicable" in few:
-        return f"\nFew-shot: not applicable: {few['not_applicable']}.\n"
-    used = float(few.get("demonstrations", 0.0))
+    if few.not_applicable:
+        return f"\nFew-shot: not applicable: {few.not_applicable}.\n"
     return (
-        f"\nFew-shot: the untouched model with {few['shots']} training examples in front of each eval prompt "
-        f"({used:.1f} fitted on average within maxLength; the oldest are dropped first).\n"
+        f"\nFew-shot: the untouched model with {few.shots} training examples in front of each eval prompt "
+        f"({few.demonstrations or 0.0:.1f} fitted on average within maxLength; the oldest are dropped first).\n"
     )
 
 
-def forgetting_line(forgetting: dict[str, Any]) -> str:
+def forgetting_line(forgetting: Forgetting) -> str:
     """'before -> after (+x.x%)' of the reference perplexity, for the card and the run summary."""
-    change = forgetting.get("relative_change")
-    after = forgetting.get("after")
+    change = forgetting.relative_change
     return (
-        f"{_fmt(forgetting['before'])} -> {_fmt(after)}"
+        f"{_fmt(forgetting.before)} -> {_fmt(forgetting.after)}"
         + ("" if change is None else f" ({100 * change:+.1f}%)")
-        + f" on {forgetting['tokens']} tokens of {forgetting['reference']}"
+        + f" on {forgetting.tokens} tokens of {forgetting.reference}"
     )
 
 
-def _forgetting_section(forgetting: dict[str, Any]) -> str:
-    if not forgetting:
+def _forgetting_section(forgetting: Forgetting | None) -> str:
+    if forgetting is None:
         return ""
     return f"\n**Forgetting** (reference-text perplexity before -> after training): {forgetting_line(forgetting)}\n"

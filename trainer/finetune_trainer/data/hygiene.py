@@ -4,49 +4,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
+
+from finetune_api.measurements import DataHygiene
 
 from ..errors import DataError
 from .records import Record
 
-
-@dataclass
-class HygieneReport:
-    train_rows_read: int = 0
-    eval_rows_read: int = 0
-    empty_dropped: int = 0
-    empty_rows: list[str] = field(default_factory=list)  # the first few, as "<file> line 7"
-    duplicates_dropped: int = 0
-    overlap: int = 0
-    truncated_rows: int = 0
-    label_counts: dict[str, int] = field(default_factory=dict)
-    eval_label_counts: dict[str, int] = field(default_factory=dict)
-
-    def lines(self) -> list[str]:
-        out = [
-            f"train rows read: {self.train_rows_read}, eval rows read: {self.eval_rows_read}",
-            f"empty rows dropped: {self.empty_dropped}{self._where_empty()}, "
-            f"duplicate training rows dropped: {self.duplicates_dropped}",
-            f"train/eval overlap: {self.overlap}, rows truncated to maxLength: {self.truncated_rows}",
-        ]
-        if self.label_counts:
-            total = sum(self.label_counts.values())
-            out.append(
-                "label balance: "
-                + ", ".join(f"{k} {v} ({v / total:.0%})" for k, v in sorted(self.label_counts.items()))
-            )
-        return out
-
-    def _where_empty(self) -> str:
-        if not self.empty_rows:
-            return ""
-        more = ", ..." if self.empty_dropped > len(self.empty_rows) else ""
-        return f" ({', '.join(self.empty_rows)}{more})"
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
+# What the checks found is part of the run's measurements (finetune_api.measurements).
+HygieneReport = DataHygiene
 
 EXAMPLES_SHOWN = 5
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from finetune_api.measurements import Forgetting
+
 from ..errors import ConfigError, DataError
 
 BUILTIN = "built-in: English Wikipedia excerpt (48 kB of wiki_demo.txt from the llamafactory 0.9.5 sdist)"
@@ -85,8 +87,5 @@ def perplexity(model: Any, chunks: Sequence[Sequence[int]], batch_size: int) -> 
     return math.exp(min(total / max(count, 1), 50.0))
 
 
-def summary(reference: str, tokens: int, before: float, after: float | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"reference": reference, "tokens": tokens, "before": before}
-    if after is not None:
-        out.update(after=after, relative_change=after / before - 1.0)
-    return out
+def summary(reference: str, tokens: int, before: float, after: float | None) -> Forgetting:
+    return Forgetting(reference=reference, tokens=tokens, before=before, after=after)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
+from finetune_api.measurements import GateCheck, GateRecord
 from finetune_api.v1alpha1.evaluation import GateSpec
 
 REFERENCE_NAMES = {"baseline": "untouched model", "fewShot": "few-shot prompting"}
@@ -45,8 +45,9 @@ class Verdict:
     def explain(self) -> str:
         return "; ".join(c.explain() for c in self.checks)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "explanation": self.explain(), "checks": [asdict(c) for c in self.checks]}
+    def record(self) -> GateRecord:
+        checks = [GateCheck(**asdict(c)) for c in self.checks]
+        return GateRecord(passed=self.passed, explanation=self.explain(), checks=checks)
 
 
 def judge(gate: GateSpec, baseline: float, tuned: float) -> GateResult:

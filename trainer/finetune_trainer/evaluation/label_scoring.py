@@ -64,8 +64,9 @@ def in_context_classification(
     demos: Sequence[Sequence[Record]],
     labels: Sequence[str],
     max_length: int,
-) -> dict[str, float]:
-    """Accuracy and macro-F1 of picking, per eval row, the label whose text the model finds likeliest."""
+) -> tuple[dict[str, float], float]:
+    """Accuracy and macro-F1 of picking, per eval row, the label whose text the model finds likeliest, and the
+    mean number of demonstrations that fitted in front of a row."""
     label_ids = [list(tokenizer(" " + label, add_special_tokens=False)["input_ids"]) for label in labels]
     room = max_length - max(len(ids) for ids in label_ids)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -91,4 +92,4 @@ def in_context_classification(
         predicted.append(best_label(scores))
         gold.append(list(labels).index(str(record.label)))
     m = classification_metrics(SimpleNamespace(predictions=predicted, label_ids=gold))
-    return {"eval_accuracy": m["accuracy"], "eval_macro_f1": m["macro_f1"], "demonstrations": used / max(len(gold), 1)}
+    return {"eval_accuracy": m["accuracy"], "eval_macro_f1": m["macro_f1"]}, used / max(len(gold), 1)

@@ -8,8 +8,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from finetune_api.v1alpha1.enums import Metric
-
 
 def argmax_logits(logits: Any, labels: Any) -> torch.Tensor:
     """Keep only the predicted class during evaluation, not every logit."""
@@ -36,13 +34,3 @@ def add_perplexity(metrics: dict[str, float]) -> dict[str, float]:
     if "eval_loss" in metrics:
         metrics["eval_perplexity"] = math.exp(min(metrics["eval_loss"], 50.0))
     return metrics
-
-
-def metric_key(metric: Metric) -> str:
-    """The key a metric has in the loop's evaluation output."""
-    return {
-        Metric.ACCURACY: "eval_accuracy",
-        Metric.MACRO_F1: "eval_macro_f1",
-        Metric.EVAL_LOSS: "eval_loss",
-        Metric.PERPLEXITY: "eval_perplexity",
-    }[metric]

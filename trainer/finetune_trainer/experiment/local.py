@@ -11,19 +11,19 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from finetune_api.exit_codes import CLASS_OF_EXIT
-from finetune_api.experiment.compare import best_variant, text_table
+from finetune_api.experiment.compare import best_variant, text_table, variant_row
 from finetune_api.experiment.expand import Variant, compared_metric, report_uri
+from finetune_api.measurements import status_metrics
+from finetune_api.pod_contract import published_output
 from finetune_api.v1alpha1.enums import Metric, Phase
 from finetune_api.v1alpha1.experiment import FineTuneExperiment
 from finetune_api.v1alpha1.experiment_status import BestVariant, VariantStatus
 from finetune_api.v1alpha1.job import FineTuneJob
-from finetune_api.v1alpha1.status import OutputStatus
 
 from ..errors import TrainerError
-from ..evaluation.metrics import metric_key
 from ..main import RunOptions, execute
 from ..training.results import RunResult
 from .report import promote_best, write_report
@@ -47,25 +47,12 @@ class ExperimentOutcome:
 
 
 def row_from_result(variant: Variant, code: int, result: RunResult | None) -> VariantStatus:
-    base: dict[str, Any] = {"name": variant.name, "job": variant.job_name, "method": variant.method}
-    base["changes"] = variant.summary or None
+    """The row the operator would build from the variant's status: the same projection, the same builder."""
     if result is None:
         failure = CLASS_OF_EXIT.get(code)
-        return VariantStatus(**base, phase=Phase.FAILED, failure=f"{failure or 'exit code'} ({code})")
-    m = result.metrics
-    key = metric_key(Metric(m["metric"]))
-    output = OutputStatus(uri=result.output_uri, manifest=result.manifest_uri) if result.manifest_uri else None
-    return VariantStatus(
-        **base,
-        phase=Phase.SUCCEEDED,
-        metric=m["tuned"].get(key),
-        baseline=m["baseline"].get(key),
-        trainable_parameters=m["parameters"]["trainable"],
-        train_seconds=m["train_runtime_s"],
-        tokens_per_second=m.get("tokens_per_second"),
-        peak_memory_bytes=m.get("peak_memory_bytes"),
-        output=output,
-    )
+        return variant_row(variant, Phase.FAILED, failure=f"{failure or 'exit code'} ({code})")
+    output = published_output(result.output_uri) if result.manifest_uri else None
+    return variant_row(variant, Phase.SUCCEEDED, status_metrics(result.measured), output)
 
 
 def run_experiment(

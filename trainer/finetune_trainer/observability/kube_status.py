@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from finetune_api import GROUP, PLURAL, VERSION
+from finetune_api.measurements import status_metrics
 from finetune_api.pod_contract import Owner, in_cluster_server, status_patch
-from finetune_api.v1alpha1.status import FineTuneJobStatus, Metrics, Progress, StorageHealth
+from finetune_api.v1alpha1.status import FineTuneJobStatus, Progress, StorageHealth
 
 from .progress import ProgressState
 
@@ -45,21 +46,11 @@ def trainer_status(state: ProgressState) -> FineTuneJobStatus:
             eta=_duration(state.eta_seconds) or None,
             summary=f"{state.percent}% {state.step}/{state.total_steps}",
         ),
-        metrics=Metrics(
-            train_loss=state.train_loss,
-            eval_loss=state.eval_loss,
-            metric_name=state.metric_name,
-            eval_metric=state.eval_metric,
-            baseline_metric=state.baseline_metric,
-            few_shot_metric=state.few_shot_metric,
-            reference_perplexity_before=state.forgetting_before,
-            reference_perplexity_after=state.forgetting_after,
-            # The cost side, for FineTuneExperiment comparisons.
-            trainable_parameters=state.trainable_parameters,
-            train_seconds=None if state.train_seconds is None else round(state.train_seconds, 1),
-            tokens_per_second=None if state.tokens_per_second is None else round(state.tokens_per_second, 1),
-            peak_memory_bytes=state.peak_memory_bytes,
-        ),
+        metrics=status_metrics(
+            state.measured, train_loss=state.train_loss, eval_loss=state.eval_loss, eval_metric=state.eval_metric
+        )
+        if state.measured
+        else None,
         last_checkpoint=state.last_checkpoint or None,
         storage=StorageHealth(
             retries=sum(state.storage_retries.values()),

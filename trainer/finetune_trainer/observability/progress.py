@@ -10,35 +10,32 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
+
+from finetune_api.measurements import RunMeasurements
 
 
 @dataclass
 class ProgressState:
+    """How the run goes now (the loop's live numbers), and what it has measured so far."""
+
     phase: str = "Initializing"
     step: int = 0
     total_steps: int = 0
     epoch: float = 0.0
     train_loss: float | None = None
     learning_rate: float | None = None
-    eval_loss: float | None = None
-    metric_name: str | None = None
-    eval_metric: float | None = None
-    baseline_metric: float | None = None
-    few_shot_metric: float | None = None  # the headline metric of the untouched model prompted with demonstrations
-    forgetting_before: float | None = None  # reference-text perplexity before training
-    forgetting_after: float | None = None  # ... and after it
+    eval_loss: float | None = None  # the latest evaluation's, in the loop or of the untouched model
+    eval_metric: float | None = None  # ... and its headline metric
     samples_per_second: float | None = None
-    tokens_per_second: float | None = None
-    trainable_parameters: int | None = None
-    train_seconds: float | None = None
-    peak_memory_bytes: int | None = None
     last_checkpoint: str | None = None
     storage_retries: dict[str, int] = field(default_factory=dict)  # by operation (download, upload, GetObject...)
     storage_retrying: str | None = None  # the latest word on an operation being retried now
     checkpoints_failing: str | None = None  # why the last checkpoint could not be saved, until one is
+    measured: RunMeasurements | None = None  # set once the headline metric is known (the resolved spec)
     started: float = field(default_factory=time.time)
 
     @property
@@ -53,8 +50,9 @@ class ProgressState:
         return int(elapsed / self.step * (self.total_steps - self.step))
 
     def as_status(self) -> dict[str, Any]:
-        data = asdict(self)
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "measured"}
         data.update(percent=self.percent, eta_seconds=self.eta_seconds)
+        data["measured"] = self.measured.model_dump(mode="json") if self.measured else None
         return data
 
 
@@ -99,8 +97,8 @@ class BarSink:
         post = {}
         if state.train_loss is not None:
             post["loss"] = f"{state.train_loss:.4f}"
-        if state.eval_metric is not None and state.metric_name:
-            post[state.metric_name] = f"{state.eval_metric:.4f}"
+        if state.eval_metric is not None and state.measured:
+            post[str(state.measured.metric)] = f"{state.eval_metric:.4f}"
         self.bar.set_postfix(post, refresh=False)
         self.bar.refresh()
 
@@ -117,9 +115,24 @@ class Reporter:
         self.sinks = sinks
         self.state = ProgressState()
 
-    def update(self, **changes: Any) -> None:
+    def update(self, cost: Mapping[str, Any] | None = None, **changes: Any) -> None:
+        """Live fields of the state; `cost`: fields of the measured cost (throughput, memory), in the same update."""
         for key, value in changes.items():
             setattr(self.state, key, value)
+        measured = self.state.measured
+        if cost and measured is not None:
+            self.state.measured = measured.model_copy(update={"cost": measured.cost.model_copy(update=cost)})
+        self._publish()
+
+    def measure(self, **changes: Any) -> RunMeasurements:
+        """Fields of the run's measurements, as a stage measured them; returns the record so far."""
+        if self.state.measured is None:
+            raise RuntimeError("measure() before the headline metric is known: update(measured=...) first")
+        self.state.measured = self.state.measured.model_copy(update=changes)
+        self._publish()
+        return self.state.measured
+
+    def _publish(self) -> None:
         for sink in self.sinks:
             # Observability must never kill a paid-for training run.
             with contextlib.suppress(Exception):

@@ -6,6 +6,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from finetune_api.measurements import RunMeasurements
+
 from .progress import ProgressState
 
 PHASES = ("Initializing", "Baseline", "Running", "Evaluating", "Publishing", "Succeeded", "Failed")
@@ -61,19 +63,11 @@ class PrometheusSink:
             (self.learning_rate, state.learning_rate),
             (self.eval_loss, state.eval_loss),
             (self.samples_per_second, state.samples_per_second),
-            (self.tokens_per_second, state.tokens_per_second),
         ):
             if value is not None:
                 gauge.labels(**lbl).set(value)
-        if state.metric_name and state.eval_metric is not None:
-            self.eval_metric.labels(**lbl, metric=state.metric_name).set(state.eval_metric)
-        if state.metric_name and state.baseline_metric is not None:
-            self.baseline_metric.labels(**lbl, metric=state.metric_name).set(state.baseline_metric)
-        if state.metric_name and state.few_shot_metric is not None:
-            self.few_shot_metric.labels(**lbl, metric=state.metric_name).set(state.few_shot_metric)
-        for when, value in (("before", state.forgetting_before), ("after", state.forgetting_after)):
-            if value is not None:
-                self.reference_perplexity.labels(**lbl, when=when).set(value)
+        if state.measured is not None:
+            self._measured(state.measured, state.eval_metric)
         for operation, total in state.storage_retries.items():
             if (new := total - self.counted.get(operation, 0)) > 0:
                 self.storage_retries.labels(**lbl, operation=operation).inc(new)
@@ -87,6 +81,22 @@ class PrometheusSink:
                 self.gpu_memory.labels(**lbl, device=str(i)).set(torch.cuda.max_memory_allocated(i))
         except Exception:  # noqa: BLE001, S110 - GPU metrics are best effort
             pass
+
+    def _measured(self, m: RunMeasurements, eval_metric: float | None) -> None:
+        lbl, metric = self.labels, str(m.metric)
+        for gauge, value in (
+            (self.eval_metric, eval_metric if eval_metric is not None else m.headline(m.tuned)),
+            (self.baseline_metric, m.headline(m.baseline)),
+            (self.few_shot_metric, m.headline(m.few_shot.scores) if m.few_shot else None),
+        ):
+            if value is not None:
+                gauge.labels(**lbl, metric=metric).set(value)
+        if m.cost.tokens_per_second is not None:
+            self.tokens_per_second.labels(**lbl).set(m.cost.tokens_per_second)
+        if m.forgetting is not None:
+            for when, value in (("before", m.forgetting.before), ("after", m.forgetting.after)):
+                if value is not None:
+                    self.reference_perplexity.labels(**lbl, when=when).set(value)
 
     def close(self) -> None:
         if self.server is not None:

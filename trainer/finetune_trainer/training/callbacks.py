@@ -63,9 +63,11 @@ class ProgressCallback(TrainerCallback):
             step=state.global_step,
             epoch=state.epoch or 0.0,
             samples_per_second=samples / elapsed,
-            tokens_per_second=samples * self.tokens_per_sample / elapsed,
-            train_seconds=elapsed,
-            peak_memory_bytes=self.memory.sample(),
+            cost={
+                "tokens_per_second": samples * self.tokens_per_sample / elapsed,
+                "train_seconds": elapsed,
+                "peak_memory_bytes": self.memory.sample(),
+            },
         )
 
     def on_log(

@@ -5,15 +5,16 @@ Each result is stored beside the checkpoints like the zero-shot baseline, so a r
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+from pydantic import BaseModel, ValidationError
 
+from finetune_api.measurements import FewShot, Forgetting
 from finetune_api.resolve import need
 from finetune_api.v1alpha1.enums import TaskType
 from finetune_api.v1alpha1.job import FineTuneJobSpec
@@ -22,7 +23,7 @@ from ..errors import ConfigError
 from ..evaluation import forgetting
 from ..evaluation.few_shot import NotApplicable, causal_applicability, causal_few_shot_set, select_demonstrations
 from ..evaluation.label_scoring import decoder_applicability, in_context_classification
-from ..evaluation.metrics import add_perplexity, metric_key
+from ..evaluation.metrics import add_perplexity
 from ..observability.progress import Reporter
 from .checkpoints import CheckpointStore
 from .data_plan import PreparedData, fetch_file
@@ -30,19 +31,25 @@ from .data_plan import PreparedData, fetch_file
 log = logging.getLogger(__name__)
 FEW_SHOT_FILE = "few_shot.json"
 FORGETTING_FILE = "forgetting_before.json"
+R = TypeVar("R", bound=BaseModel)
 
 
-def stored(checkpoints: CheckpointStore, name: str, dist: Any, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def stored(checkpoints: CheckpointStore, name: str, dist: Any, compute: Callable[[], R], model: type[R]) -> R:
     """The result kept beside the checkpoints, else computed now and kept (by the main process)."""
     found = checkpoints.store.exists(name)
     dist.wait_for_everyone()  # every rank decides before any rank writes it
     if found:
-        result: dict[str, Any] = json.loads(checkpoints.store.read_bytes(name))
-        log.info("%s: reused from an earlier attempt of this run", name)
-        return result
+        try:
+            kept = model.model_validate_json(checkpoints.store.read_bytes(name))
+        except ValidationError as exc:
+            # Written by another version of the trainer: measured again rather than misread.
+            log.warning("%s: kept in another form (%s); measuring again", name, exc.errors(include_url=False)[:1])
+        else:
+            log.info("%s: reused from an earlier attempt of this run", name)
+            return kept
     result = compute()
     if dist.is_main_process:
-        checkpoints.store.write_bytes(name, json.dumps(result).encode())
+        checkpoints.store.write_bytes(name, result.model_dump_json().encode())
     return result
 
 
@@ -53,27 +60,27 @@ def few_shot(
     model_dir: str,
     evaluate: Callable[[Any], dict[str, float]],
     dtype: torch.dtype,
-) -> dict[str, Any]:
-    """The untouched model with k demonstrations per eval row: metrics, or `not_applicable` with the reason."""
+) -> FewShot:
+    """The untouched model with k demonstrations per eval row: scores, or `not_applicable` with the reason."""
     if spec.evaluation.few_shot is None:
-        return {}
+        raise ConfigError("spec.evaluation.fewShot is not set")
     shots = spec.evaluation.few_shot.shots
     if skip := few_shot_applicability(spec, model_dir):
-        return {"shots": shots, "not_applicable": skip.reason}
+        return FewShot(shots=shots, not_applicable=skip.reason)
     demos = select_demonstrations(data.train_records, data.eval_records, shots, spec.training.seed)
     max_length = need(spec.dataset.max_length, "spec.dataset.maxLength")
     if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
         lm = _causal_lm(model_dir, spec, dtype)
         try:
-            result: dict[str, Any] = in_context_classification(
+            scores, used = in_context_classification(
                 lm, tokenizer, data.eval_records, demos, data.labels or [], max_length
             )
         finally:
             del lm
-        return {"shots": shots, **result}
+        return FewShot(shots=shots, scores=scores, demonstrations=used)
     fmt = need(spec.task.format, "spec.task.format")
     eval_set, mean_used = causal_few_shot_set(data.eval_records, demos, tokenizer, fmt, max_length)
-    return {"shots": shots, **add_perplexity(evaluate(eval_set)), "demonstrations": mean_used}
+    return FewShot(shots=shots, scores=add_perplexity(evaluate(eval_set)), demonstrations=mean_used)
 
 
 def few_shot_applicability(spec: FineTuneJobSpec, model_dir: str) -> NotApplicable | None:
@@ -117,24 +124,23 @@ def reference_windows(
 
 def forgetting_before(
     spec: FineTuneJobSpec, data: PreparedData, tokenizer: Any, work: Path, model: Any, batch_size: int
-) -> dict[str, Any]:
+) -> Forgetting:
     description, chunks = reference_windows(spec, data, tokenizer, work)
     tokens = sum(len(c) for c in chunks)
     return forgetting.summary(description, tokens, forgetting.perplexity(model, chunks, batch_size), None)
 
 
 def forgetting_after(
-    before: dict[str, Any],
+    before: Forgetting,
     spec: FineTuneJobSpec,
     data: PreparedData,
     tokenizer: Any,
     work: Path,
     model: Any,
     batch_size: int,
-) -> dict[str, Any]:
+) -> Forgetting:
     _description, chunks = reference_windows(spec, data, tokenizer, work)
-    after = forgetting.perplexity(model, chunks, batch_size)
-    return forgetting.summary(before["reference"], before["tokens"], before["before"], after)
+    return before.model_copy(update={"after": forgetting.perplexity(model, chunks, batch_size)})
 
 
 @dataclass(frozen=True)
@@ -157,35 +163,35 @@ def untouched(
     evaluate: Callable[[Any], dict[str, float]],
     checkpoints: CheckpointStore,
     batch_size: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> None:
     """Few-shot prompting and reference perplexity of the untouched model (each only when the spec asks)."""
-    spec, few, forgot = run.spec, {}, {}
+    spec = run.spec
     if spec.evaluation.few_shot:
 
-        def shots() -> dict[str, Any]:
+        def shots() -> FewShot:
             run.reporter.update(phase="Baseline")
             return few_shot(spec, run.data, run.tokenizer, run.model_dir, evaluate, run.dtype)
 
-        few = stored(checkpoints, FEW_SHOT_FILE, run.dist, shots)
-        run.reporter.update(few_shot_metric=few.get(metric_key(need(spec.evaluation.metric, "spec.evaluation.metric"))))
-        log.info("few-shot: %s", {k: round(v, 4) if isinstance(v, float) else v for k, v in few.items()})
+        few = stored(checkpoints, FEW_SHOT_FILE, run.dist, shots, FewShot)
+        run.reporter.measure(few_shot=few)
+        log.info("few-shot: %s", few.not_applicable or {k: round(v, 4) for k, v in few.scores.items()})
     if spec.evaluation.forgetting:
 
-        def before() -> dict[str, Any]:
+        def before() -> Forgetting:
             run.reporter.update(phase="Baseline")
             return forgetting_before(spec, run.data, run.tokenizer, run.work, model, batch_size)
 
-        forgot = stored(checkpoints, FORGETTING_FILE, run.dist, before)
-        run.reporter.update(forgetting_before=forgot["before"])
-        log.info("forgetting: reference perplexity before training %.4f (%s)", forgot["before"], forgot["reference"])
-    return few, forgot
+        forgot = stored(checkpoints, FORGETTING_FILE, run.dist, before, Forgetting)
+        run.reporter.measure(forgetting=forgot)
+        log.info("forgetting: reference perplexity before training %.4f (%s)", forgot.before, forgot.reference)
 
 
-def forgotten(run: Untouched, before: dict[str, Any], tuned_model: Any, batch_size: int) -> dict[str, Any]:
+def forgotten(run: Untouched, tuned_model: Any, batch_size: int) -> None:
     """The reference perplexity of the tuned model (with its adapter) beside the one before training."""
-    if not before:
-        return {}
+    measured = run.reporter.state.measured
+    before = measured.forgetting if measured else None
+    if before is None:
+        return
     forgot = forgetting_after(before, run.spec, run.data, run.tokenizer, run.work, tuned_model, batch_size)
-    run.reporter.update(forgetting_after=forgot["after"])
-    log.info("forgetting: reference perplexity %.4f -> %.4f", forgot["before"], forgot["after"])
-    return forgot
+    run.reporter.measure(forgetting=forgot)
+    log.info("forgetting: reference perplexity %.4f -> %.4f", forgot.before, forgot.after)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from finetune_api.measurements import RunMeasurements, metric_key
 from finetune_api.v1alpha1.enums import GateAgainst
 from finetune_api.v1alpha1.evaluation import EvaluationSpec
 from finetune_api.v1alpha1.job import FineTuneJobSpec
 
 from ..errors import ConfigError
 from ..evaluation.gate import GateResult, Verdict, judge, judge_forgetting
-from ..evaluation.metrics import metric_key
 
 
 def refuse_inapplicable_gate(spec: FineTuneJobSpec, model_dir: str) -> None:
@@ -29,26 +27,22 @@ def _no_few_shot(why: str) -> ConfigError:
     return ConfigError(f"spec.evaluation.gate.against fewShot: few-shot does not apply ({why}); use baseline")
 
 
-def verdict(
-    spec: EvaluationSpec,
-    baseline: dict[str, Any],
-    few_shot: dict[str, Any],
-    tuned: dict[str, Any],
-    forgetting: dict[str, Any],
-) -> Verdict | None:
+def verdict(spec: EvaluationSpec, m: RunMeasurements) -> Verdict | None:
     checks: list[GateResult] = []
     gate = spec.gate
-    if gate is not None and baseline:
-        reference = baseline
+    if gate is not None and m.baseline:
+        reference = m.baseline
         if gate.against == GateAgainst.FEW_SHOT:
-            if "not_applicable" in few_shot:
-                raise _no_few_shot(few_shot["not_applicable"])
-            reference = few_shot
+            if m.few_shot is None:
+                raise _no_few_shot("spec.evaluation.fewShot is not set")
+            if m.few_shot.not_applicable:
+                raise _no_few_shot(m.few_shot.not_applicable)
+            reference = m.few_shot.scores
         gate_key = metric_key(gate.metric)
-        if gate_key not in reference or gate_key not in tuned:
+        if gate_key not in reference or gate_key not in m.tuned:
             raise ConfigError(f"spec.evaluation.gate.metric {gate.metric} was not measured against {gate.against}")
-        checks.append(judge(gate, reference[gate_key], tuned[gate_key]))
+        checks.append(judge(gate, reference[gate_key], m.tuned[gate_key]))
     limit = spec.forgetting.max_increase if spec.forgetting else None
-    if limit is not None and forgetting.get("after") is not None:
-        checks.append(judge_forgetting(forgetting["before"], forgetting["after"], limit))
+    if limit is not None and m.forgetting is not None and m.forgetting.after is not None:
+        checks.append(judge_forgetting(m.forgetting.before, m.forgetting.after, limit))
     return Verdict(tuple(checks)) if checks else None

@@ -6,12 +6,13 @@ import json
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from finetune_api.measurements import RunMeasurements, manifest_metrics
 from finetune_api.pod_contract import ENV_IMAGE
 from finetune_api.v1alpha1.enums import SaveMode
 from finetune_api.v1alpha1.job import FineTuneJob
@@ -30,10 +31,8 @@ from .data_plan import PreparedData
 class RunResult:
     output_uri: str
     manifest_uri: str | None
-    metrics: dict[str, Any]
-    gate: Verdict | None = None
+    measured: RunMeasurements
     local_output: Path | None = None
-    hygiene: list[str] = field(default_factory=list)
 
 
 def resolved_spec(job: FineTuneJob) -> dict[str, Any]:
@@ -42,8 +41,13 @@ def resolved_spec(job: FineTuneJob) -> dict[str, Any]:
     return spec
 
 
+def metrics_json(job: FineTuneJob, measured: RunMeasurements) -> str:
+    """metrics.json: everything the run measured, and the resolved spec that produced it."""
+    return json.dumps({**measured.model_dump(mode="json"), "spec": resolved_spec(job)}, indent=2)
+
+
 def save_output(
-    job: FineTuneJob, model: Any, tokenizer: Any, adapter: bool, metrics: dict[str, Any], data: PreparedData, out: Path
+    job: FineTuneJob, model: Any, tokenizer: Any, adapter: bool, measured: RunMeasurements, out: Path
 ) -> None:
     """Everything published, written locally first: weights, metrics.json, the resolved job, card and curve."""
     out.mkdir(parents=True, exist_ok=True)
@@ -54,18 +58,16 @@ def save_output(
         _save(model, tokenizer, out / "adapter")
     if adapter and save in (SaveMode.MERGED, SaveMode.BOTH):
         _save(model.merge_and_unload(), tokenizer, out / "model")  # after the adapter: merging unloads it
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    (out / "metrics.json").write_text(metrics_json(job, measured))
     job_yaml = yaml.safe_dump(
         job.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"}), sort_keys=False
     )
     (out / "finetunejob.yaml").write_text(job_yaml)
     name = job.metadata.name
-    levels = {"zero-shot": metrics["baseline"].get("eval_loss"), "few-shot": metrics["few_shot"].get("eval_loss")}
-    loss_curve(
-        metrics["loss_history"], out / "loss_curve.png", f"{name}: {spec.method.type} on {spec.task.type}", levels
-    )
-    card = model_card(name, job_yaml, metrics, data.report.lines(), metrics["parameters"], spec.model.uri)
-    (out / "README.md").write_text(card)
+    few = measured.few_shot.scores if measured.few_shot else {}
+    levels = {"zero-shot": measured.baseline.get("eval_loss"), "few-shot": few.get("eval_loss")}
+    loss_curve(measured.loss_history, out / "loss_curve.png", f"{name}: {spec.method.type} on {spec.task.type}", levels)
+    (out / "README.md").write_text(model_card(name, job_yaml, measured, spec.model.uri))
 
 
 def _save(model: Any, tokenizer: Any, folder: Path) -> None:
@@ -76,7 +78,7 @@ def _save(model: Any, tokenizer: Any, folder: Path) -> None:
 def publish_output(
     job: FineTuneJob,
     out: Path,
-    metrics: dict[str, Any],
+    measured: RunMeasurements,
     gate: Verdict | None,
     data: PreparedData,
     etags: Any,
@@ -100,13 +102,7 @@ def publish_output(
         ),
         "seed": spec.training.seed,
         "method": str(spec.method.type),
-        "metrics": {
-            "baseline": metrics["baseline"],
-            "tuned": metrics["tuned"],
-            "few_shot": metrics["few_shot"],
-            "forgetting": metrics["forgetting"],
-            "gate": metrics.get("gate"),
-        },
+        "metrics": manifest_metrics(measured),
         "image": os.environ.get(ENV_IMAGE, ""),
         "fingerprint": fingerprint,  # whose output this is (training/ownership.py)
         "spec": resolved_spec(job),
@@ -115,7 +111,7 @@ def publish_output(
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     staging = publish.stage(store, out, run_id)
     if gate is not None and not gate.passed:
-        store.write_bytes(f"{staging}/{publish.GATE_NOTE}", json.dumps(metrics["gate"], indent=2).encode())
+        store.write_bytes(f"{staging}/{publish.GATE_NOTE}", gate.record().model_dump_json(indent=2).encode())
         raise GateNotMet(f"{gate.explain()}; artifacts kept at {store.uri.join(staging)} without a manifest")
     manifest_uri = publish.promote(store, staging, manifest)
-    return RunResult(spec.output.uri, manifest_uri, metrics, gate, out, data.report.lines())
+    return RunResult(spec.output.uri, manifest_uri, measured, out)

@@ -17,14 +17,14 @@ from typing import Any
 
 import torch
 
+from finetune_api.measurements import RunMeasurements, metric_key
 from finetune_api.pod_contract import collective_timeout_seconds
 from finetune_api.resolve import need, resolve_job
 from finetune_api.v1alpha1.enums import Metric
 from finetune_api.v1alpha1.job import FineTuneJob, FineTuneJobSpec
 
 from ..errors import DataError, OutOfMemory, Preempted
-from ..evaluation.gate import Verdict
-from ..evaluation.metrics import add_perplexity, metric_key
+from ..evaluation.metrics import add_perplexity
 from ..methods import get_method
 from ..methods.base import MethodContext, count_parameters
 from ..observability.progress import Reporter
@@ -37,7 +37,7 @@ from .gating import refuse_inapplicable_gate, verdict
 from .model_loading import fetch_model, fetch_tokenizer, load_model, load_tokenizer, model_facts
 from .ownership import claim_run
 from .precision import PrecisionPlan, plan_precision
-from .results import RunResult, publish_output, resolved_spec, save_output
+from .results import RunResult, publish_output, save_output
 
 log = logging.getLogger(__name__)
 BASELINE = "baseline.json"  # beside the checkpoints, so a resumed run reuses its baseline
@@ -59,7 +59,7 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     set_seed(job.spec.training.seed)
     check_output_location("spec.output.uri", job.spec.output.uri)
     metric = need(job.spec.evaluation.metric, "spec.evaluation.metric")
-    reporter.update(phase="Initializing", metric_name=str(metric))
+    reporter.update(phase="Initializing", measured=RunMeasurements(metric=metric))
 
     with dist.local_main_process_first():
         data = load_records(job.spec, downloads or work)
@@ -69,36 +69,34 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     tokenizer = load_tokenizer(tokenizer_dir or model_dir, job.spec)
     job = resolve_job(job, model_facts(model_dir, job.spec, tokenizer))  # adapter targets, maxLength
     refuse_inapplicable_gate(job.spec, model_dir)
-    tokenize_data(data, job.spec, tokenizer)
+    tokenize_data(data, job.spec, tokenizer, reporter)
     checkpoints = claim_run(job, data.hashes, etags)  # refuses another run's checkpoints and output
     run = plan_run(job.spec, len(data.train or ()), metric, checkpoints, work)
     model = load_model(model_dir, job.spec, data.labels, run.dtype, tokenizer)
 
-    baseline = measure_baseline(model, run, data, tokenizer, dist, reporter) if job.spec.evaluation.baseline else {}
+    if job.spec.evaluation.baseline:
+        measure_baseline(model, run, data, tokenizer, dist, reporter)
     untouched = comparisons.Untouched(
         job.spec, data, tokenizer, model_dir, run.dtype, downloads or work, reporter, dist
     )
-    few_shot, forgot = comparisons.untouched(
+    comparisons.untouched(
         untouched, model, lambda rows: evaluate_as_is(model, run, rows, tokenizer), run.checkpoints, run.eval_batch
     )
-    adapted = apply_method(model, run, model_dir)
-    reporter.update(trainable_parameters=adapted.parameters["trainable"])
+    adapted = apply_method(model, run, model_dir, reporter)
     trained = train(adapted, run, data, tokenizer, reporter, dist)
-    reporter.update(train_seconds=trained.runtime_s)
-    tuned = evaluate_tuned(trained, run, reporter)
-    forgot = comparisons.forgotten(untouched, forgot, trained.trainer.model, run.eval_batch)
-    gate = verdict(job.spec.evaluation, baseline, few_shot, tuned, forgot)
-    metrics = run_metrics(job, run, baseline, tuned, gate, trained, adapted.parameters, data, reporter)
-    metrics.update(few_shot=few_shot, forgetting=forgot)
+    evaluate_tuned(trained, run, reporter)
+    comparisons.forgotten(untouched, trained.trainer.model, run.eval_batch)
+    gate = verdict(job.spec.evaluation, reporter.measure(loss_history=trained.loss_history))
+    measured = reporter.measure(gate=gate.record() if gate else None)
 
     reporter.update(phase="Publishing")
     if not dist.is_main_process:
         log.info("rank %d of %d: trained; rank 0 publishes", dist.process_index, dist.num_processes)
         dist.wait_for_everyone()
-        return RunResult(job.spec.output.uri, None, metrics, gate)
+        return RunResult(job.spec.output.uri, None, measured)
     out = work / "output"
-    save_output(job, adapted.model, tokenizer, adapted.produces_adapter, metrics, data, out)
-    result = publish_output(job, out, metrics, gate, data, etags, checkpoints.fingerprint)
+    save_output(job, adapted.model, tokenizer, adapted.produces_adapter, measured, out)
+    result = publish_output(job, out, measured, gate, data, etags, checkpoints.fingerprint)
     log.info("rank %d of %d published %s", dist.process_index, dist.num_processes, result.manifest_uri)
     reporter.update(phase="Succeeded")
     dist.wait_for_everyone()
@@ -127,10 +125,11 @@ class RunPlan:
         return batch
 
 
-def tokenize_data(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any) -> None:
+def tokenize_data(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any, reporter: Reporter) -> None:
     tokenize(data, spec, tokenizer)
     if data.train is None or data.eval is None:
         raise DataError("tokenization produced no datasets")
+    reporter.measure(hygiene=data.report)
     for line in data.report.lines():
         log.info("data: %s", line)
 
@@ -145,7 +144,7 @@ def plan_run(spec: FineTuneJobSpec, n_train: int, metric: Metric, checkpoints: C
 
 def measure_baseline(
     model: Any, run: RunPlan, data: PreparedData, tokenizer: Any, dist: Any, reporter: Reporter
-) -> dict[str, float]:
+) -> None:
     """The untouched model on the eval set, before any method touches it."""
     store = run.checkpoints.store
     found = store.exists(BASELINE)
@@ -157,9 +156,9 @@ def measure_baseline(
         baseline = add_perplexity(evaluate_as_is(model, run, data.eval, tokenizer))
         if dist.is_main_process:
             store.write_bytes(BASELINE, json.dumps(baseline).encode())
-    reporter.update(baseline_metric=baseline.get(run.key), eval_loss=baseline.get("eval_loss"))
+    reporter.measure(baseline=baseline)
+    reporter.update(eval_loss=baseline.get("eval_loss"))
     log.info("baseline: %s", {k: round(v, 4) for k, v in baseline.items() if isinstance(v, float)})
-    return baseline
 
 
 def evaluate_as_is(model: Any, run: RunPlan, rows: Any, tokenizer: Any) -> dict[str, float]:
@@ -185,11 +184,10 @@ class Adapted:
 
     model: Any
     optimizer: torch.optim.Optimizer
-    parameters: dict[str, int]  # trainable and total
     produces_adapter: bool
 
 
-def apply_method(model: Any, run: RunPlan, model_dir: str) -> Adapted:
+def apply_method(model: Any, run: RunPlan, model_dir: str, reporter: Reporter) -> Adapted:
     spec = run.spec
     method = get_method(spec.method.type)
     lr = need(spec.training.learning_rate, "spec.training.learningRate")
@@ -198,7 +196,10 @@ def apply_method(model: Any, run: RunPlan, model_dir: str) -> Adapted:
     trainable, total = count_parameters(model)
     log.info("parameters: %s trainable of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / max(total, 1))
     optimizer = loop.build_optimizer(method.parameter_groups(model, spec.method, ctx), spec, run.precision.on_gpu)
-    return Adapted(model, optimizer, {"trainable": trainable, "total": total}, method.produces_adapter)
+    reporter.update(
+        cost={"trainable_parameters": trainable, "total_parameters": total, "precision": run.precision.name}
+    )
+    return Adapted(model, optimizer, method.produces_adapter)
 
 
 @dataclass
@@ -241,7 +242,7 @@ def train(adapted: Adapted, run: RunPlan, data: PreparedData, tokenizer: Any, re
         # transformers train one step past the end. Load the finished state and go on to evaluation.
         finished_state(trainer, restored[0], progress)
         log.info("checkpoint step %d is the last step: evaluating and publishing without training", restored[1])
-        return Trained(trainer, progress, 0.0, collators.packed, losses)
+        return _trained(trainer, progress, 0.0, collators.packed, losses)
     started = time.time()
     try:
         trainer.train(resume_from_checkpoint=str(restored[0]) if restored else None)
@@ -255,7 +256,13 @@ def train(adapted: Adapted, run: RunPlan, data: PreparedData, tokenizer: Any, re
         if reporter.state.checkpoints_failing:
             raise Preempted(f"stopped by SIGTERM at step {step}; {reporter.state.checkpoints_failing}")
         raise Preempted(f"stopped by SIGTERM at step {step}; checkpoint saved for resume")
-    return Trained(trainer, progress, time.time() - started, collators.packed, losses)
+    return _trained(trainer, progress, time.time() - started, collators.packed, losses)
+
+
+def _trained(trainer: Any, progress: ProgressCallback, seconds: float, packed: bool, losses: list[Any]) -> Trained:
+    padding = getattr(trainer.data_collator, "padding_fraction", None)
+    progress.reporter.update(cost={"train_seconds": seconds, "padding_fraction": padding, "packed": packed})
+    return Trained(trainer, progress, seconds, packed, losses)
 
 
 def finished_state(trainer: Any, checkpoint: Path, progress: ProgressCallback) -> None:
@@ -275,45 +282,12 @@ def _early_stopping(run: RunPlan) -> list[Any]:
     return [EarlyStoppingCallback(early.patience, early.threshold)] if early and run.args.load_best_model_at_end else []
 
 
-def evaluate_tuned(trained: Trained, run: RunPlan, reporter: Reporter) -> dict[str, float]:
+def evaluate_tuned(trained: Trained, run: RunPlan, reporter: Reporter) -> None:
     reporter.update(phase="Evaluating")
     last = trained.progress.last_eval
     if last and last[0] == trained.trainer.state.global_step and not run.args.load_best_model_at_end:
         tuned = add_perplexity(last[1])  # the loop just evaluated this very model
     else:
         tuned = add_perplexity(trained.trainer.evaluate())
+    reporter.measure(tuned=tuned, steps=trained.trainer.state.global_step)
     reporter.update(eval_metric=tuned.get(run.key), eval_loss=tuned.get("eval_loss"))
-    return tuned
-
-
-def run_metrics(
-    job: FineTuneJob,
-    run: RunPlan,
-    baseline: dict[str, float],
-    tuned: dict[str, float],
-    gate: Verdict | None,
-    trained: Trained,
-    parameters: dict[str, int],
-    data: PreparedData,
-    reporter: Reporter,
-) -> dict[str, Any]:
-    """metrics.json: the numbers of this run and the resolved spec that produced them."""
-    metrics: dict[str, Any] = {
-        "metric": str(run.metric),
-        "baseline": baseline,
-        "tuned": tuned,
-        "steps": trained.trainer.state.global_step,
-        "train_runtime_s": trained.runtime_s,
-        "train_padding_fraction": getattr(trained.trainer.data_collator, "padding_fraction", None),
-        "parameters": parameters,
-        "tokens_per_second": reporter.state.tokens_per_second,
-        "peak_memory_bytes": reporter.state.peak_memory_bytes,
-        "precision": run.precision.name,
-        "packed": trained.packed,
-        "hygiene": data.report.as_dict(),
-        "loss_history": trained.loss_history,
-        "spec": resolved_spec(job),
-    }
-    if gate:
-        metrics["gate"] = gate.as_dict()
-    return metrics
