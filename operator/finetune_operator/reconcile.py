@@ -89,11 +89,11 @@ def needs_status_sync(event_type: str | None, body: Mapping[str, Any]) -> bool:
 
 def reject(api: KubeApi, obj: Observed, problems: list[str]) -> None:
     message = "; ".join(problems)[:4000]
-    obs = Observation(Phase.FAILED, str(FailureClass.INVALID_SPEC), message, FailureClass.INVALID_SPEC)
+    obs = Observation(Phase.FAILED, str(FailureClass.INVALID_SPEC), message, FailureClass.INVALID_SPEC, validated=False)
     status = FineTuneJobStatus(
         phase=obs.phase,
         observed_generation=obj.generation,
-        conditions=conditions(obj.status.conditions, obs, obj.generation, now(), validated=False),
+        conditions=conditions(obj.status.conditions, obs, obj.generation, now()),
         failure=Failure(reason=FailureClass.INVALID_SPEC, message=message),
         completion_time=now(),
     )

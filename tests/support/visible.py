@@ -66,7 +66,7 @@ class Progress:
                 elapsed = time.monotonic() - self.started
                 self.say(f"... {self.label}: {elapsed:.0f} s so far{f', {status}' if status else ''}")
 
-    def run(
+    def run(  # noqa: PLR0913 - subprocess.run's own options, passed through
         self,
         args: Sequence[str],
         *,

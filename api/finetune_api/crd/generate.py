@@ -89,7 +89,7 @@ def _list_map(schema: dict[str, Any], key: str) -> None:
     schema.update({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]})
 
 
-def _crd(
+def _crd(  # noqa: PLR0913 - the parts of a CRD, as its manifest lists them
     names: tuple[str, str, str, tuple[str, ...]],
     description: str,
     spec: type[BaseModel],

@@ -92,12 +92,9 @@ def reconcile(api: KubeApi, body: dict[str, Any], settings: OperatorSettings) ->
         jobs[variant.job_name] = created or api.get_finetunejob(namespace, variant.job_name) or obj
         if created is not None:
             api.record_event(body, NORMAL, "VariantCreated", f"FineTuneJob {variant.job_name} created")
-    metric = Metric(compared_metric(experiment))
-    comparison = plan.compare(variants, jobs, metric)
-    report = _ensure_report(api, body, experiment, comparison, metric, settings) if comparison.finished else None
-    phase, message = plan.experiment_phase(comparison, _report_phase(report))
-    _write_status(api, body, experiment, comparison, phase, message, report)
-    return phase
+    comparison = plan.compare(variants, jobs, Metric(compared_metric(experiment)))
+    report = _ensure_report(api, body, experiment, comparison, settings) if comparison.finished else None
+    return _write_status(api, body, experiment, comparison, report)
 
 
 def _in_namespace(variant: Variant, namespace: str) -> Variant:
@@ -110,14 +107,13 @@ def _ensure_report(
     body: dict[str, Any],
     experiment: FineTuneExperiment,
     comparison: plan.Comparison,
-    metric: Metric,
     settings: OperatorSettings,
 ) -> dict[str, Any] | None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     existing = api.get_job(namespace, report_job.report_name(name))
     if existing is not None:
         return existing
-    payload = report_job.comparison_payload(comparison.rows, metric, comparison.best)
+    payload = report_job.comparison_payload(comparison.rows, Metric(compared_metric(experiment)), comparison.best)
     objects = [report_job.config_map(experiment, payload), report_job.job(experiment, settings)]
     for obj in objects:
         kopf.adopt(obj, owner=cast(kopf.Body, body))
@@ -133,10 +129,10 @@ def _write_status(
     body: dict[str, Any],
     experiment: FineTuneExperiment,
     comparison: plan.Comparison,
-    phase: Phase,
-    message: str,
     report: dict[str, Any] | None,
-) -> None:
+) -> Phase:
+    """The experiment's status from its variants and report step; returns the phase it wrote."""
+    phase, message = plan.experiment_phase(comparison, _report_phase(report))
     meta = body["metadata"]
     old = parse_status(body.get("status"), FineTuneExperimentStatus, meta["name"])
     for r in comparison.rows:
@@ -164,6 +160,7 @@ def _write_status(
     before = owned_part(old, Owner.OPERATOR)
     if any(before.get(key) != value for key, value in patch.items()):
         api.patch_experiment_status(meta["namespace"], meta["name"], patch)
+    return phase
 
 
 def _report_status(

@@ -30,12 +30,11 @@ def conditions(
     obs: Observation,
     generation: int,
     now: dt.datetime,
-    validated: bool = True,
     storage: StorageHealth | None = None,
 ) -> list[Condition]:
     old = {c.type: c for c in previous or []}
     true = set(TRUE_IN[obs.phase])
-    if obs.phase == Phase.FAILED and validated:
+    if obs.phase == Phase.FAILED and obs.validated:
         true.add("Validated")
     out = []
     for kind in TYPES:

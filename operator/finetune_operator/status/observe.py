@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import ValidationError
 
@@ -30,6 +30,12 @@ class Observation:
     attempts: int = 0
     start_time: str | None = None
     completion_time: str | None = None
+    validated: bool = True  # False for a spec refused before any object was made
+
+
+class _Times(TypedDict):
+    start_time: str | None
+    completion_time: str | None
 
 
 def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
@@ -115,7 +121,7 @@ def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], queued: bool
         int(status.get("active", 0)),
     )
     attempts = failed + (1 if active or succeeded else 0)
-    times = {"start_time": status.get("startTime"), "completion_time": status.get("completionTime")}
+    times: _Times = {"start_time": status.get("startTime"), "completion_time": status.get("completionTime")}
 
     if _condition(job, "Complete"):
         return Observation(

@@ -118,7 +118,8 @@ def test_in_context_classification_scores_every_label_after_the_demonstrations()
     evaluation = [Record({"text": f"tweet {i}"}, "pos" if i % 2 else "neg") for i in range(6)]
     train = [Record({"text": f"other {i}"}, labels[i % 2]) for i in range(20)]
     demos = select_demonstrations(train, evaluation, 2, seed=0)
-    result, used = in_context_classification(FavoursToken(ord("p")), CharTokenizer(), evaluation, demos, labels, 200)
+    prompts = list(zip(evaluation, demos, strict=True))
+    result, used = in_context_classification(FavoursToken(ord("p")), CharTokenizer(), prompts, labels, 200)
     assert result["eval_accuracy"] == pytest.approx(0.5)  # always "pos": right on the three pos rows
     assert result["eval_macro_f1"] == pytest.approx((0 + 2 * 3 / (2 * 3 + 3)) / 2)
     assert used == 2

@@ -65,7 +65,7 @@ def _sorted_rows(
     return sorted(rows, key=place.__getitem__)
 
 
-def grouped_batches(
+def grouped_batches(  # noqa: PLR0913 - the sampler's configuration, as LengthGroupedOrder takes it
     lengths: Sequence[int],
     batch_size: int,
     seed: int,
@@ -123,7 +123,7 @@ def padding_fraction(lengths: Sequence[int], batches: Sequence[Sequence[int]], m
 class LengthGroupedOrder:
     """A torch Sampler (duck-typed) yielding grouped_batches' rows; the epoch comes from set_epoch."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - a sampler's configuration (torch builds samplers from arguments)
         self,
         lengths: Sequence[int],
         batch_size: int,

@@ -60,19 +60,18 @@ def best_label(scores: Sequence[float]) -> int:
 def in_context_classification(
     model: Any,
     tokenizer: Any,
-    records: Sequence[Record],
-    demos: Sequence[Sequence[Record]],
+    prompts: Sequence[tuple[Record, Sequence[Record]]],
     labels: Sequence[str],
     max_length: int,
 ) -> tuple[dict[str, float], float]:
     """Accuracy and macro-F1 of picking, per eval row, the label whose text the model finds likeliest, and the
-    mean number of demonstrations that fitted in front of a row."""
+    mean number of demonstrations that fitted in front of a row. `prompts`: each eval row with its demonstrations."""
     label_ids = [list(tokenizer(" " + label, add_special_tokens=False)["input_ids"]) for label in labels]
     room = max_length - max(len(ids) for ids in label_ids)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
     predicted, gold, used = [], [], 0
-    for record, own in zip(records, demos, strict=True):
+    for record, own in prompts:
 
         def context(d: Sequence[Record], r: Record = record) -> list[int]:
             return list(tokenizer(classification_prompt(d, r), add_special_tokens=True)["input_ids"])

@@ -75,7 +75,7 @@ def status_body(state: ProgressState) -> dict[str, Any]:
 
 
 class KubernetesStatusSink:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the connection's configuration: where, as whom, trusting what, how often
         self, server: str, namespace: str, name: str, token: str, ca_file: str | None, interval: float = 10.0
     ) -> None:
         self.url = f"{server.rstrip('/')}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status"

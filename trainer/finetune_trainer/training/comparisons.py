@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -24,9 +22,9 @@ from ..evaluation import forgetting
 from ..evaluation.few_shot import NotApplicable, causal_applicability, causal_few_shot_set, select_demonstrations
 from ..evaluation.label_scoring import decoder_applicability, in_context_classification
 from ..evaluation.metrics import add_perplexity
-from ..observability.progress import Reporter
 from .checkpoints import CheckpointStore
-from .data_plan import PreparedData, fetch_file
+from .context import RunContext
+from .data_plan import fetch_file
 
 log = logging.getLogger(__name__)
 FEW_SHOT_FILE = "few_shot.json"
@@ -53,28 +51,21 @@ def stored(checkpoints: CheckpointStore, name: str, dist: Any, compute: Callable
     return result
 
 
-def few_shot(
-    spec: FineTuneJobSpec,
-    data: PreparedData,
-    tokenizer: Any,
-    model_dir: str,
-    evaluate: Callable[[Any], dict[str, float]],
-    dtype: torch.dtype,
-) -> FewShot:
+def few_shot(ctx: RunContext, evaluate: Callable[[Any], dict[str, float]]) -> FewShot:
     """The untouched model with k demonstrations per eval row: scores, or `not_applicable` with the reason."""
+    spec, data, tokenizer = ctx.spec, ctx.data, ctx.tokenizer
     if spec.evaluation.few_shot is None:
         raise ConfigError("spec.evaluation.fewShot is not set")
     shots = spec.evaluation.few_shot.shots
-    if skip := few_shot_applicability(spec, model_dir):
+    if skip := few_shot_applicability(spec, ctx.model_dir):
         return FewShot(shots=shots, not_applicable=skip.reason)
     demos = select_demonstrations(data.train_records, data.eval_records, shots, spec.training.seed)
     max_length = need(spec.dataset.max_length, "spec.dataset.maxLength")
     if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
-        lm = _causal_lm(model_dir, spec, dtype)
+        lm = _causal_lm(ctx.model_dir, spec, ctx.dtype)
         try:
-            scores, used = in_context_classification(
-                lm, tokenizer, data.eval_records, demos, data.labels or [], max_length
-            )
+            prompts = list(zip(data.eval_records, demos, strict=True))
+            scores, used = in_context_classification(lm, tokenizer, prompts, data.labels or [], max_length)
         finally:
             del lm
         return FewShot(shots=shots, scores=scores, demonstrations=used)
@@ -106,59 +97,34 @@ def _causal_lm(model_dir: str, spec: FineTuneJobSpec, dtype: torch.dtype) -> Any
     return model.eval()
 
 
-def reference_windows(
-    spec: FineTuneJobSpec, data: PreparedData, tokenizer: Any, work: Path
-) -> tuple[str, list[list[int]]]:
+def reference_windows(ctx: RunContext) -> tuple[str, list[list[int]]]:
+    spec = ctx.spec
     cfg = spec.evaluation.forgetting
     if cfg is None:
         raise ConfigError("spec.evaluation.forgetting is not set")
     if cfg.reference:
-        ref = forgetting.Reference(fetch_file(cfg.reference, spec, work / "reference"), cfg.reference)
+        ref = forgetting.Reference(fetch_file(cfg.reference, spec, ctx.work / "reference"), cfg.reference)
     else:
         ref = forgetting.builtin_reference()
-    text = forgetting.read_reference(ref, cfg.max_tokens, list(data.hashes.values()))
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    text = forgetting.read_reference(ref, cfg.max_tokens, list(ctx.data.hashes.values()))
+    ids = ctx.tokenizer(text, add_special_tokens=False)["input_ids"]
     window = min(forgetting.WINDOW, need(spec.dataset.max_length, "spec.dataset.maxLength"))
     return ref.description, forgetting.windows(ids, cfg.max_tokens, window)
 
 
-def forgetting_before(
-    spec: FineTuneJobSpec, data: PreparedData, tokenizer: Any, work: Path, model: Any, batch_size: int
-) -> Forgetting:
-    description, chunks = reference_windows(spec, data, tokenizer, work)
+def forgetting_before(ctx: RunContext, model: Any, batch_size: int) -> Forgetting:
+    description, chunks = reference_windows(ctx)
     tokens = sum(len(c) for c in chunks)
     return forgetting.summary(description, tokens, forgetting.perplexity(model, chunks, batch_size), None)
 
 
-def forgetting_after(
-    before: Forgetting,
-    spec: FineTuneJobSpec,
-    data: PreparedData,
-    tokenizer: Any,
-    work: Path,
-    model: Any,
-    batch_size: int,
-) -> Forgetting:
-    _description, chunks = reference_windows(spec, data, tokenizer, work)
+def forgetting_after(ctx: RunContext, before: Forgetting, model: Any, batch_size: int) -> Forgetting:
+    _description, chunks = reference_windows(ctx)
     return before.model_copy(update={"after": forgetting.perplexity(model, chunks, batch_size)})
 
 
-@dataclass(frozen=True)
-class Untouched:
-    """What the comparisons of the untouched model need from the run."""
-
-    spec: FineTuneJobSpec
-    data: PreparedData
-    tokenizer: Any
-    model_dir: str
-    dtype: torch.dtype
-    work: Path
-    reporter: Reporter
-    dist: Any
-
-
 def untouched(
-    run: Untouched,
+    run: RunContext,
     model: Any,
     evaluate: Callable[[Any], dict[str, float]],
     checkpoints: CheckpointStore,
@@ -170,7 +136,7 @@ def untouched(
 
         def shots() -> FewShot:
             run.reporter.update(phase="Baseline")
-            return few_shot(spec, run.data, run.tokenizer, run.model_dir, evaluate, run.dtype)
+            return few_shot(run, evaluate)
 
         few = stored(checkpoints, FEW_SHOT_FILE, run.dist, shots, FewShot)
         run.reporter.measure(few_shot=few)
@@ -179,19 +145,19 @@ def untouched(
 
         def before() -> Forgetting:
             run.reporter.update(phase="Baseline")
-            return forgetting_before(spec, run.data, run.tokenizer, run.work, model, batch_size)
+            return forgetting_before(run, model, batch_size)
 
         forgot = stored(checkpoints, FORGETTING_FILE, run.dist, before, Forgetting)
         run.reporter.measure(forgetting=forgot)
         log.info("forgetting: reference perplexity before training %.4f (%s)", forgot.before, forgot.reference)
 
 
-def forgotten(run: Untouched, tuned_model: Any, batch_size: int) -> None:
+def forgotten(run: RunContext, tuned_model: Any, batch_size: int) -> None:
     """The reference perplexity of the tuned model (with its adapter) beside the one before training."""
     measured = run.reporter.state.measured
     before = measured.forgetting if measured else None
     if before is None:
         return
-    forgot = forgetting_after(before, run.spec, run.data, run.tokenizer, run.work, tuned_model, batch_size)
+    forgot = forgetting_after(run, before, tuned_model, batch_size)
     run.reporter.measure(forgetting=forgot)
     log.info("forgetting: reference perplexity %.4f -> %.4f", forgot.before, forgot.after)

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from finetune_api.measurements import metric_key
 from finetune_api.resolve import need
 from finetune_api.v1alpha1.enums import Metric, Optimizer, TaskType
 from finetune_api.v1alpha1.job import FineTuneJobSpec
@@ -45,10 +46,11 @@ def warmup_steps(spec: FineTuneJobSpec, total_steps: int) -> int:
 
 
 def training_arguments(
-    spec: FineTuneJobSpec, total_steps: int, precision: PrecisionPlan, metric: Metric, key: str, work: Path
+    spec: FineTuneJobSpec, total_steps: int, precision: PrecisionPlan, metric: Metric, work: Path
 ) -> Any:
     from transformers import TrainingArguments
 
+    key = metric_key(metric)
     t = spec.training
     eval_strategy = "steps" if t.eval_steps else ("epoch" if t.epochs else "no")
     early = t.early_stopping is not None and eval_strategy != "no"

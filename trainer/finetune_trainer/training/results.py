@@ -21,10 +21,9 @@ from ..artifacts import publish
 from ..artifacts.manifest import build_manifest
 from ..artifacts.report import loss_curve, model_card
 from ..errors import GateNotMet
-from ..evaluation.gate import Verdict
 from ..storage import open_store
 from ..storage.verification import VERIFIED
-from .data_plan import PreparedData
+from .context import RunContext
 
 
 @dataclass
@@ -46,11 +45,10 @@ def metrics_json(job: FineTuneJob, measured: RunMeasurements) -> str:
     return json.dumps({**measured.model_dump(mode="json"), "spec": resolved_spec(job)}, indent=2)
 
 
-def save_output(
-    job: FineTuneJob, model: Any, tokenizer: Any, adapter: bool, measured: RunMeasurements, out: Path
-) -> None:
+def save_output(ctx: RunContext, model: Any, adapter: bool, measured: RunMeasurements, out: Path) -> None:
     """Everything published, written locally first: weights, metrics.json, the resolved job, card and curve."""
     out.mkdir(parents=True, exist_ok=True)
+    job, tokenizer = ctx.job, ctx.tokenizer
     save, spec = job.spec.output.save, job.spec
     if not adapter:
         _save(model, tokenizer, out / "model")
@@ -76,16 +74,10 @@ def _save(model: Any, tokenizer: Any, folder: Path) -> None:
 
 
 def publish_output(
-    job: FineTuneJob,
-    out: Path,
-    measured: RunMeasurements,
-    gate: Verdict | None,
-    data: PreparedData,
-    etags: Any,
-    fingerprint: str | None,
+    ctx: RunContext, out: Path, measured: RunMeasurements, etags: dict[str, str], fingerprint: str | None
 ) -> RunResult:
     """Stage, then (gate permitting) promote with the manifest written last."""
-    spec = job.spec
+    job, spec, gate = ctx.job, ctx.spec, measured.gate
     store = open_store(spec.output.uri, spec.s3)
     lineage = {
         "job": {"name": job.metadata.name, "namespace": job.metadata.namespace},
@@ -95,7 +87,7 @@ def publish_output(
             "revision": spec.model.revision,
             "etags": etags,
         },
-        "datasets": data.hashes,
+        "datasets": ctx.data.hashes,
         # What each input fetched from S3 was checked against (size, ETag), by URI.
         "verifiedDownloads": VERIFIED.under(
             spec.model.uri, spec.model.tokenizer_uri, spec.dataset.train, spec.dataset.eval
@@ -111,7 +103,7 @@ def publish_output(
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     staging = publish.stage(store, out, run_id)
     if gate is not None and not gate.passed:
-        store.write_bytes(f"{staging}/{publish.GATE_NOTE}", gate.record().model_dump_json(indent=2).encode())
-        raise GateNotMet(f"{gate.explain()}; artifacts kept at {store.uri.join(staging)} without a manifest")
+        store.write_bytes(f"{staging}/{publish.GATE_NOTE}", gate.model_dump_json(indent=2).encode())
+        raise GateNotMet(f"{gate.explanation}; artifacts kept at {store.uri.join(staging)} without a manifest")
     manifest_uri = publish.promote(store, staging, manifest)
     return RunResult(spec.output.uri, manifest_uri, measured, out)

@@ -6,6 +6,7 @@ torchrun (finetune_trainer.launch) every process runs this: one per node downloa
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from ..storage.store import check_output_location
 from . import comparisons, loop
 from .callbacks import CheckpointSyncCallback, PreemptionCallback, ProgressCallback, history_points
 from .checkpoints import CheckpointStore
+from .context import RunContext
 from .data_plan import PreparedData, load_records, tokenize
 from .gating import refuse_inapplicable_gate, verdict
 from .model_loading import fetch_model, fetch_tokenizer, load_model, load_tokenizer, model_facts
@@ -73,19 +75,16 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     checkpoints = claim_run(job, data.hashes, etags)  # refuses another run's checkpoints and output
     run = plan_run(job.spec, len(data.train or ()), metric, checkpoints, work)
     model = load_model(model_dir, job.spec, data.labels, run.dtype, tokenizer)
+    ctx = RunContext(job, data, tokenizer, model_dir, run.dtype, downloads or work, reporter, dist)
 
     if job.spec.evaluation.baseline:
-        measure_baseline(model, run, data, tokenizer, dist, reporter)
-    untouched = comparisons.Untouched(
-        job.spec, data, tokenizer, model_dir, run.dtype, downloads or work, reporter, dist
-    )
-    comparisons.untouched(
-        untouched, model, lambda rows: evaluate_as_is(model, run, rows, tokenizer), run.checkpoints, run.eval_batch
-    )
+        measure_baseline(ctx, model, run)
+    as_is = functools.partial(evaluate_as_is, model, run, tokenizer=tokenizer)
+    comparisons.untouched(ctx, model, as_is, run.checkpoints, run.eval_batch)
     adapted = apply_method(model, run, model_dir, reporter)
-    trained = train(adapted, run, data, tokenizer, reporter, dist)
+    trained = train(ctx, adapted, run)
     evaluate_tuned(trained, run, reporter)
-    comparisons.forgotten(untouched, trained.trainer.model, run.eval_batch)
+    comparisons.forgotten(ctx, trained.trainer.model, run.eval_batch)
     gate = verdict(job.spec.evaluation, reporter.measure(loss_history=trained.loss_history))
     measured = reporter.measure(gate=gate.record() if gate else None)
 
@@ -95,8 +94,8 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
         dist.wait_for_everyone()
         return RunResult(job.spec.output.uri, None, measured)
     out = work / "output"
-    save_output(job, adapted.model, tokenizer, adapted.produces_adapter, measured, out)
-    result = publish_output(job, out, measured, gate, data, etags, checkpoints.fingerprint)
+    save_output(ctx, adapted.model, adapted.produces_adapter, measured, out)
+    result = publish_output(ctx, out, measured, etags, checkpoints.fingerprint)
     log.info("rank %d of %d published %s", dist.process_index, dist.num_processes, result.manifest_uri)
     reporter.update(phase="Succeeded")
     dist.wait_for_everyone()
@@ -138,22 +137,20 @@ def plan_run(spec: FineTuneJobSpec, n_train: int, metric: Metric, checkpoints: C
     precision = plan_precision(spec.training.precision)
     total = loop.plan_total_steps(spec, n_train, int(os.environ.get("WORLD_SIZE", "1")))
     key = metric_key(metric)
-    args = loop.training_arguments(spec, total, precision, metric, key, work)
+    args = loop.training_arguments(spec, total, precision, metric, work)
     return RunPlan(precision, metric, key, total, args, checkpoints, spec)
 
 
-def measure_baseline(
-    model: Any, run: RunPlan, data: PreparedData, tokenizer: Any, dist: Any, reporter: Reporter
-) -> None:
+def measure_baseline(ctx: RunContext, model: Any, run: RunPlan) -> None:
     """The untouched model on the eval set, before any method touches it."""
-    store = run.checkpoints.store
+    store, dist, reporter = run.checkpoints.store, ctx.dist, ctx.reporter
     found = store.exists(BASELINE)
     dist.wait_for_everyone()  # every rank decides before any rank writes it
     if found:
         baseline: dict[str, float] = json.loads(store.read_bytes(BASELINE))
     else:
         reporter.update(phase="Baseline")
-        baseline = add_perplexity(evaluate_as_is(model, run, data.eval, tokenizer))
+        baseline = add_perplexity(evaluate_as_is(model, run, ctx.data.eval, ctx.tokenizer))
         if dist.is_main_process:
             store.write_bytes(BASELINE, json.dumps(baseline).encode())
     reporter.measure(baseline=baseline)
@@ -213,10 +210,11 @@ class Trained:
     loss_history: list[dict[str, float]] = field(default_factory=list)
 
 
-def train(adapted: Adapted, run: RunPlan, data: PreparedData, tokenizer: Any, reporter: Reporter, dist: Any) -> Trained:
+def train(ctx: RunContext, adapted: Adapted, run: RunPlan) -> Trained:
     from transformers.trainer_callback import PrinterCallback
 
-    spec, train_set = run.spec, data.train
+    spec, data, tokenizer, reporter, dist = run.spec, ctx.data, ctx.tokenizer, ctx.reporter, ctx.dist
+    train_set = data.train
     if train_set is None:
         raise DataError("no tokenized training data")
     collators = loop.choose_collators(spec, tokenizer, adapted.model, run.precision.on_gpu)
