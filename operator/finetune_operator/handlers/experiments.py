@@ -22,10 +22,10 @@ LOG = logging.getLogger("finetune_operator")
 
 def needs_experiment_reconcile(event_type: str | None, body: Mapping[str, Any]) -> bool:
     """The initial listing and new or changed specs; not our own status writes (variants' events cover those)."""
-    meta = body.get("metadata") or {}
-    if event_type == "DELETED" or meta.get("deletionTimestamp") or _finished(body):
+    meta, status = body.get("metadata") or {}, _status(body)
+    if event_type == "DELETED" or meta.get("deletionTimestamp") or status.phase in TERMINAL:
         return False
-    return event_type is None or _status(body).observed_generation != meta.get("generation")
+    return event_type is None or status.observed_generation != meta.get("generation")
 
 
 def _status(body: Mapping[str, Any]) -> FineTuneExperimentStatus:

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from finetune_api.measurements import DataHygiene
 from finetune_api.resolve import resolve
 from finetune_api.v1alpha1.job import FineTuneJobSpec
 from finetune_api.v1alpha1.task import TaskSpec
@@ -58,7 +59,7 @@ def _rec(text: str, label: str | None = "a") -> Record:
 
 
 def test_empty_and_duplicate_rows_are_dropped_and_counted() -> None:
-    report = hygiene.HygieneReport()
+    report = DataHygiene()
     rows = [_rec("x"), _rec(" "), _rec("x"), _rec("x", "b"), _rec("y")]
     kept = hygiene.deduplicate(hygiene.drop_empty(rows, report), report)
     assert [(r.fields["text"], r.label) for r in kept] == [("x", "a"), ("x", "b"), ("y", "a")]
@@ -68,8 +69,8 @@ def test_empty_and_duplicate_rows_are_dropped_and_counted() -> None:
 def test_leaked_rows_fail_unless_allowed() -> None:
     train, evaluation = [_rec("x"), _rec("y")], [_rec("y"), _rec("z")]
     with pytest.raises(DataError, match=r"1 evaluation rows also appear in the training data.*allowOverlap"):
-        hygiene.check_overlap(train, evaluation, allow=False, report=hygiene.HygieneReport())
-    report = hygiene.HygieneReport()
+        hygiene.check_overlap(train, evaluation, allow=False, report=DataHygiene())
+    report = DataHygiene()
     hygiene.check_overlap(train, evaluation, allow=True, report=report)
     assert report.overlap == 1
 

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from finetune_api.measurements import DataHygiene
 from finetune_api.resolve import resolve_task
 from finetune_api.v1alpha1.enums import DataFormat
 from finetune_api.v1alpha1.task import TaskSpec
@@ -105,7 +106,7 @@ def test_empty_completion_is_refused_and_empty_rows_are_dropped_and_reported(tmp
     message = _refused(path, PROMPTS)
     assert "line 4, column 'completion' (spec.task.completionColumn): the completion is empty" in message
     path.write_text("prompt,completion\nsay hi,hi\n,\n")
-    report = hygiene.HygieneReport()
+    report = DataHygiene()
     kept = hygiene.drop_empty(_records(path, PROMPTS), report, "d.csv")
     assert len(kept) == 1 and report.empty_dropped == 1
     assert "empty rows dropped: 1 (d.csv line 3)" in " ".join(report.lines())

@@ -10,13 +10,10 @@ from finetune_api.measurements import DataHygiene
 from ..errors import DataError
 from .records import Record
 
-# What the checks found is part of the run's measurements (finetune_api.measurements).
-HygieneReport = DataHygiene
-
 EXAMPLES_SHOWN = 5
 
 
-def drop_empty(records: list[Record], report: HygieneReport, source: str = "") -> list[Record]:
+def drop_empty(records: list[Record], report: DataHygiene, source: str = "") -> list[Record]:
     """Rows with no text at all are dropped by design; the report says how many and where."""
     kept = [r for r in records if not r.is_empty]
     report.empty_dropped += len(records) - len(kept)
@@ -25,7 +22,7 @@ def drop_empty(records: list[Record], report: HygieneReport, source: str = "") -
     return kept
 
 
-def deduplicate(records: list[Record], report: HygieneReport) -> list[Record]:
+def deduplicate(records: list[Record], report: DataHygiene) -> list[Record]:
     seen: set[tuple[str, str | None]] = set()
     kept = []
     for r in records:
@@ -37,7 +34,7 @@ def deduplicate(records: list[Record], report: HygieneReport) -> list[Record]:
     return kept
 
 
-def check_overlap(train: list[Record], evaluation: list[Record], allow: bool, report: HygieneReport) -> None:
+def check_overlap(train: list[Record], evaluation: list[Record], allow: bool, report: DataHygiene) -> None:
     train_keys = {r.key for r in train}
     shared = [r for r in evaluation if r.key in train_keys]
     report.overlap = len(shared)

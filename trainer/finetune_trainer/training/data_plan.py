@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finetune_api.measurements import DataHygiene
 from finetune_api.resolve import need
 from finetune_api.storage_uri import parse_uri
 from finetune_api.v1alpha1.enums import TaskType
@@ -29,7 +30,7 @@ class PreparedData:
     train_records: list[Record]
     eval_records: list[Record]
     labels: list[str] | None
-    report: hygiene.HygieneReport
+    report: DataHygiene
     hashes: dict[str, str] = field(default_factory=dict)
     train: TokenizedSet | None = None
     eval: TokenizedSet | None = None
@@ -54,7 +55,7 @@ def fetch_file(uri: str, spec: FineTuneJobSpec, dest_dir: Path) -> Path:
 
 def load_records(spec: FineTuneJobSpec, work: Path) -> PreparedData:
     ds, task = spec.dataset, spec.task
-    report = hygiene.HygieneReport()
+    report = DataHygiene()
     train_path = fetch_file(ds.train, spec, work / "data")
     hashes = {ds.train: sha256_file(train_path)}
     train = to_records(read_table(train_path, format_of(ds.train, ds.format), ds.encoding, ds.train), task, ds.train)

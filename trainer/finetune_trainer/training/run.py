@@ -201,12 +201,10 @@ def apply_method(model: Any, run: RunPlan, model_dir: str, reporter: Reporter) -
 
 @dataclass
 class Trained:
-    """The loop after training: its state, what its progress hook saw, and how long it took."""
+    """The loop after training: its state and what its progress hook saw (its cost is in the measurements)."""
 
     trainer: Any
     progress: ProgressCallback
-    runtime_s: float
-    packed: bool
     loss_history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -260,7 +258,7 @@ def train(ctx: RunContext, adapted: Adapted, run: RunPlan) -> Trained:
 def _trained(trainer: Any, progress: ProgressCallback, seconds: float, packed: bool, losses: list[Any]) -> Trained:
     padding = getattr(trainer.data_collator, "padding_fraction", None)
     progress.reporter.update(cost={"train_seconds": seconds, "padding_fraction": padding, "packed": packed})
-    return Trained(trainer, progress, seconds, packed, losses)
+    return Trained(trainer, progress, losses)
 
 
 def finished_state(trainer: Any, checkpoint: Path, progress: ProgressCallback) -> None:
