@@ -1,9 +1,9 @@
-"""A spec with every default filled in: what a job actually runs with, and what its output records.
+"""Every default, applied in one place: a FineTuneJob's spec becomes a ResolvedSpec (finetune_api.resolved).
 
-`resolve` is the only place a default is applied. The operator resolves before writing the trainer's
-ConfigMap; the trainer resolves again once it has the model (ModelFacts: per-architecture adapter
-targets, the tokenizer's length limit) and reads nothing but the result. Resolving is idempotent and a
-resolved spec is valid: it passes `finetune validate` exactly as the original did.
+The operator resolves once per reconcile, with its pod defaults (image, cpu, memory), and writes the result
+into the trainer's ConfigMap. The trainer resolves once per process, after it has fetched the model and
+knows its facts (architecture for adapter targets, the tokenizer's length limit). Resolving is idempotent
+and a resolved spec is valid: it passes `finetune validate` exactly as the original did.
 """
 
 from __future__ import annotations
@@ -11,6 +11,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
+from pydantic import BaseModel
+
+from .resolved import (
+    ChatTask,
+    ClassificationTask,
+    Ia3Method,
+    LayerwiseMethod,
+    LoraMethod,
+    PartialMethod,
+    PromptCompletionTask,
+    QloraMethod,
+    ResolvedDataset,
+    ResolvedEvaluation,
+    ResolvedJob,
+    ResolvedMethod,
+    ResolvedModel,
+    ResolvedOutput,
+    ResolvedResources,
+    ResolvedSpec,
+    ResolvedTask,
+    ResolvedTraining,
+    SoftPromptMethod,
+    TextTask,
+    WholeModelMethod,
+)
 from .storage_uri import parse_uri
 from .v1alpha1 import defaults
 from .v1alpha1.enums import CausalFormat, MethodType, Metric, TaskType
@@ -18,7 +43,6 @@ from .v1alpha1.job import FineTuneJob, FineTuneJobSpec
 from .v1alpha1.method import MethodSpec, QuantizationSpec
 from .v1alpha1.task import TaskSpec
 
-T = TypeVar("T")
 M = MethodType
 
 
@@ -30,6 +54,15 @@ class ModelFacts:
     max_length: int | None = None  # the tokenizer's model_max_length
 
 
+@dataclass(frozen=True)
+class PodDefaults:
+    """What a trainer pod gets when the spec does not say: the operator's settings, else the api's defaults."""
+
+    image: str = defaults.TRAINER_IMAGE
+    cpu: str = defaults.POD_CPU
+    memory: str = defaults.POD_MEMORY
+
+
 def headline_metric(spec: FineTuneJobSpec) -> Metric:
     """spec.evaluation.metric, else the gate's metric, else the task's (defaults.HEADLINE_METRIC)."""
     if spec.evaluation.metric:
@@ -39,35 +72,29 @@ def headline_metric(spec: FineTuneJobSpec) -> Metric:
     return defaults.HEADLINE_METRIC[spec.task.type]
 
 
-def resolve(spec: FineTuneJobSpec, facts: ModelFacts | None = None) -> FineTuneJobSpec:
-    facts = facts or ModelFacts()
-    dataset = spec.dataset
-    if dataset.eval is None and dataset.eval_split is None:
-        dataset = dataset.model_copy(update={"eval_split": defaults.EVAL_SPLIT})
-    if dataset.max_length is None and facts.max_length is not None:
-        dataset = dataset.model_copy(update={"max_length": min(facts.max_length, defaults.MAX_LENGTH_CAP)})
-    training = spec.training
-    fill = {"learning_rate": training.learning_rate or defaults.LEARNING_RATES[spec.method.type]}
-    if training.warmup_steps is None and training.warmup_ratio is None:
-        fill["warmup_ratio"] = defaults.WARMUP_RATIO
-    evaluation = spec.evaluation
-    if evaluation.metric is None:
-        evaluation = evaluation.model_copy(update={"metric": headline_metric(spec)})
-    model = spec.model
-    if model.tokenizer_uri is None:
-        model = model.model_copy(update={"tokenizer_uri": model.uri})
-    output = spec.output
-    if output.checkpoint_uri is None:
-        output = output.model_copy(update={"checkpoint_uri": default_checkpoint_uri(output.uri)})
-    return spec.model_copy(
-        update={
-            "model": model,
+def resolve(spec: FineTuneJobSpec, facts: ModelFacts | None = None, pod: PodDefaults | None = None) -> ResolvedSpec:
+    facts, pod = facts or ModelFacts(), pod or PodDefaults()
+    dataset = _fill(spec.dataset, max_length=defaults.MAX_LENGTH_CAP)
+    if dataset.eval is None:
+        dataset = _fill(dataset, eval_split=defaults.EVAL_SPLIT)
+    if facts.max_length is not None and dataset.max_length is not None and dataset.max_length > facts.max_length:
+        # Positions past the model's limit have no embedding: the tokenizer's limit bounds any request.
+        dataset = dataset.model_copy(update={"max_length": facts.max_length})
+    training = _fill(spec.training, learning_rate=defaults.LEARNING_RATES[spec.method.type])
+    if training.warmup_steps is None:
+        training = _fill(training, warmup_ratio=defaults.WARMUP_RATIO)
+    return ResolvedSpec.model_validate(
+        {
+            **dict(spec),
+            "model": _as(ResolvedModel, _fill(spec.model, tokenizer_uri=spec.model.uri)),
             "task": resolve_task(spec.task),
-            "dataset": dataset,
+            "dataset": _as(ResolvedDataset, dataset),
             "method": _method(spec.method, facts.model_type),
-            "training": training.model_copy(update=fill),
-            "evaluation": evaluation,
-            "output": output,
+            "training": _as(ResolvedTraining, training),
+            "evaluation": _as(ResolvedEvaluation, _fill(spec.evaluation, metric=headline_metric(spec))),
+            "output": _as(ResolvedOutput, _fill(spec.output, checkpoint_uri=default_checkpoint_uri(spec.output.uri))),
+            "resources": _as(ResolvedResources, _fill(spec.resources, cpu=pod.cpu, memory=pod.memory)),
+            "image": spec.image or pod.image,
         }
     )
 
@@ -76,47 +103,54 @@ def default_checkpoint_uri(output_uri: str) -> str:
     return str(parse_uri(output_uri).join(defaults.CHECKPOINTS)) + "/"
 
 
-def resolve_job(job: FineTuneJob, facts: ModelFacts | None = None) -> FineTuneJob:
-    return job.model_copy(update={"spec": resolve(job.spec, facts)})
+def resolve_job(job: FineTuneJob, facts: ModelFacts | None = None, pod: PodDefaults | None = None) -> ResolvedJob:
+    return ResolvedJob.model_validate({**dict(job), "spec": resolve(job.spec, facts, pod)})
 
 
-def resolve_task(task: TaskSpec) -> TaskSpec:
+def resolve_task(task: TaskSpec) -> ResolvedTask:
     """The task with the columns (and the causal format) it reads filled in."""
     if task.type == TaskType.SEQUENCE_CLASSIFICATION:
-        return _fill(task, text_column=defaults.TEXT_COLUMN, label_column=defaults.LABEL_COLUMN)
+        return _as(
+            ClassificationTask, _fill(task, text_column=defaults.TEXT_COLUMN, label_column=defaults.LABEL_COLUMN)
+        )
     task = _fill(task, format=defaults.CAUSAL_FORMAT)
     if task.format == CausalFormat.PROMPT_COMPLETION:
-        return _fill(task, prompt_column=defaults.PROMPT_COLUMN, completion_column=defaults.COMPLETION_COLUMN)
+        filled = _fill(task, prompt_column=defaults.PROMPT_COLUMN, completion_column=defaults.COMPLETION_COLUMN)
+        return _as(PromptCompletionTask, filled)
     if task.format == CausalFormat.CHAT:
-        return _fill(task, messages_column=defaults.MESSAGES_COLUMN)
-    return _fill(task, text_column=defaults.TEXT_COLUMN)
+        return _as(ChatTask, _fill(task, messages_column=defaults.MESSAGES_COLUMN))
+    return _as(TextTask, _fill(task, text_column=defaults.TEXT_COLUMN))
 
 
-def _method(method: MethodSpec, model_type: str | None) -> MethodSpec:
+def _method(method: MethodSpec, model_type: str | None) -> ResolvedMethod:
     kind = method.type
     if kind in (M.LORA, M.QLORA):
         r = method.r or defaults.LORA_R
         method = _fill(method, r=r, alpha=float(defaults.LORA_ALPHA_PER_R * r), dropout=defaults.LORA_DROPOUT)
         method = _fill(method, target_modules=_listed(defaults.LORA_TARGETS.get(model_type or "")))
-    if kind == M.QLORA:
-        method = _fill(method, quantization=QuantizationSpec())
-    if kind == M.IA3 and method.target_modules is None and model_type in defaults.IA3_TARGETS:
-        targets, feedforward = defaults.IA3_TARGETS[model_type]
-        method = _fill(method, target_modules=list(targets), feedforward_modules=list(feedforward))
+        if kind == M.LORA:
+            return _as(LoraMethod, method)
+        return _as(QloraMethod, _fill(method, quantization=QuantizationSpec()))
+    if kind == M.IA3:
+        if method.target_modules is None and model_type in defaults.IA3_TARGETS:
+            targets, feedforward = defaults.IA3_TARGETS[model_type]
+            method = _fill(method, target_modules=list(targets), feedforward_modules=list(feedforward))
+        return _as(Ia3Method, method)
     if kind == M.PARTIAL:
-        method = _fill(method, layers=defaults.PARTIAL_LAYERS)
+        return _as(PartialMethod, _fill(method, layers=defaults.PARTIAL_LAYERS))
     if kind == M.LAYERWISE_LR:
-        method = _fill(method, decay=defaults.LAYERWISE_DECAY)
+        return _as(LayerwiseMethod, _fill(method, decay=defaults.LAYERWISE_DECAY))
     if kind in (M.PROMPT_TUNING, M.PREFIX_TUNING):
-        method = _fill(method, virtual_tokens=defaults.VIRTUAL_TOKENS)
-    return method
+        return _as(SoftPromptMethod, _fill(method, virtual_tokens=defaults.VIRTUAL_TOKENS))
+    return _as(WholeModelMethod, method)
 
 
 def _listed(names: tuple[str, ...] | None) -> list[str] | None:
     return list(names) if names else None
 
 
-ModelT = TypeVar("ModelT", TaskSpec, MethodSpec)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
 
 
 def _fill(model: ModelT, **values: object) -> ModelT:
@@ -125,8 +159,6 @@ def _fill(model: ModelT, **values: object) -> ModelT:
     return model.model_copy(update=missing) if missing else model
 
 
-def need(value: T | None, field: str) -> T:
-    """A resolved field's value; None means the caller read a spec that was never resolved."""
-    if value is None:
-        raise ValueError(f"{field} is unset: resolve the spec (finetune_api.resolve) before reading it")
-    return value
+def _as(resolved: type[R], section: BaseModel) -> R:
+    """A spec section as its resolved type; a field still unset fails here, naming it."""
+    return resolved.model_validate(dict(section))

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from finetune_api.durations import duration_seconds
 from finetune_api.pod_contract import Owner, owned_part, published_output, status_patch
-from finetune_api.resolve import resolve_job
+from finetune_api.resolve import PodDefaults, resolve_job
+from finetune_api.resolved import ResolvedJob
 from finetune_api.v1alpha1.enums import FailureClass, Phase
 from finetune_api.v1alpha1.job import FineTuneJob
 from finetune_api.v1alpha1.status import Condition, Failure, FineTuneJobStatus
@@ -51,15 +52,24 @@ def parse(body: Mapping[str, Any]) -> FineTuneJob:
     return FineTuneJob.model_validate(doc)
 
 
-def preflight(body: Mapping[str, Any]) -> tuple[FineTuneJob | None, list[str]]:
-    """The checks a schema cannot express, before anything is created (no pod, no GPU taken)."""
+def preflight(body: Mapping[str, Any], pod: PodDefaults) -> tuple[ResolvedJob | None, list[str]]:
+    """The checks a schema cannot express, before anything is created (no pod, no GPU taken); then the
+    job resolved, once for this reconcile: everything after reads it, and the trainer's ConfigMap shows it."""
     try:
         job = parse(body)
     except ValidationError as exc:
-        return None, [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
+        return None, _messages(exc)
     errors = [p.render() for p in run_checks(job.spec) if p.severity == Severity.ERROR]
-    # Everything after this reads the resolved spec: the trainer's ConfigMap shows what it will run with.
-    return resolve_job(job), errors
+    if errors:
+        return None, errors
+    try:
+        return resolve_job(job, pod=pod), []
+    except ValidationError as exc:
+        return None, _messages(exc)
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    return [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
 
 
 def needs_reconcile(event_type: str | None, body: Mapping[str, Any]) -> bool:
@@ -113,7 +123,7 @@ class Snapshot:
         return cls(api.get_job(namespace, job_name(name)), api.trainer_pods(namespace, name))
 
 
-def ensure(api: KubeApi, obj: Observed, job: FineTuneJob, settings: OperatorSettings) -> Snapshot:
+def ensure(api: KubeApi, obj: Observed, job: ResolvedJob, settings: OperatorSettings) -> Snapshot:
     """Create or converge every object the job needs; an unchanged spec changes nothing.
 
     Returns the Job as this left it, so the status sync that follows need not read it again.

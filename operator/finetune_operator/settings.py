@@ -6,6 +6,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from finetune_api.pod_contract import DEFAULT_COLLECTIVE_TIMEOUT_SECONDS
+from finetune_api.resolve import PodDefaults
+from finetune_api.v1alpha1 import defaults
 
 
 class OperatorSettings(BaseSettings):
@@ -13,7 +15,7 @@ class OperatorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FINETUNE_OPERATOR_", frozen=True)
 
-    trainer_image: str = Field(default="ghcr.io/finetune-dev/trainer:0.1.0", description="Default trainer image.")
+    trainer_image: str = Field(default=defaults.TRAINER_IMAGE, description="Default trainer image.")
     image_pull_policy: str = Field(default="IfNotPresent", description="Pull policy of trainer pods.")
     trainer_metrics_port: int = Field(default=9090, description="Port of the trainer's Prometheus endpoint.")
     rendezvous_port: int = Field(default=29500, description="torch.distributed rendezvous port for multi-node jobs.")
@@ -32,8 +34,10 @@ class OperatorSettings(BaseSettings):
     )
     work_dir_size: str = Field(default="100Gi", description="sizeLimit of the trainer's scratch emptyDir.")
     shm_size: str = Field(default="8Gi", description="sizeLimit of /dev/shm (memory-backed) for data loaders and NCCL.")
-    default_cpu: str = Field(default="4", description="CPU per trainer pod when the spec gives none.")
-    default_memory: str = Field(default="16Gi", description="Memory per trainer pod when the spec gives none.")
+    default_cpu: str = Field(default=defaults.POD_CPU, description="CPU per trainer pod when the spec gives none.")
+    default_memory: str = Field(
+        default=defaults.POD_MEMORY, description="Memory per trainer pod when the spec gives none."
+    )
     gpu_tolerations: bool = Field(default=True, description="Tolerate the nvidia.com/gpu NoSchedule taint on GPU pods.")
     termination_grace_seconds: int = Field(
         default=120, description="Time a SIGTERMed trainer has to save its checkpoint."
@@ -68,3 +72,8 @@ class OperatorSettings(BaseSettings):
         le=10,
         description="Seconds a status sync waits after the first Job or pod event, so a burst of them is read once.",
     )
+
+    @property
+    def pod_defaults(self) -> PodDefaults:
+        """What resolving a spec fills in for its pods: the image, cpu and memory the chart set."""
+        return PodDefaults(image=self.trainer_image, cpu=self.default_cpu, memory=self.default_memory)

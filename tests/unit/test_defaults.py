@@ -14,12 +14,31 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from finetune_api.crd import build_crd
-from finetune_api.resolve import ModelFacts, resolve, resolve_job
+from finetune_api.resolve import ModelFacts, PodDefaults, resolve, resolve_job
+from finetune_api.resolved import (
+    ChatTask,
+    ClassificationTask,
+    Epochs,
+    EvalSplit,
+    Ia3Method,
+    LayerwiseMethod,
+    LoraMethod,
+    PartialMethod,
+    PromptCompletionTask,
+    QloraMethod,
+    ResolvedSpec,
+    SoftPromptMethod,
+    TextTask,
+    WholeModelMethod,
+)
+from finetune_api.v1alpha1 import defaults
 from finetune_api.v1alpha1.enums import MethodType
 from finetune_api.v1alpha1.job import FineTuneJobSpec
 from finetune_api.validation import validate_document, validate_file
+from finetune_operator.settings import OperatorSettings
 from tests.conftest import merge
 
 EXAMPLES = sorted(
@@ -36,6 +55,7 @@ BASE: dict[str, Any] = {
     "output": {"uri": "s3://models/out/j/"},
 }
 CAUSAL = {"task": {"type": "causal-lm"}}
+TEXT_TASK = {"type": "causal-lm", "format": "text"}
 Spec = FineTuneJobSpec
 
 
@@ -51,7 +71,7 @@ def _descriptions() -> dict[str, str]:
     return out
 
 
-def _resolved(changes: dict[str, Any] | None = None) -> Spec:
+def _resolved(changes: dict[str, Any] | None = None) -> ResolvedSpec:
     return resolve(FineTuneJobSpec.model_validate(merge(BASE, changes or {})))
 
 
@@ -147,11 +167,16 @@ def test_headline_metric_default_follows_the_gate_then_the_task() -> None:
 
 def test_model_facts_fill_length_and_adapter_targets() -> None:
     text = _descriptions()["spec.dataset.maxLength"]
-    cap = int(re.search(r"capped at ([0-9]+)", text).group(1))  # type: ignore[union-attr]
+    cap = int(re.search(r"Default ([0-9]+)\.", text).group(1))  # type: ignore[union-attr]
+    assert _resolved().dataset.max_length == cap, "without the model's facts (the operator) the cap applies"
     facts = ModelFacts(model_type="bert", max_length=512)
     lora = resolve(_resolved({"method": {"type": "lora"}}), facts)
     assert lora.dataset.max_length == 512 and lora.method.target_modules == ["query", "value"]
     assert resolve(_resolved(), ModelFacts(max_length=10**30)).dataset.max_length == cap
+    asked = _resolved({"dataset": {"maxLength": 4096}})
+    assert asked.dataset.max_length == 4096
+    assert resolve(asked, facts).dataset.max_length == 512, "no length past the model's positions"
+    assert resolve(_resolved({"dataset": {"maxLength": 128}}), facts).dataset.max_length == 128
     ia3 = resolve(_resolved({"method": {"type": "ia3"}}), ModelFacts(model_type="llama"))
     assert ia3.method.target_modules == ["k_proj", "v_proj", "down_proj"]
     assert ia3.method.feedforward_modules == ["down_proj"]
@@ -172,3 +197,51 @@ def test_a_resolved_example_is_valid_and_resolving_is_idempotent(path: Path) -> 
     result = validate_document(doc)
     assert result.ok, [p.render() for p in result.errors]
     assert resolved.spec.training.learning_rate is not None and resolved.spec.evaluation.metric is not None
+
+
+def test_pod_defaults_come_from_the_operator_else_the_api() -> None:
+    spec = _resolved()
+    assert (spec.image, spec.resources.cpu, spec.resources.memory) == (
+        defaults.TRAINER_IMAGE,
+        defaults.POD_CPU,
+        defaults.POD_MEMORY,
+    )
+    chart = PodDefaults(image="registry.local/trainer:1.2.3", cpu="8", memory="64Gi")
+    mine = resolve(FineTuneJobSpec.model_validate(merge(BASE, {"resources": {"cpu": "2"}})), pod=chart)
+    assert (mine.image, mine.resources.cpu, mine.resources.memory) == ("registry.local/trainer:1.2.3", "2", "64Gi")
+    assert OperatorSettings().pod_defaults == PodDefaults(), "the operator's own defaults are the api's"
+
+
+@pytest.mark.parametrize(
+    ("changes", "task", "method"),
+    [
+        ({}, ClassificationTask, WholeModelMethod),
+        ({**CAUSAL, "method": {"type": "lora"}}, PromptCompletionTask, LoraMethod),
+        ({"task": {"type": "causal-lm", "format": "chat"}, "method": {"type": "qlora"}}, ChatTask, QloraMethod),
+        (
+            {"task": {"type": "causal-lm", "format": "text"}, "method": {"type": "prefix-tuning"}},
+            TextTask,
+            SoftPromptMethod,
+        ),
+        ({"method": {"type": "partial"}}, ClassificationTask, PartialMethod),
+        ({"method": {"type": "layerwise-lr"}}, ClassificationTask, LayerwiseMethod),
+        ({"method": {"type": "ia3"}}, ClassificationTask, Ia3Method),
+    ],
+)
+def test_the_resolved_task_and_method_are_typed_by_shape(changes: dict[str, Any], task: type, method: type) -> None:
+    spec = _resolved(changes)
+    assert type(spec.task) is task and type(spec.method) is method
+    assert isinstance(spec.training.length, Epochs) and spec.training.warmup(100) == 0
+    assert spec.dataset.eval_source == EvalSplit(defaults.EVAL_SPLIT)
+
+
+def test_a_resolved_spec_refuses_a_field_left_unset() -> None:
+    spec = _resolved()
+    doc = spec.model_dump()
+    doc["dataset"]["max_length"] = None
+    with pytest.raises(ValidationError, match="max_length"):
+        ResolvedSpec.model_validate(doc)
+    doc = spec.model_dump()
+    doc["training"]["warmup_ratio"] = None
+    with pytest.raises(ValidationError, match="exactly one of warmupRatio and warmupSteps"):
+        ResolvedSpec.model_validate(doc)

@@ -18,6 +18,7 @@ from finetune_api.pod_contract import (
     published_output,
     status_patch,
 )
+from finetune_api.resolve import resolve_job
 from finetune_api.v1alpha1.enums import FailureClass, Metric, Phase
 from finetune_api.v1alpha1.experiment_status import FineTuneExperimentStatus, VariantStatus
 from finetune_api.v1alpha1.status import FineTuneJobStatus, Progress
@@ -98,7 +99,7 @@ def test_the_rendered_pod_uses_the_contracts_names() -> None:
 
     job = validate_file(EXAMPLE)[0].job
     assert job is not None
-    pod = render(job, OperatorSettings()).of_kind("Job")[0]["spec"]["template"]["spec"]
+    pod = render(resolve_job(job), OperatorSettings()).of_kind("Job")[0]["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["name"] == CONTAINER and container["terminationMessagePath"] == TERMINATION_LOG
     assert container["command"][-2:] == ["--config", CONFIG_FILE]

@@ -64,7 +64,8 @@ class DatasetSpec(SpecModel):
         le=131_072,
         description=(
             "Truncate tokenized rows to this many tokens (the count of truncated rows is reported). "
-            f"Default: the tokenizer's model_max_length, capped at {defaults.MAX_LENGTH_CAP}."
+            f"Default {defaults.MAX_LENGTH_CAP}. Never more than the tokenizer's model_max_length: a larger value "
+            "is lowered to it (positions past the model's limit have no embedding)."
         ),
     )
     deduplicate: bool = Field(

@@ -69,8 +69,13 @@ COMPLETION_COLUMN = "completion"
 MESSAGES_COLUMN = "messages"
 CAUSAL_FORMAT = CausalFormat.PROMPT_COMPLETION
 
+# What a trainer pod gets when neither the spec nor the operator's settings (the chart's values) say.
+TRAINER_IMAGE = "ghcr.io/finetune-dev/trainer:0.1.0"
+POD_CPU = "4"
+POD_MEMORY = "16Gi"
+
 EVAL_SPLIT = 0.1
-MAX_LENGTH_CAP = 1024  # tokens, when the tokenizer's own limit is larger (or unset)
+MAX_LENGTH_CAP = 1024  # tokens; the tokenizer's own limit lowers it (and any maxLength) further
 WARMUP_RATIO = 0.0
 CHECKPOINTS = "checkpoints"  # under output.uri
 HEADLINE_METRIC: dict[TaskType, Metric] = {

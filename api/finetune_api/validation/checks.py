@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..durations import duration_seconds
-from ..resolve import resolve
+from ..resolve import resolve_task
+from ..resolved import ClassificationTask, PromptCompletionTask
 from ..storage_uri import DATA_EXTENSIONS, StorageUri, parse_uri
 from ..v1alpha1.enums import METRICS_BY_TASK, CausalFormat, GateAgainst, MethodType, Metric, TaskType
 from ..v1alpha1.job import FineTuneJobSpec
@@ -111,8 +112,8 @@ def output_is_a_prefix(spec: FineTuneJobSpec) -> Iterator[Problem]:
 
 @check
 def columns_are_distinct(spec: FineTuneJobSpec) -> Iterator[Problem]:
-    task = resolve(spec).task  # the columns the trainer will read, defaults included
-    if task.type == TaskType.SEQUENCE_CLASSIFICATION:
+    task = resolve_task(spec.task)  # the columns the trainer will read, defaults included
+    if isinstance(task, ClassificationTask):
         text, label = task.text_column, task.label_column
         if text == label:
             yield Problem(
@@ -124,7 +125,7 @@ def columns_are_distinct(spec: FineTuneJobSpec) -> Iterator[Problem]:
         if task.labels is not None and len(set(task.labels)) != len(task.labels):
             dup = sorted({x for x in task.labels if task.labels.count(x) > 1})
             yield Problem("spec.task.labels", f"lists {dup} more than once", "list each label once", source="check")
-    elif task.format == CausalFormat.PROMPT_COMPLETION:
+    elif isinstance(task, PromptCompletionTask):
         prompt, completion = task.prompt_column, task.completion_column
         if prompt == completion:
             yield Problem(

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from finetune_api.experiment.expand import EXPERIMENT_LABEL
+from finetune_api.resolve import resolve_job
 from finetune_api.v1alpha1.enums import Metric
 from finetune_api.v1alpha1.experiment import REPORT_NAME, FineTuneExperiment
 from finetune_api.v1alpha1.experiment_status import BestVariant, VariantStatus
@@ -79,8 +80,9 @@ def job(experiment: FineTuneExperiment, settings: OperatorSettings) -> dict[str,
     small = template.model_copy(
         update={"resources": ResourcesSpec(gpus=0, nodes=1, cpu="1", memory="2Gi"), "service_account_name": None}
     )
-    pseudo = FineTuneJob(
-        metadata=ObjectMeta(name=report_name(name), namespace=experiment.metadata.namespace), spec=small
+    pseudo = resolve_job(
+        FineTuneJob(metadata=ObjectMeta(name=report_name(name), namespace=experiment.metadata.namespace), spec=small),
+        pod=settings.pod_defaults,
     )
     pod = pod_template(pseudo, settings)
     pod["metadata"]["labels"] = {**(experiment.metadata.labels or {}), **report_labels(name)}

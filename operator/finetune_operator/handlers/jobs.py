@@ -50,7 +50,7 @@ def reconcile(runtime: Runtime, key: Key) -> None:
         return
     with OPERATOR_METRICS.reconcile.time():
         try:
-            job, problems = preflight(body)
+            job, problems = preflight(body, runtime.settings.pod_defaults)
             if problems or job is None:
                 reject(api, obj, problems)
                 LOG.info("[%s/%s] rejected: %s", *key, "; ".join(problems))

@@ -7,7 +7,7 @@ from typing import Any
 from finetune_api.durations import duration_seconds
 from finetune_api.exit_codes import NON_RETRYABLE
 from finetune_api.pod_contract import CONTAINER
-from finetune_api.v1alpha1.job import FineTuneJob
+from finetune_api.resolved import ResolvedJob
 
 from ..naming import KUEUE_QUEUE_LABEL, job_name, labels
 from ..settings import OperatorSettings
@@ -27,7 +27,7 @@ def pod_failure_policy() -> dict[str, Any]:
     }
 
 
-def job(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:
+def job(job: ResolvedJob, settings: OperatorSettings) -> dict[str, Any]:
     spec = job.spec
     name = job.metadata.name
     nodes = spec.resources.nodes

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from finetune_api.resolve import resolve_job
-from finetune_api.v1alpha1.job import FineTuneJob
+from finetune_api.resolved import ResolvedJob
 
 from ..settings import OperatorSettings
 from .config import config_map
@@ -23,8 +22,8 @@ class RenderedObjects:
         return [o for o in self.objects if o["kind"] == kind]
 
 
-def render(job: FineTuneJob, settings: OperatorSettings) -> RenderedObjects:
-    job = resolve_job(job)  # idempotent; every renderer below reads the resolved spec
+def render(job: ResolvedJob, settings: OperatorSettings) -> RenderedObjects:
+    """Pure: the resolved job (finetune_api.resolve, with the settings' pod defaults) as objects."""
     objects: list[dict[str, Any]] = [config_map(job)]
     if not job.spec.service_account_name:
         objects.append(service_account(job))

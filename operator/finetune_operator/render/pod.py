@@ -19,7 +19,7 @@ from finetune_api.pod_contract import (
     TERMINATION_LOG,
     WORK_DIR,
 )
-from finetune_api.v1alpha1.job import FineTuneJob
+from finetune_api.resolved import ResolvedJob
 
 from ..naming import JOB_LABEL, config_map_name, labels, service_name, trainer_service_account
 from ..settings import OperatorSettings
@@ -30,7 +30,7 @@ HOSTNAME_LABEL = "kubernetes.io/hostname"
 LAUNCHER_EXIT_SECONDS = 10
 
 
-def _env(job: FineTuneJob, settings: OperatorSettings) -> list[dict[str, Any]]:
+def _env(job: ResolvedJob, settings: OperatorSettings) -> list[dict[str, Any]]:
     spec = job.spec
     env: list[dict[str, Any]] = [
         {"name": ENV_TERMINATION_LOG, "value": TERMINATION_LOG},
@@ -40,7 +40,7 @@ def _env(job: FineTuneJob, settings: OperatorSettings) -> list[dict[str, Any]]:
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - an emptyDir: the root filesystem is read-only
         {"name": "HF_HOME", "value": HF_HOME},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
-        {"name": ENV_IMAGE, "value": spec.image or settings.trainer_image},
+        {"name": ENV_IMAGE, "value": spec.image},
     ]
     ref = spec.s3.secret_ref if spec.s3 else None
     if ref:
@@ -68,7 +68,7 @@ def _env(job: FineTuneJob, settings: OperatorSettings) -> list[dict[str, Any]]:
     return env
 
 
-def _command(job: FineTuneJob, settings: OperatorSettings) -> list[str]:
+def _command(job: ResolvedJob, settings: OperatorSettings) -> list[str]:
     res = job.spec.resources
     trainer = ["-m", "finetune_trainer", "--config", CONFIG_FILE]
     if res.gpus <= 1 and res.nodes == 1:
@@ -108,16 +108,16 @@ def shutdown_timeout(grace_seconds: int) -> int:
     return max(grace_seconds - LAUNCHER_EXIT_SECONDS, 1)
 
 
-def _resources(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:
+def _resources(job: ResolvedJob) -> dict[str, Any]:
     res = job.spec.resources
-    amounts: dict[str, str] = {"cpu": res.cpu or settings.default_cpu, "memory": res.memory or settings.default_memory}
+    amounts = {"cpu": res.cpu, "memory": res.memory}
     limits = dict(amounts)
     if res.gpus:
         limits[res.gpu_resource_name] = str(res.gpus)
     return {"requests": {**amounts, **({res.gpu_resource_name: str(res.gpus)} if res.gpus else {})}, "limits": limits}
 
 
-def _placement(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:
+def _placement(job: ResolvedJob, settings: OperatorSettings) -> dict[str, Any]:
     spec = job.spec
     sched = spec.scheduling
     out: dict[str, Any] = {}
@@ -151,18 +151,18 @@ def _placement(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:
     return out
 
 
-def pod_template(job: FineTuneJob, settings: OperatorSettings) -> dict[str, Any]:
+def pod_template(job: ResolvedJob, settings: OperatorSettings) -> dict[str, Any]:
     name = job.metadata.name
     spec = job.spec
     container = {
         "name": CONTAINER,
-        "image": spec.image or settings.trainer_image,
+        "image": spec.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": _command(job, settings),
         "env": _env(job, settings),
         "ports": [{"name": "metrics", "containerPort": settings.trainer_metrics_port}]
         + ([{"name": "rendezvous", "containerPort": settings.rendezvous_port}] if spec.resources.nodes > 1 else []),
-        "resources": _resources(job, settings),
+        "resources": _resources(job),
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
             {"name": "work", "mountPath": WORK_DIR},

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from finetune_api.resolve import resolve_job
 from finetune_api.validation import validate_file
 from finetune_operator.experiment import report_job
 from finetune_operator.render import render
@@ -47,7 +48,7 @@ def _rendered_job(path: Path, name: str) -> dict[str, Any]:
     job = result.job
     assert job is not None
     job = job.model_copy(update={"metadata": job.metadata.model_copy(update={"namespace": NS, "name": name})})
-    objects = render(job, OperatorSettings()).objects
+    objects = render(resolve_job(job, pod=OperatorSettings().pod_defaults), OperatorSettings()).objects
     return next(o for o in objects if o["kind"] == "Job")
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from finetune_api.exit_codes import EXIT_CODES
 from finetune_api.pod_contract import CONFIG_FILE, TerminationMessage
+from finetune_api.resolve import resolve_job
 from finetune_api.v1alpha1.enums import FailureClass
 from finetune_api.validation import validate_document
 from finetune_operator.render import render
@@ -35,7 +36,9 @@ def _rank_commands(
     """Each pod's command from the rendered Job, with the values the kubelet would put in its $(VARS)."""
     result = validate_document(job)
     assert result.errors == [] and result.job is not None, result.errors  # the operator renders valid specs only
-    rendered = next(o for o in render(result.job, settings or OperatorSettings()).objects if o["kind"] == "Job")
+    settings = settings or OperatorSettings()
+    objects = render(resolve_job(result.job, pod=settings.pod_defaults), settings).objects
+    rendered = next(o for o in objects if o["kind"] == "Job")
     command: list[str] = rendered["spec"]["template"]["spec"]["containers"][0]["command"]
     port = str(free_port())
     commands = []

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from finetune_api.pod_contract import CONFIG_FILE, ENV_COLLECTIVE_TIMEOUT
+from finetune_api.resolve import resolve_job
 from finetune_api.validation import validate_document, validate_file
 from finetune_operator.render import render
 from finetune_operator.render.pod import shutdown_timeout
@@ -31,7 +32,7 @@ def _rendered(path: Path) -> list[dict[str, Any]]:
     assert job is not None
     if job.metadata.namespace is None:
         job = job.model_copy(update={"metadata": job.metadata.model_copy(update={"namespace": "default"})})
-    return list(render(job, SETTINGS).objects)
+    return list(render(resolve_job(job, pod=SETTINGS.pod_defaults), SETTINGS).objects)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
@@ -100,7 +101,9 @@ def _pod_spec(resources: dict[str, Any]) -> dict[str, Any]:
     doc["metadata"]["namespace"] = "default"
     result = validate_document(doc)
     assert result.errors == [] and result.job is not None, result.errors
-    rendered = next(o for o in render(result.job, SETTINGS).objects if o["kind"] == "Job")
+    rendered = next(
+        o for o in render(resolve_job(result.job, pod=SETTINGS.pod_defaults), SETTINGS).objects if o["kind"] == "Job"
+    )
     return dict(rendered["spec"]["template"]["spec"])
 
 

@@ -6,9 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from finetune_api.resolve import need
-from finetune_api.v1alpha1.enums import CausalFormat, TaskType
-from finetune_api.v1alpha1.task import TaskSpec
+from finetune_api.resolved import ChatTask, ClassificationTask, PromptCompletionTask, ResolvedTask
 
 from .fields import Cell, as_label, as_messages, as_text
 from .files import Table, require_columns
@@ -39,35 +37,27 @@ def _has_text(value: Any) -> bool:
     return value is not None
 
 
-def columns_for(task: TaskSpec) -> dict[str, str]:
+def columns_for(task: ResolvedTask) -> dict[str, str]:
     """Spec field -> column, from the resolved task."""
-    if task.type == TaskType.SEQUENCE_CLASSIFICATION:
-        cols = {
-            "textColumn": need(task.text_column, "spec.task.textColumn"),
-            "labelColumn": need(task.label_column, "spec.task.labelColumn"),
-        }
+    if isinstance(task, ClassificationTask):
+        cols = {"textColumn": task.text_column, "labelColumn": task.label_column}
         if task.text_pair_column:
             cols["textPairColumn"] = task.text_pair_column
         return cols
-    fmt = need(task.format, "spec.task.format")
-    if fmt == CausalFormat.PROMPT_COMPLETION:
-        cols = {
-            "promptColumn": need(task.prompt_column, "spec.task.promptColumn"),
-            "completionColumn": need(task.completion_column, "spec.task.completionColumn"),
-        }
+    if isinstance(task, PromptCompletionTask):
+        cols = {"promptColumn": task.prompt_column, "completionColumn": task.completion_column}
         if task.input_column:
             cols["inputColumn"] = task.input_column
         return cols
-    if fmt == CausalFormat.CHAT:
-        return {"messagesColumn": need(task.messages_column, "spec.task.messagesColumn")}
-    return {"textColumn": need(task.text_column, "spec.task.textColumn")}
+    if isinstance(task, ChatTask):
+        return {"messagesColumn": task.messages_column}
+    return {"textColumn": task.text_column}
 
 
-def to_records(table: Table, task: TaskSpec, label: str) -> list[Record]:
+def to_records(table: Table, task: ResolvedTask, label: str) -> list[Record]:
     """Each row as a Record, every value checked for the type its role needs (data/fields.py)."""
     cols = columns_for(task)
     require_columns(table.frame, cols, label)
-    fmt = task.format
     out = []
     for i, row in enumerate(table.frame.to_dict(orient="records")):
         where = table.row(i)
@@ -75,12 +65,12 @@ def to_records(table: Table, task: TaskSpec, label: str) -> list[Record]:
         def cell(field: str, row_: dict[Any, Any] = row, where_: str = where) -> tuple[Any, Cell]:
             return row_[cols[field]], Cell(label, where_, cols[field], field)
 
-        if task.type == TaskType.SEQUENCE_CLASSIFICATION:
+        if isinstance(task, ClassificationTask):
             values = {"text": as_text(*cell("textColumn"))}
             if "textPairColumn" in cols:
                 values["text_pair"] = as_text(*cell("textPairColumn"))
             out.append(Record(values, as_label(*cell("labelColumn")), where))
-        elif fmt == CausalFormat.PROMPT_COMPLETION:
+        elif isinstance(task, PromptCompletionTask):
             prompt = as_text(*cell("promptColumn"))
             extra = as_text(*cell("inputColumn")) if "inputColumn" in cols else ""
             if extra.strip():
@@ -92,7 +82,7 @@ def to_records(table: Table, task: TaskSpec, label: str) -> list[Record]:
                     "the completion is empty, so the row has nothing to learn", "fill it in or drop the row"
                 )
             out.append(Record({"prompt": prompt, "completion": completion}, row=where))
-        elif fmt == CausalFormat.CHAT:
+        elif isinstance(task, ChatTask):
             out.append(Record({"messages": as_messages(*cell("messagesColumn"))}, row=where))
         else:
             out.append(Record({"text": as_text(*cell("textColumn"))}, row=where))

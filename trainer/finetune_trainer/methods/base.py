@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 from torch import nn
@@ -22,16 +22,22 @@ class MethodContext:
     weight_decay: float
 
 
-class Method:
-    """A method prepares a loaded model for training and builds its optimizer parameter groups."""
+S = TypeVar("S", bound=MethodSpec)
+
+
+class Method(Generic[S]):
+    """A method prepares a loaded model for training and builds its optimizer parameter groups.
+
+    S is the family's resolved spec (finetune_api.resolved): its parameters are set, by type.
+    """
 
     types: ClassVar[tuple[MethodType, ...]] = ()
     produces_adapter: ClassVar[bool] = False
 
-    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+    def prepare(self, model: nn.Module, spec: S, ctx: MethodContext) -> nn.Module:
         raise NotImplementedError
 
-    def parameter_groups(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> list[dict[str, Any]]:
+    def parameter_groups(self, model: nn.Module, spec: S, ctx: MethodContext) -> list[dict[str, Any]]:
         return decay_groups(
             [(n, p) for n, p in model.named_parameters() if p.requires_grad], ctx.learning_rate, ctx.weight_decay
         )

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from torch import nn
 
-from finetune_api.resolve import need
+from finetune_api.resolved import PartialMethod, WholeModelMethod
 from finetune_api.v1alpha1.enums import MethodType, TaskType
-from finetune_api.v1alpha1.method import MethodSpec
 
 from .base import Method, MethodContext, freeze_all, head_prefixes, transformer_blocks, unfreeze
 
 
-class Full(Method):
+class Full(Method[WholeModelMethod]):
     types = (MethodType.FULL,)
 
-    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+    def prepare(self, model: nn.Module, spec: WholeModelMethod, ctx: MethodContext) -> nn.Module:
         for p in model.parameters():
             p.requires_grad_(True)
         return model
@@ -27,21 +26,21 @@ def _head_modules(model: nn.Module, task: TaskType) -> list[nn.Module]:
     return [getattr(model, name) for name in head_prefixes(model)]
 
 
-class FeatureExtraction(Method):
+class FeatureExtraction(Method[WholeModelMethod]):
     types = (MethodType.FEATURE_EXTRACTION,)
 
-    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+    def prepare(self, model: nn.Module, spec: WholeModelMethod, ctx: MethodContext) -> nn.Module:
         freeze_all(model)
         unfreeze(_head_modules(model, ctx.task))
         return model
 
 
-class Partial(Method):
+class Partial(Method[PartialMethod]):
     types = (MethodType.PARTIAL,)
 
-    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+    def prepare(self, model: nn.Module, spec: PartialMethod, ctx: MethodContext) -> nn.Module:
         _, blocks = transformer_blocks(model)
-        n = need(spec.layers, "spec.method.layers")
+        n = spec.layers
         if n > len(blocks):
             from ..errors import ConfigError
 

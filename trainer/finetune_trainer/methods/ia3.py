@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from torch import nn
 
+from finetune_api.resolved import Ia3Method
 from finetune_api.v1alpha1.enums import MethodType
-from finetune_api.v1alpha1.method import MethodSpec
 
 from .adapters import check_targets, peft_task_type
 from .base import Method, MethodContext
 
 
-class IA3(Method):
+class IA3(Method[Ia3Method]):
     types = (MethodType.IA3,)
     produces_adapter = True
 
-    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+    def prepare(self, model: nn.Module, spec: Ia3Method, ctx: MethodContext) -> nn.Module:
         from peft import IA3Config, get_peft_model
 
         check_targets(model, spec.target_modules)

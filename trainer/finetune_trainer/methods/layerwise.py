@@ -6,23 +6,22 @@ from typing import Any
 
 from torch import nn
 
-from finetune_api.resolve import need
+from finetune_api.resolved import LayerwiseMethod
 from finetune_api.v1alpha1.enums import MethodType
-from finetune_api.v1alpha1.method import MethodSpec
 
 from .base import Method, MethodContext, decay_groups, transformer_blocks
 
 
-class LayerwiseLR(Method):
+class LayerwiseLR(Method[LayerwiseMethod]):
     types = (MethodType.LAYERWISE_LR,)
 
-    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+    def prepare(self, model: nn.Module, spec: LayerwiseMethod, ctx: MethodContext) -> nn.Module:
         for p in model.parameters():
             p.requires_grad_(True)
         return model
 
-    def parameter_groups(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> list[dict[str, Any]]:
-        decay = need(spec.decay, "spec.method.decay")
+    def parameter_groups(self, model: nn.Module, spec: LayerwiseMethod, ctx: MethodContext) -> list[dict[str, Any]]:
+        decay = spec.decay
         blocks_name, blocks = transformer_blocks(model)
         depth = len(blocks)
         # Depth index: embeddings 0, block i -> i + 1, head and final norm -> depth + 1.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from finetune_api.v1alpha1.enums import MethodType
 
 from .base import Method
@@ -11,7 +13,7 @@ from .layerwise import LayerwiseLR
 from .lora import LoRA
 from .soft_prompts import PrefixTuning, PromptTuning
 
-METHODS: dict[MethodType, Method] = {}
+METHODS: dict[MethodType, Method[Any]] = {}
 for _impl in (Full(), FeatureExtraction(), Partial(), LayerwiseLR(), LoRA(), PromptTuning(), PrefixTuning(), IA3()):
     for _type in _impl.types:
         METHODS[_type] = _impl
@@ -21,5 +23,5 @@ if _missing:
     raise ImportError(f"methods without an implementation: {_missing}")
 
 
-def get_method(method_type: MethodType) -> Method:
+def get_method(method_type: MethodType) -> Method[Any]:
     return METHODS[method_type]

@@ -6,19 +6,18 @@ from typing import Any
 
 from torch import nn
 
-from finetune_api.resolve import need
+from finetune_api.resolved import SoftPromptMethod
 from finetune_api.v1alpha1.enums import MethodType
-from finetune_api.v1alpha1.method import MethodSpec
 
 from .adapters import peft_task_type
 from .base import Method, MethodContext
 
 
-class PromptTuning(Method):
+class PromptTuning(Method[SoftPromptMethod]):
     types = (MethodType.PROMPT_TUNING,)
     produces_adapter = True
 
-    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+    def prepare(self, model: nn.Module, spec: SoftPromptMethod, ctx: MethodContext) -> nn.Module:
         from peft import PromptTuningConfig, PromptTuningInit, get_peft_model
 
         init: dict[str, Any] = {}
@@ -30,21 +29,21 @@ class PromptTuning(Method):
             }
         config = PromptTuningConfig(
             task_type=peft_task_type(ctx.task),
-            num_virtual_tokens=need(spec.virtual_tokens, "spec.method.virtualTokens"),
+            num_virtual_tokens=spec.virtual_tokens,
             **init,
         )
         return get_peft_model(model, config)
 
 
-class PrefixTuning(Method):
+class PrefixTuning(Method[SoftPromptMethod]):
     types = (MethodType.PREFIX_TUNING,)
     produces_adapter = True
 
-    def prepare(self, model: nn.Module, spec: MethodSpec, ctx: MethodContext) -> nn.Module:
+    def prepare(self, model: nn.Module, spec: SoftPromptMethod, ctx: MethodContext) -> nn.Module:
         from peft import PrefixTuningConfig, get_peft_model
 
         config = PrefixTuningConfig(
             task_type=peft_task_type(ctx.task),
-            num_virtual_tokens=need(spec.virtual_tokens, "spec.method.virtualTokens"),
+            num_virtual_tokens=spec.virtual_tokens,
         )
         return get_peft_model(model, config)

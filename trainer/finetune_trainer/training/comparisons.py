@@ -13,8 +13,7 @@ import torch
 from pydantic import BaseModel, ValidationError
 
 from finetune_api.measurements import FewShot, Forgetting
-from finetune_api.resolve import need
-from finetune_api.v1alpha1.enums import TaskType
+from finetune_api.resolved import ClassificationTask, ResolvedSpec
 from finetune_api.v1alpha1.job import FineTuneJobSpec
 
 from ..errors import ConfigError
@@ -60,8 +59,8 @@ def few_shot(ctx: RunContext, evaluate: Callable[[Any], dict[str, float]]) -> Fe
     if skip := few_shot_applicability(spec, ctx.model_dir):
         return FewShot(shots=shots, not_applicable=skip.reason)
     demos = select_demonstrations(data.train_records, data.eval_records, shots, spec.training.seed)
-    max_length = need(spec.dataset.max_length, "spec.dataset.maxLength")
-    if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
+    max_length, task = spec.dataset.max_length, spec.task
+    if isinstance(task, ClassificationTask):
         lm = _causal_lm(ctx.model_dir, spec, ctx.dtype)
         try:
             prompts = list(zip(data.eval_records, demos, strict=True))
@@ -69,16 +68,15 @@ def few_shot(ctx: RunContext, evaluate: Callable[[Any], dict[str, float]]) -> Fe
         finally:
             del lm
         return FewShot(shots=shots, scores=scores, demonstrations=used)
-    fmt = need(spec.task.format, "spec.task.format")
-    eval_set, mean_used = causal_few_shot_set(data.eval_records, demos, tokenizer, fmt, max_length)
+    eval_set, mean_used = causal_few_shot_set(data.eval_records, demos, tokenizer, task.format, max_length)
     return FewShot(shots=shots, scores=add_perplexity(evaluate(eval_set)), demonstrations=mean_used)
 
 
-def few_shot_applicability(spec: FineTuneJobSpec, model_dir: str) -> NotApplicable | None:
+def few_shot_applicability(spec: ResolvedSpec, model_dir: str) -> NotApplicable | None:
     """Why few-shot prompting cannot be measured for this task and model, or None where it can."""
-    if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
+    if isinstance(spec.task, ClassificationTask):
         return decoder_applicability(model_dir)
-    return causal_applicability(need(spec.task.format, "spec.task.format"))
+    return causal_applicability(spec.task.format)
 
 
 def _causal_lm(model_dir: str, spec: FineTuneJobSpec, dtype: torch.dtype) -> Any:
@@ -108,7 +106,7 @@ def reference_windows(ctx: RunContext) -> tuple[str, list[list[int]]]:
         ref = forgetting.builtin_reference()
     text = forgetting.read_reference(ref, cfg.max_tokens, list(ctx.data.hashes.values()))
     ids = ctx.tokenizer(text, add_special_tokens=False)["input_ids"]
-    window = min(forgetting.WINDOW, need(spec.dataset.max_length, "spec.dataset.maxLength"))
+    window = min(forgetting.WINDOW, spec.dataset.max_length)
     return ref.description, forgetting.windows(ids, cfg.max_tokens, window)
 
 

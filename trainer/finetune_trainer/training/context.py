@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from finetune_api.v1alpha1.job import FineTuneJob, FineTuneJobSpec
+from finetune_api.resolved import ResolvedJob, ResolvedSpec
 
 from ..observability.progress import Reporter
 from .data_plan import PreparedData
@@ -17,7 +17,7 @@ from .data_plan import PreparedData
 
 @dataclass(frozen=True)
 class RunContext:
-    job: FineTuneJob  # resolved, with the model's facts
+    job: ResolvedJob  # with the model's facts
     data: PreparedData
     tokenizer: Any
     model_dir: str
@@ -27,5 +27,5 @@ class RunContext:
     dist: Any  # accelerate's PartialState
 
     @property
-    def spec(self) -> FineTuneJobSpec:
+    def spec(self) -> ResolvedSpec:
         return self.job.spec

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from finetune_api.measurements import DataHygiene
-from finetune_api.resolve import need
+from finetune_api.resolved import ClassificationTask, EvalFile, ResolvedSpec
 from finetune_api.storage_uri import parse_uri
-from finetune_api.v1alpha1.enums import TaskType
 from finetune_api.v1alpha1.job import FineTuneJobSpec
 
 from ..data import hygiene
@@ -53,7 +52,7 @@ def fetch_file(uri: str, spec: FineTuneJobSpec, dest_dir: Path) -> Path:
     return dest
 
 
-def load_records(spec: FineTuneJobSpec, work: Path) -> PreparedData:
+def load_records(spec: ResolvedSpec, work: Path) -> PreparedData:
     ds, task = spec.dataset, spec.task
     report = DataHygiene()
     train_path = fetch_file(ds.train, spec, work / "data")
@@ -63,25 +62,24 @@ def load_records(spec: FineTuneJobSpec, work: Path) -> PreparedData:
     train = hygiene.drop_empty(train, report, ds.train)
     if ds.deduplicate:
         train = hygiene.deduplicate(train, report)
-    classification = task.type == TaskType.SEQUENCE_CLASSIFICATION
-    if ds.eval:
-        eval_path = fetch_file(ds.eval, spec, work / "data")
-        hashes[ds.eval] = sha256_file(eval_path)
+    classification = isinstance(task, ClassificationTask)
+    source = ds.eval_source
+    if isinstance(source, EvalFile):
+        eval_path = fetch_file(source.uri, spec, work / "data")
+        hashes[source.uri] = sha256_file(eval_path)
         evaluation = to_records(
-            read_table(eval_path, format_of(ds.eval, ds.format), ds.encoding, ds.eval), task, ds.eval
+            read_table(eval_path, format_of(source.uri, ds.format), ds.encoding, source.uri), task, source.uri
         )
         report.eval_rows_read = len(evaluation)
-        evaluation = hygiene.drop_empty(evaluation, report, ds.eval)
+        evaluation = hygiene.drop_empty(evaluation, report, source.uri)
         if not evaluation:
             raise DataError(
-                f"{ds.eval}: every one of its {report.eval_rows_read} rows is empty or blank, so nothing is left to "
+                f"{source.uri}: every one of its {report.eval_rows_read} rows is empty or blank, so nothing is left to "
                 "evaluate on; fill the file, or leave spec.dataset.eval out to hold out spec.dataset.evalSplit of "
                 "the training rows"
             )
     else:
-        train, evaluation = hygiene.split(
-            train, need(ds.eval_split, "spec.dataset.evalSplit"), spec.training.seed, stratify=classification
-        )
+        train, evaluation = hygiene.split(train, source.fraction, spec.training.seed, stratify=classification)
         report.eval_rows_read = len(evaluation)
     hygiene.check_overlap(train, evaluation, ds.allow_overlap, report)
     evaluation = hygiene.sample(evaluation, ds.max_eval_samples, spec.training.seed)
@@ -110,9 +108,9 @@ def _require_labels(records: list[Record], source: str) -> None:
             raise DataError(f"{source}: {r.row} has an empty label; fill it or drop the row")
 
 
-def tokenize(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any) -> None:
-    max_length = need(spec.dataset.max_length, "spec.dataset.maxLength")
-    if spec.task.type == TaskType.SEQUENCE_CLASSIFICATION:
+def tokenize(data: PreparedData, spec: ResolvedSpec, tokenizer: Any) -> None:
+    max_length, task = spec.dataset.max_length, spec.task
+    if isinstance(task, ClassificationTask):
         if data.labels is None:
             raise DataError("classification needs labels; none were found")
         ids = {label: i for i, label in enumerate(data.labels)}
@@ -121,9 +119,8 @@ def tokenize(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any) -> None:
             data.eval_records, tokenizer, ids, max_length, spec.dataset.eval or spec.dataset.train
         )
     else:
-        fmt = need(spec.task.format, "spec.task.format")
-        data.train = tokenize_causal(data.train_records, tokenizer, fmt, max_length)
-        data.eval = tokenize_causal(data.eval_records, tokenizer, fmt, max_length)
+        data.train = tokenize_causal(data.train_records, tokenizer, task.format, max_length)
+        data.eval = tokenize_causal(data.eval_records, tokenizer, task.format, max_length)
     data.report.truncated_rows = data.train.truncated + data.eval.truncated
     if not len(data.train) or not len(data.eval):
         raise DataError(

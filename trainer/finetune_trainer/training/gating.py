@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from finetune_api.measurements import RunMeasurements, metric_key
+from finetune_api.resolved import ResolvedSpec
 from finetune_api.v1alpha1.enums import GateAgainst
 from finetune_api.v1alpha1.evaluation import EvaluationSpec
-from finetune_api.v1alpha1.job import FineTuneJobSpec
 
 from ..errors import ConfigError
 from ..evaluation.gate import GateResult, Verdict, judge, judge_forgetting
 
 
-def refuse_inapplicable_gate(spec: FineTuneJobSpec, model_dir: str) -> None:
+def refuse_inapplicable_gate(spec: ResolvedSpec, model_dir: str) -> None:
     """A gate against few-shot where few-shot cannot be measured, refused as soon as the model's config is
     read: before the baseline and before any step, not after the training it would have judged."""
     from .comparisons import few_shot_applicability

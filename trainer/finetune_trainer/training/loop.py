@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from finetune_api.measurements import metric_key
-from finetune_api.resolve import need
+from finetune_api.resolved import Epochs, ResolvedSpec, Steps
 from finetune_api.v1alpha1.enums import Metric, Optimizer, TaskType
 from finetune_api.v1alpha1.job import FineTuneJobSpec
 
@@ -29,40 +29,34 @@ SCHEDULERS = {
 }
 
 
-def plan_total_steps(spec: FineTuneJobSpec, n_train: int, world_size: int) -> int:
+def plan_total_steps(spec: ResolvedSpec, n_train: int, world_size: int) -> int:
     t = spec.training
-    if t.max_steps:
-        return t.max_steps
+    length = t.length
+    if isinstance(length, Steps):
+        return length.count
     batches = math.ceil(n_train / (t.batch_size * world_size))
     per_epoch = max(1, math.ceil(batches / t.gradient_accumulation_steps))
-    return max(1, math.ceil((t.epochs or 1.0) * per_epoch))
-
-
-def warmup_steps(spec: FineTuneJobSpec, total_steps: int) -> int:
-    t = spec.training
-    if t.warmup_steps is not None:
-        return t.warmup_steps
-    return round(need(t.warmup_ratio, "spec.training.warmupRatio") * total_steps)
+    return max(1, math.ceil(length.count * per_epoch))
 
 
 def training_arguments(
-    spec: FineTuneJobSpec, total_steps: int, precision: PrecisionPlan, metric: Metric, work: Path
+    spec: ResolvedSpec, total_steps: int, precision: PrecisionPlan, metric: Metric, work: Path
 ) -> Any:
     from transformers import TrainingArguments
 
     key = metric_key(metric)
     t = spec.training
-    eval_strategy = "steps" if t.eval_steps else ("epoch" if t.epochs else "no")
+    eval_strategy = "steps" if t.eval_steps else ("epoch" if isinstance(t.length, Epochs) else "no")
     early = t.early_stopping is not None and eval_strategy != "no"
     return TrainingArguments(
         output_dir=str(work / "checkpoints"),
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.batch_size * 2,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
-        learning_rate=need(t.learning_rate, "spec.training.learningRate"),
+        learning_rate=t.learning_rate,
         max_steps=total_steps,
         lr_scheduler_type=SCHEDULERS[t.scheduler.value],
-        warmup_steps=warmup_steps(spec, total_steps),
+        warmup_steps=t.warmup(total_steps),
         weight_decay=t.weight_decay,
         max_grad_norm=t.max_grad_norm,
         seed=t.seed,
@@ -104,8 +98,8 @@ def _checkpointing_args(enabled: bool) -> dict[str, Any]:
     return {name: True, f"{name}_kwargs": {"use_reentrant": False}}
 
 
-def build_optimizer(groups: list[dict[str, Any]], spec: FineTuneJobSpec, on_gpu: bool) -> torch.optim.Optimizer:
-    kind, lr = spec.training.optimizer, need(spec.training.learning_rate, "spec.training.learningRate")
+def build_optimizer(groups: list[dict[str, Any]], spec: ResolvedSpec, on_gpu: bool) -> torch.optim.Optimizer:
+    kind, lr = spec.training.optimizer, spec.training.learning_rate
     if kind == Optimizer.SGD:
         return torch.optim.SGD(groups, lr=lr, momentum=0.9)
     if kind == Optimizer.ADAFACTOR:

@@ -9,8 +9,9 @@ from typing import Any
 import torch
 
 from finetune_api.resolve import ModelFacts
+from finetune_api.resolved import QloraMethod, ResolvedSpec
 from finetune_api.storage_uri import parse_uri
-from finetune_api.v1alpha1.enums import MethodType, TaskType
+from finetune_api.v1alpha1.enums import TaskType
 from finetune_api.v1alpha1.job import FineTuneJobSpec
 
 from ..errors import ConfigError
@@ -134,7 +135,7 @@ def load_tokenizer(source: str, spec: FineTuneJobSpec) -> Any:
     return tokenizer
 
 
-def load_model(source: str, spec: FineTuneJobSpec, labels: list[str] | None, dtype: torch.dtype, tokenizer: Any) -> Any:
+def load_model(source: str, spec: ResolvedSpec, labels: list[str] | None, dtype: torch.dtype, tokenizer: Any) -> Any:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     kwargs: dict[str, Any] = {
@@ -143,7 +144,7 @@ def load_model(source: str, spec: FineTuneJobSpec, labels: list[str] | None, dty
         "use_safetensors": not spec.model.allow_pickle,
         "dtype": dtype,
     }
-    if spec.method.type == MethodType.QLORA:
+    if isinstance(spec.method, QloraMethod):
         from ..methods.lora import quantization_config
 
         kwargs["quantization_config"] = quantization_config(spec.method.quantization)

@@ -15,7 +15,8 @@ import json
 from typing import Any
 
 from finetune_api.pod_contract import MANIFEST
-from finetune_api.resolve import default_checkpoint_uri, need
+from finetune_api.resolve import default_checkpoint_uri
+from finetune_api.resolved import ResolvedJob
 from finetune_api.v1alpha1.job import FineTuneJob
 
 from ..errors import ConfigError
@@ -84,12 +85,12 @@ def check_output(store: Store, fingerprint: str, job: str) -> None:
     raise _foreign(str(store.uri), "the published output (manifest.json)", owner, job, "spec.output.uri")
 
 
-def claim_run(job: FineTuneJob, data_hashes: dict[str, str], model_etags: dict[str, str]) -> CheckpointStore:
+def claim_run(job: ResolvedJob, data_hashes: dict[str, str], model_etags: dict[str, str]) -> CheckpointStore:
     """This run's checkpoint store, once the checkpoint and output prefixes are known to be this run's."""
     spec = job.spec
     fingerprint = run_fingerprint(job, data_hashes, model_etags)
     output = open_store(spec.output.uri, spec.s3)
-    ckpt_uri = need(spec.output.checkpoint_uri, "spec.output.checkpointUri")
+    ckpt_uri = spec.output.checkpoint_uri
     store = open_store(ckpt_uri, spec.s3)
     # The field to change: the output prefix, unless checkpoints were sent somewhere of their own.
     field = "spec.output.uri" if ckpt_uri == default_checkpoint_uri(spec.output.uri) else "spec.output.checkpointUri"

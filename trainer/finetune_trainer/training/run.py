@@ -20,9 +20,10 @@ import torch
 
 from finetune_api.measurements import RunMeasurements, metric_key
 from finetune_api.pod_contract import collective_timeout_seconds
-from finetune_api.resolve import need, resolve_job
+from finetune_api.resolve import resolve_job
+from finetune_api.resolved import ResolvedSpec
 from finetune_api.v1alpha1.enums import Metric
-from finetune_api.v1alpha1.job import FineTuneJob, FineTuneJobSpec
+from finetune_api.v1alpha1.job import FineTuneJob
 
 from ..errors import DataError, OutOfMemory, Preempted
 from ..evaluation.metrics import add_perplexity
@@ -57,20 +58,23 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     dist = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"), timeout=timeout)
     # Each rank says who it is: the first line to read when a multi-node job misbehaves.
     log.info("rank %d of %d (%s)", dist.process_index, dist.num_processes, dist.distributed_type.value)
-    job = resolve_job(job)  # the trainer reads only the resolved spec (`finetune run` skips the operator)
     set_seed(job.spec.training.seed)
     check_output_location("spec.output.uri", job.spec.output.uri)
-    metric = need(job.spec.evaluation.metric, "spec.evaluation.metric")
-    reporter.update(phase="Initializing", measured=RunMeasurements(metric=metric))
+    reporter.update(phase="Initializing")
 
     with dist.local_main_process_first():
-        data = load_records(job.spec, downloads or work)
         model_dir, etags = fetch_model(job.spec, (downloads or work) / "model")
         tokenizer_dir, tokenizer_etags = fetch_tokenizer(job.spec, (downloads or work) / "tokenizer")
     etags = {**etags, **tokenizer_etags}  # lineage covers a tokenizer kept apart from the model
     tokenizer = load_tokenizer(tokenizer_dir or model_dir, job.spec)
-    job = resolve_job(job, model_facts(model_dir, job.spec, tokenizer))  # adapter targets, maxLength
+    # Resolved once, now that the model's facts (adapter targets, length limit) are known: every stage
+    # below reads this and nothing else (`finetune run` skips the operator, so its defaults apply here too).
+    job = resolve_job(job, model_facts(model_dir, job.spec, tokenizer))
     refuse_inapplicable_gate(job.spec, model_dir)
+    metric = job.spec.evaluation.metric
+    reporter.update(measured=RunMeasurements(metric=metric))
+    with dist.local_main_process_first():
+        data = load_records(job.spec, downloads or work)
     tokenize_data(data, job.spec, tokenizer, reporter)
     checkpoints = claim_run(job, data.hashes, etags)  # refuses another run's checkpoints and output
     run = plan_run(job.spec, len(data.train or ()), metric, checkpoints, work)
@@ -112,7 +116,7 @@ class RunPlan:
     total_steps: int
     args: Any  # transformers.TrainingArguments
     checkpoints: CheckpointStore
-    spec: FineTuneJobSpec
+    spec: ResolvedSpec
 
     @property
     def dtype(self) -> torch.dtype:
@@ -124,7 +128,7 @@ class RunPlan:
         return batch
 
 
-def tokenize_data(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any, reporter: Reporter) -> None:
+def tokenize_data(data: PreparedData, spec: ResolvedSpec, tokenizer: Any, reporter: Reporter) -> None:
     tokenize(data, spec, tokenizer)
     if data.train is None or data.eval is None:
         raise DataError("tokenization produced no datasets")
@@ -133,7 +137,7 @@ def tokenize_data(data: PreparedData, spec: FineTuneJobSpec, tokenizer: Any, rep
         log.info("data: %s", line)
 
 
-def plan_run(spec: FineTuneJobSpec, n_train: int, metric: Metric, checkpoints: CheckpointStore, work: Path) -> RunPlan:
+def plan_run(spec: ResolvedSpec, n_train: int, metric: Metric, checkpoints: CheckpointStore, work: Path) -> RunPlan:
     precision = plan_precision(spec.training.precision)
     total = loop.plan_total_steps(spec, n_train, int(os.environ.get("WORLD_SIZE", "1")))
     key = metric_key(metric)
@@ -187,7 +191,7 @@ class Adapted:
 def apply_method(model: Any, run: RunPlan, model_dir: str, reporter: Reporter) -> Adapted:
     spec = run.spec
     method = get_method(spec.method.type)
-    lr = need(spec.training.learning_rate, "spec.training.learningRate")
+    lr = spec.training.learning_rate
     ctx = MethodContext(spec.task.type, model_dir, learning_rate=lr, weight_decay=spec.training.weight_decay)
     model = method.prepare(model, spec.method, ctx)
     trainable, total = count_parameters(model)
