@@ -113,13 +113,30 @@ class DataHygiene(Record):
         return f" ({', '.join(self.empty_rows)}{more})"
 
 
+GATE_REFERENCES = {"baseline": "untouched model", "fewShot": "few-shot prompting"}
+
+
 class GateCheck(Record):
+    """One check of the publishing gate: did `tuned` beat `baseline` by `required`?"""
+
     metric: str
     baseline: float  # the number to beat: the untouched model, zero- or few-shot, or perplexity before training
     tuned: float
     improvement: float
     required: float
     against: str = "baseline"
+
+    @property
+    def passed(self) -> bool:
+        return self.improvement >= self.required
+
+    def explain(self) -> str:
+        verdict = "met" if self.passed else "not met"
+        versus = GATE_REFERENCES.get(self.against, self.against)
+        return (
+            f"gate {verdict}: {self.metric} {self.baseline:.4f} ({versus}) -> {self.tuned:.4f} "
+            f"(improvement {self.improvement:+.4f}, required {self.required:+.4f})"
+        )
 
 
 class GateRecord(Record):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from finetune_api.measurements import RunMeasurements, metric_key
+from finetune_api.measurements import GateCheck, RunMeasurements, metric_key
 from finetune_api.resolved import ResolvedSpec
 from finetune_api.v1alpha1.enums import GateAgainst
 from finetune_api.v1alpha1.evaluation import EvaluationSpec
 
 from ..errors import ConfigError
-from ..evaluation.gate import GateResult, Verdict, judge, judge_forgetting
+from ..evaluation.gate import Verdict, judge, judge_forgetting
 
 
 def refuse_inapplicable_gate(spec: ResolvedSpec, model_dir: str) -> None:
@@ -28,7 +28,7 @@ def _no_few_shot(why: str) -> ConfigError:
 
 
 def verdict(spec: EvaluationSpec, m: RunMeasurements) -> Verdict | None:
-    checks: list[GateResult] = []
+    checks: list[GateCheck] = []
     gate = spec.gate
     if gate is not None and m.baseline:
         reference = m.baseline
