@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from .resolved import (
     ChatTask,
     ClassificationTask,
+    EvalFile,
+    EvalSplit,
     Ia3Method,
     LayerwiseMethod,
     LoraMethod,
@@ -38,6 +40,7 @@ from .resolved import (
 )
 from .storage_uri import parse_uri
 from .v1alpha1 import defaults
+from .v1alpha1.dataset import DatasetSpec
 from .v1alpha1.enums import CausalFormat, MethodType, Metric, TaskType
 from .v1alpha1.job import FineTuneJob, FineTuneJobSpec
 from .v1alpha1.method import MethodSpec, QuantizationSpec
@@ -75,8 +78,9 @@ def headline_metric(spec: FineTuneJobSpec) -> Metric:
 def resolve(spec: FineTuneJobSpec, facts: ModelFacts | None = None, pod: PodDefaults | None = None) -> ResolvedSpec:
     facts, pod = facts or ModelFacts(), pod or PodDefaults()
     dataset = _fill(spec.dataset, max_length=defaults.MAX_LENGTH_CAP)
-    if dataset.eval is None:
-        dataset = _fill(dataset, eval_split=defaults.EVAL_SPLIT)
+    source = eval_source(dataset)
+    if isinstance(source, EvalSplit):
+        dataset = _fill(dataset, eval_split=source.fraction)
     if facts.max_length is not None and dataset.max_length is not None and dataset.max_length > facts.max_length:
         # Positions past the model's limit have no embedding: the tokenizer's limit bounds any request.
         dataset = dataset.model_copy(update={"max_length": facts.max_length})
@@ -105,6 +109,13 @@ def default_checkpoint_uri(output_uri: str) -> str:
 
 def resolve_job(job: FineTuneJob, facts: ModelFacts | None = None, pod: PodDefaults | None = None) -> ResolvedJob:
     return ResolvedJob.model_validate({**dict(job), "spec": resolve(job.spec, facts, pod)})
+
+
+def eval_source(dataset: DatasetSpec) -> EvalFile | EvalSplit:
+    """Where the evaluation rows come from: the eval file, else a held-out split (defaults.EVAL_SPLIT)."""
+    if dataset.eval is not None:
+        return EvalFile(dataset.eval)
+    return EvalSplit(dataset.eval_split if dataset.eval_split is not None else defaults.EVAL_SPLIT)
 
 
 def resolve_task(task: TaskSpec) -> ResolvedTask:

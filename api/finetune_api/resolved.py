@@ -140,12 +140,6 @@ class ResolvedDataset(DatasetSpec):
             raise ValueError("spec.dataset: a resolved dataset has exactly one of eval and evalSplit")
         return self
 
-    @property
-    def eval_source(self) -> EvalFile | EvalSplit:
-        if self.eval is not None:
-            return EvalFile(self.eval)
-        return EvalSplit(self.eval_split or 0.0)  # the validator guarantees it is set
-
 
 class ResolvedTraining(TrainingSpec):
     learning_rate: float

@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from finetune_api.crd import build_crd
-from finetune_api.resolve import ModelFacts, PodDefaults, resolve, resolve_job
+from finetune_api.resolve import ModelFacts, PodDefaults, eval_source, resolve, resolve_job
 from finetune_api.resolved import (
     ChatTask,
     ClassificationTask,
@@ -55,6 +55,7 @@ BASE: dict[str, Any] = {
     "output": {"uri": "s3://models/out/j/"},
 }
 CAUSAL = {"task": {"type": "causal-lm"}}
+BASE_SPEC = FineTuneJobSpec.model_validate(BASE)
 TEXT_TASK = {"type": "causal-lm", "format": "text"}
 Spec = FineTuneJobSpec
 
@@ -232,7 +233,7 @@ def test_the_resolved_task_and_method_are_typed_by_shape(changes: dict[str, Any]
     spec = _resolved(changes)
     assert type(spec.task) is task and type(spec.method) is method
     assert isinstance(spec.training.length, Epochs) and spec.training.warmup(100) == 0
-    assert spec.dataset.eval_source == EvalSplit(defaults.EVAL_SPLIT)
+    assert eval_source(spec.dataset) == EvalSplit(defaults.EVAL_SPLIT) == eval_source(BASE_SPEC.dataset)
 
 
 def test_a_resolved_spec_refuses_a_field_left_unset() -> None:

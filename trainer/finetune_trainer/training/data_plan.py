@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune_api.measurements import DataHygiene
+from finetune_api.resolve import eval_source, resolve_task
 from finetune_api.resolved import ClassificationTask, EvalFile, ResolvedSpec
 from finetune_api.storage_uri import parse_uri
 from finetune_api.v1alpha1.job import FineTuneJobSpec
@@ -52,8 +53,11 @@ def fetch_file(uri: str, spec: FineTuneJobSpec, dest_dir: Path) -> Path:
     return dest
 
 
-def load_records(spec: ResolvedSpec, work: Path) -> PreparedData:
-    ds, task = spec.dataset, spec.task
+def load_records(spec: FineTuneJobSpec, work: Path) -> PreparedData:
+    """The rows of the training and eval files as records. Read before the model is fetched (a bad file fails
+    in seconds, not after gigabytes of weights), so through resolve's own rules for the columns and the eval
+    rows rather than the resolved spec, which needs the model's facts."""
+    ds, task = spec.dataset, resolve_task(spec.task)
     report = DataHygiene()
     train_path = fetch_file(ds.train, spec, work / "data")
     hashes = {ds.train: sha256_file(train_path)}
@@ -63,7 +67,7 @@ def load_records(spec: ResolvedSpec, work: Path) -> PreparedData:
     if ds.deduplicate:
         train = hygiene.deduplicate(train, report)
     classification = isinstance(task, ClassificationTask)
-    source = ds.eval_source
+    source = eval_source(ds)
     if isinstance(source, EvalFile):
         eval_path = fetch_file(source.uri, spec, work / "data")
         hashes[source.uri] = sha256_file(eval_path)

@@ -63,18 +63,17 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     reporter.update(phase="Initializing")
 
     with dist.local_main_process_first():
+        data = load_records(job.spec, downloads or work)
         model_dir, etags = fetch_model(job.spec, (downloads or work) / "model")
         tokenizer_dir, tokenizer_etags = fetch_tokenizer(job.spec, (downloads or work) / "tokenizer")
     etags = {**etags, **tokenizer_etags}  # lineage covers a tokenizer kept apart from the model
     tokenizer = load_tokenizer(tokenizer_dir or model_dir, job.spec)
     # Resolved once, now that the model's facts (adapter targets, length limit) are known: every stage
-    # below reads this and nothing else (`finetune run` skips the operator, so its defaults apply here too).
+    # from here reads this and nothing else (`finetune run` skips the operator, so its defaults apply here too).
     job = resolve_job(job, model_facts(model_dir, job.spec, tokenizer))
     refuse_inapplicable_gate(job.spec, model_dir)
     metric = job.spec.evaluation.metric
     reporter.update(measured=RunMeasurements(metric=metric))
-    with dist.local_main_process_first():
-        data = load_records(job.spec, downloads or work)
     tokenize_data(data, job.spec, tokenizer, reporter)
     checkpoints = claim_run(job, data.hashes, etags)  # refuses another run's checkpoints and output
     run = plan_run(job.spec, len(data.train or ()), metric, checkpoints, work)
