@@ -71,9 +71,9 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     # Resolved once, now that the model's facts (adapter targets, length limit) are known: every stage
     # from here reads this and nothing else (`finetune run` skips the operator, so its defaults apply here too).
     job = resolve_job(job, model_facts(model_dir, job.spec, tokenizer))
-    refuse_inapplicable_gate(job.spec, model_dir)
     metric = job.spec.evaluation.metric
-    reporter.update(measured=RunMeasurements(metric=metric))
+    reporter.update(measured=RunMeasurements(metric=metric))  # from here on, a refusal reports what was measured
+    refuse_inapplicable_gate(job.spec, model_dir)
     tokenize_data(data, job.spec, tokenizer, reporter)
     checkpoints = claim_run(job, data.hashes, etags)  # refuses another run's checkpoints and output
     run = plan_run(job.spec, len(data.train or ()), metric, checkpoints, work)
