@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.controlplane.cluster import build, built
-from tests.node import docker_engine, kubelet
+from tests.node import docker_engine, kubelet, kueue
 from tests.node.docker_engine import DockerEngine, build_all, ensure_base_image
 from tests.node.kubelet import RealNode, ensure_pause_image, missing_imports, missing_node_images, node_images
 from tests.prometheus import prometheus_binary
@@ -105,6 +105,7 @@ def _build_images() -> None:
                 how = f"built in {image.seconds:.0f} s" if image.seconds else "unchanged"
                 progress.say(f"{name} image {image.ref}: {image.size_bytes / 1e9:.2f} GB, {how}")
         ensure_pause_image(engine, ensure_base_image(engine))
+        kueue.ensure_image(engine)
 
 
 def _missing_imports() -> list[str]:
@@ -159,7 +160,8 @@ def _build_prometheus() -> None:
 
 def steps() -> list[Step]:
     node = [
-        Step(caches.IMAGES_STEP, "the Debian base (debootstrap), both images and the pause image", missing_node_images,
+        Step(caches.IMAGES_STEP, "the Debian base (debootstrap), both images, the pause and Kueue images",
+             missing_node_images,
              _build_images),
         Step(caches.CONTAINERD_STEP, "the images in the node's containerd (docker save | ctr import)",
              _missing_imports, _import_images),
@@ -167,7 +169,7 @@ def steps() -> list[Step]:
     return [
         Step(caches.PACKAGES_STEP, "Debian's docker.io, containerd, runc, CNI plugins, debootstrap",
              _missing_packages, _install_packages),
-        Step(caches.GO_STEP, "etcd, kube-apiserver, controller-manager, scheduler, kubelet, kwok, helm from Go modules",
+        Step(caches.GO_STEP, "etcd, kube-apiserver, controller-manager, scheduler, kubelet, kwok, helm, Kueue (Go)",
              _missing_go, _build_go),
         *(node if _is_root() else []),
         Step(caches.ASSETS_STEP, "the shipped models and data sets from the package registries", _missing_assets,

@@ -66,7 +66,8 @@ class Forgetting(Record):
 
 
 class Cost(Record):
-    """What the tuned model cost: what the method trained, how long, how fast, in how much memory."""
+    """What the tuned model cost: what the method trained, how long, how fast, in how much memory, and what
+    sharing the cluster cost it (time queued, preemptions)."""
 
     trainable_parameters: int | None = None
     total_parameters: int | None = None
@@ -76,6 +77,8 @@ class Cost(Record):
     padding_fraction: float | None = None  # of the training batches' tokens
     precision: str | None = None
     packed: bool | None = None
+    queued_seconds: float | None = None  # waiting for Kueue's admission (status.queue), on a shared cluster
+    preemptions: int | None = None  # by Kueue, each resumed from a checkpoint
 
 
 class DataHygiene(Record):

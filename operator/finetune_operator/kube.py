@@ -21,6 +21,7 @@ from finetune_api.redact import redact, redact_tree
 
 from .events import EventPoster
 from .naming import JOB_LABEL
+from .status.kueue import JOB_UID_LABEL, WORKLOAD_API
 
 FIELD_MANAGER = "finetune-operator"
 JSON = "application/json"
@@ -36,6 +37,7 @@ PLURALS = {
     "Role": "roles",
     "RoleBinding": "rolebindings",
     "Job": "jobs",
+    "Workload": "workloads",  # Kueue's, read only
     "FineTuneJob": PLURAL,
     EXPERIMENT_KIND: EXPERIMENT_PLURAL,
 }
@@ -141,6 +143,18 @@ class KubeApi:
         selector = [("labelSelector", f"{JOB_LABEL}={name}")]
         listing = self.request("GET", collection("v1", "Pod", namespace), query=selector)
         return list(listing["items"])
+
+    def kueue_workload(self, namespace: str, job_uid: str) -> dict[str, Any] | None:
+        """The Kueue Workload standing for the Job of this UID; None where there is none (yet), or no Kueue."""
+        selector = [("labelSelector", f"{JOB_UID_LABEL}={job_uid}")]
+        try:
+            listing = self.request("GET", collection(WORKLOAD_API, "Workload", namespace), query=selector)
+        except client.ApiException as exc:
+            if exc.status in (403, 404):  # Kueue is not installed, or the chart's rule for it is not granted
+                return None
+            raise
+        items = listing["items"]
+        return dict(items[0]) if items else None
 
     def get_finetunejob(self, namespace: str, name: str, *, cached: bool = False) -> dict[str, Any] | None:
         """cached: from the API server's watch cache (resourceVersion=0) rather than a quorum read of etcd,

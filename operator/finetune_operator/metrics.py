@@ -22,6 +22,18 @@ class OperatorMetrics:
         )
         for phase in Phase:
             self.jobs.labels(phase=phase.value).set(0)
+        # The cost of sharing the cluster through Kueue, per LocalQueue.
+        queue = ["namespace", "queue"]
+        self.queue_wait = Histogram(
+            "finetune_operator_queue_wait_seconds",
+            "Time a FineTuneJob waited in its Kueue queue before each admission.",
+            queue,
+            registry=self.registry,
+            buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600),
+        )
+        self.preemptions = Counter(
+            "finetune_operator_preemptions", "FineTuneJobs preempted by Kueue.", queue, registry=self.registry
+        )
         # One series per experiment variant: the comparison of `kubectl get ftx -o yaml`, for the dashboard.
         variant = ["namespace", "experiment", "variant"]
         self.variant_metric = Gauge(
@@ -47,6 +59,13 @@ class OperatorMetrics:
         if old:
             self.jobs.labels(phase=old).dec()
         self.jobs.labels(phase=new).inc()
+
+    def queue_cost(self, namespace: str, queue: str, waited: float | None, preempted: int) -> None:
+        """A wait that ended (admitted), and preemptions seen since the last status."""
+        if waited is not None:
+            self.queue_wait.labels(namespace=namespace, queue=queue).observe(waited)
+        if preempted > 0:
+            self.preemptions.labels(namespace=namespace, queue=queue).inc(preempted)
 
     def set_phases(self, counts: dict[str, int]) -> None:
         """Resynchronise the phase gauge with a full listing (transitions alone drift across restarts)."""

@@ -32,6 +32,7 @@ from .render import render
 from .resource import Observed
 from .settings import OperatorSettings
 from .status.conditions import STORAGE_TYPES, conditions, storage_conditions_stale
+from .status.kueue import NOT_SEEN, KueueView, kueue_view, queue_status
 from .status.observe import Observation, observe
 
 log = logging.getLogger(__name__)
@@ -113,14 +114,19 @@ def reject(api: KubeApi, obj: Observed, problems: list[str]) -> None:
 
 @dataclass
 class Snapshot:
-    """What the status is computed from: the batch Job (None before it exists) and its pods."""
+    """What the status is computed from: the batch Job (None before it exists), its pods, and for a queued
+    Job what Kueue says of it (its Workload)."""
 
     job: dict[str, Any] | None
     pods: list[dict[str, Any]]
+    kueue: KueueView = NOT_SEEN
 
     @classmethod
-    def read(cls, api: KubeApi, namespace: str, name: str) -> Snapshot:
-        return cls(api.get_job(namespace, job_name(name)), api.trainer_pods(namespace, name))
+    def read(cls, api: KubeApi, namespace: str, name: str, queued: bool = False) -> Snapshot:
+        job = api.get_job(namespace, job_name(name))
+        uid = (job or {}).get("metadata", {}).get("uid")
+        view = kueue_view(api.kueue_workload(namespace, uid)) if queued and uid else NOT_SEEN
+        return cls(job, api.trainer_pods(namespace, name), view)
 
 
 def ensure(api: KubeApi, obj: Observed, job: ResolvedJob, settings: OperatorSettings) -> Snapshot:
@@ -134,6 +140,7 @@ def ensure(api: KubeApi, obj: Observed, job: ResolvedJob, settings: OperatorSett
     # earlier reconcile whose status write never landed) answers 409 and is read then.
     existing = api.get_job(namespace, job_name(name)) if obj.status.job_name else None
     rendered = render(job, settings)
+    queued = job.spec.queue_name is not None
     for child in rendered.objects:
         kopf.adopt(child, owner=cast(kopf.Body, obj.body))
         if child["kind"] != "Job":
@@ -146,12 +153,14 @@ def ensure(api: KubeApi, obj: Observed, job: ResolvedJob, settings: OperatorSett
             return Snapshot(created, [])  # a Job created a moment ago has no pods yet; their events follow
         existing = api.get_job(namespace, job_name(name))
         if existing is None:  # deleted between the two calls (rare): report what is there now
-            return Snapshot.read(api, namespace, name)
+            return Snapshot.read(api, namespace, name, queued)
     # A Job's template is immutable; after creation only suspension follows the spec.
     suspend = bool(want["spec"]["suspend"])
     if bool((existing.get("spec") or {}).get("suspend")) != suspend and not _queued_unadmitted(job):
         api.set_job_suspend(namespace, job_name(name), suspend)
-        return Snapshot.read(api, namespace, name)  # changed under us: read it afresh
+        return Snapshot.read(api, namespace, name, queued)  # changed under us: read it afresh
+    if queued:
+        return Snapshot.read(api, namespace, name, queued)  # with what Kueue says of it
     return Snapshot(existing, api.trainer_pods(namespace, name))
 
 
@@ -165,7 +174,7 @@ def sync_status(api: KubeApi, obj: Observed, job: FineTuneJob, seen: Snapshot) -
 
     Writes the operator's fields only (pod_contract.OPERATOR_FIELDS): progress and metrics are the trainer's.
     """
-    obs = observe(seen.job, seen.pods, queued=job.spec.queue_name is not None)
+    obs = observe(seen.job, seen.pods, queued=job.spec.queue_name is not None, kueue=seen.kueue)
     old = obj.status
     status = FineTuneJobStatus(
         phase=obs.phase,
@@ -180,6 +189,10 @@ def sync_status(api: KubeApi, obj: Observed, job: FineTuneJob, seen: Snapshot) -
         else None,
         output=published_output(job.spec.output.uri) if obs.phase == Phase.SUCCEEDED else None,
     )
+    if job.spec.queue_name is not None:
+        queue, waited = queue_status(old, job.spec.queue_name, obs.phase, seen.kueue, now())
+        status = status.model_copy(update={"queue": queue})
+        OPERATOR_METRICS.queue_cost(obj.namespace, job.spec.queue_name, waited, queue.preemptions - _preemptions(old))
     if old.phase != obs.phase:
         OPERATOR_METRICS.transition(old.phase, obs.phase.value)
         api.record_event(
@@ -195,6 +208,10 @@ def sync_status(api: KubeApi, obj: Observed, job: FineTuneJob, seen: Snapshot) -
     if any(before.get(key) != value for key, value in patch.items()):
         api.patch_status(obj.namespace, obj.name, patch)
     return obs
+
+
+def _preemptions(old: FineTuneJobStatus) -> int:
+    return old.queue.preemptions if old.queue else 0
 
 
 def _storage_events(api: KubeApi, obj: Observed, before: list[Condition] | None, after: list[Condition]) -> None:

@@ -3,24 +3,33 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, and the kubelet and kube-proxy of the real-node tier
 #   (from k8s.io/kubernetes through the wrapper module in ./k8s), etcd (from go.etcd.io/etcd/server/v3
 #   through the module in ./etcd), CoreDNS (the cluster DNS of the real-node tier, from github.com/coredns/coredns
-#   through the module in ./coredns, with only the plugins it uses), kwok, and helm.
+#   through the module in ./coredns, with only the plugins it uses), kwok, helm, and Kueue's controller manager
+#   with its Helm chart (from sigs.k8s.io/kueue, cached apart, keyed by its own version).
 # Usage: tests/controlplane/build.sh           builds what is missing (a no-op when all is built), prints
 #                                              the bin directory; `go -v` names each package it compiles
 #        tests/controlplane/build.sh --check   prints the bin directory if all is built, else what is
 #                                              missing (exit 1); builds nothing
+#        tests/controlplane/build.sh --kueue   prints Kueue's folder (bin/kueue, chart/); builds nothing
 set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 HELM_VERSION="${HELM_VERSION:-v3.21.4}"
+KUEUE_VERSION="${KUEUE_VERSION:-v0.17.0}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${FINETUNE_CACHE:-$HOME/.cache/finetune-operator}/controlplane/$K8S_VERSION"
+KUEUE="${FINETUNE_CACHE:-$HOME/.cache/finetune-operator}/kueue/$KUEUE_VERSION"
 BIN="$CACHE/bin"
+if [ "${1:-}" = "--kueue" ]; then
+  echo "$KUEUE"
+  exit 0
+fi
 if [ "${1:-}" = "--check" ]; then
   missing=""
   for name in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy etcd coredns kwok helm; do
     [ -x "$BIN/$name" ] || missing="$missing $name"
   done
   [ -d "$CACHE/kwok-stages" ] || missing="$missing kwok-stages"
+  [ -x "$KUEUE/bin/kueue" ] && [ -d "$KUEUE/chart" ] || missing="$missing kueue"
   if [ -n "$missing" ]; then echo "not built in $CACHE:$missing" >&2; exit 1; fi
   echo "$BIN"
   exit 0
@@ -99,5 +108,14 @@ fi
 if [ ! -x "$BIN/helm" ]; then
   echo "==> building helm $HELM_VERSION" >&2
   GOBIN="$BIN" go install -v "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+if [ ! -x "$KUEUE/bin/kueue" ] || [ ! -d "$KUEUE/chart" ]; then
+  # Kueue's own module has no replace directives: a plain install builds its controller manager (~2.5 min
+  # cold on 2 cores). Its Helm chart ships in the module and is what installs it on a cluster.
+  echo "==> building kueue $KUEUE_VERSION" >&2
+  GOBIN="$KUEUE/bin" go install -v "sigs.k8s.io/kueue/cmd/kueue@$KUEUE_VERSION"
+  src="$(go mod download -json "sigs.k8s.io/kueue@$KUEUE_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  rm -rf "$KUEUE/chart.tmp" && cp -r "$src/charts/kueue" "$KUEUE/chart.tmp" && chmod -R u+w "$KUEUE/chart.tmp"
+  mv "$KUEUE/chart.tmp" "$KUEUE/chart"
 fi
 echo "$BIN"

@@ -154,6 +154,12 @@ CASES = [
     Case("image-shell", {"spec.image": "evil image; rm -rf /"}, "spec.image", "schema"),
     Case("queue-name-upper", {"spec.scheduling": {"queueName": "GPU_Team"}}, "spec.scheduling.queueName", "schema"),
     Case(
+        "priority-without-queue",
+        {"spec.scheduling": {"workloadPriorityClass": "production"}},
+        "spec.scheduling.workloadPriorityClass",
+        "cel",
+    ),
+    Case(
         "node-selector-oversized",
         {"spec.scheduling": {"nodeSelector": _many(40)}},
         "spec.scheduling.nodeSelector",

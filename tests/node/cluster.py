@@ -5,6 +5,7 @@ The node tier's fixtures start a NodeCluster in-process. The same code runs it f
 
     source scripts/env.sh
     eval "$(python -m tests.node.cluster up --nodes 2)"   # + an S3 server and the operator installed by helm
+    # `up --kueue` adds Kueue (its own chart) with a LocalQueue `fine-tuning` in default that fits one trainer
     kubectl get nodes; kubectl get pods -A
     python -m tests.node.cluster down                     # stops exactly what `up` started
 
@@ -263,6 +264,11 @@ def release_diagnosis(plane: ControlPlane, nodes: NodePool) -> str:
     return "\n".join(lines)
 
 
+# `up --kueue`: the ClusterQueue's quota holds one trainer of chart_values' size (cpu 1, memory 8Gi), not two.
+KUEUE_CPU_QUOTA = "1500m"
+KUEUE_MEMORY_QUOTA = "12Gi"
+
+
 def chart_values(replicas: int) -> dict[str, Any]:
     """The chart as a platform team installs it (no host network, no API server override), with the built
     images, which are imported into every node's containerd and never pulled."""
@@ -342,7 +348,23 @@ def running_error() -> str | None:
     return None
 
 
-def up(nodes: int) -> int:
+def add_kueue(cluster: NodeCluster, namespace: str) -> None:
+    """Kueue's chart, and the queue of kueue.py (a CPU quota that fits one trainer of `up`'s size) in `namespace`."""
+    from . import kueue
+
+    installed = kueue.install(cluster.plane, {NODE_LABEL: "true"})
+    waited = f"{installed.seconds:.0f} s for helm install --wait, its webhooks {installed.webhook_seconds:.0f} s later"
+    _say(f"Kueue Ready ({waited})")
+    trainer = chart_values(1)["trainer"]
+    kueue.create_queues(cluster.plane, namespace, cpu=KUEUE_CPU_QUOTA, memory=KUEUE_MEMORY_QUOTA)
+    _say(
+        f"LocalQueue {namespace}/{kueue.LOCAL_QUEUE} -> ClusterQueue {kueue.CLUSTER_QUEUE} (cpu {KUEUE_CPU_QUOTA}, "
+        f"memory {KUEUE_MEMORY_QUOTA}: one trainer of cpu {trainer['defaultCpu']}, memory {trainer['defaultMemory']}); "
+        f"WorkloadPriorityClasses {kueue.LOW}, {kueue.HIGH}"
+    )
+
+
+def up(nodes: int, with_kueue: bool = False) -> int:
     from tests.support.s3 import default_credentials, start_server_process, upload_shipped
 
     if os.geteuid() != 0:
@@ -372,6 +394,8 @@ def up(nodes: int) -> int:
             create_s3_secret(cluster.plane, "default")
             seconds = install_operator(cluster, replicas=1)
             _say(f"operator Ready ({seconds:.0f} s for helm install --wait)")
+            if with_kueue:
+                add_kueue(cluster, "default")
         except BaseException:
             cluster.stop()
             shutil.rmtree(STATE_FILE.parent, ignore_errors=True)
@@ -400,9 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("up", help="start the cluster and print `export` lines for eval")
     start.add_argument("--nodes", type=int, default=2, help="kubelet nodes (default 2)")
+    start.add_argument(
+        "--kueue", action="store_true", help="also install Kueue (its chart) with a queue that fits one trainer"
+    )
     commands.add_parser("down", help="stop what `up` started and remove its namespaces")
     args = parser.parse_args(argv)
-    return up(args.nodes) if args.command == "up" else down()
+    return up(args.nodes, args.kueue) if args.command == "up" else down()
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from tests.controlplane.cluster import (
 from tests.support import visible
 from tests.support.caches import CONTAINERD_STEP, IMAGES_STEP, MissingCache, caches_only, missing
 
+from . import kueue
 from .docker_engine import CACHE, DOCKER, IMAGES, DockerEngine, missing_images, tagged_images, unmount_under
 from .network import (
     NETNS_DIR,
@@ -104,13 +105,15 @@ def missing_imports(refs: tuple[str, ...], root: Path = NODE_ROOT, data_root: Pa
 
 
 def node_images() -> tuple[str, ...]:
-    """Every image the node runs: the pause sandbox and the project's images."""
-    return (PAUSE_IMAGE, *(ref for _, ref in IMAGES.values()))
+    """Every image the node runs: the pause sandbox, the project's images and Kueue's controller manager."""
+    return (PAUSE_IMAGE, *(ref for _, ref in IMAGES.values()), kueue.image())
 
 
 def missing_node_images() -> list[str]:
-    """The project's images not built from the current sources, and the pause image if absent (from disk)."""
-    return missing_images() + ([] if PAUSE_IMAGE in tagged_images() else [PAUSE_IMAGE])
+    """The project's images not built from the current sources, and the pause and Kueue images if absent
+    (from disk)."""
+    tagged = tagged_images()
+    return missing_images() + [ref for ref in (PAUSE_IMAGE, kueue.image()) if ref not in tagged]
 
 
 def node_cache_error() -> MissingCache | None:

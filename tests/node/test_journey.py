@@ -51,21 +51,23 @@ class Cluster:
     s3: str  # as the tests see it, on 127.0.0.1
     pod_s3: str  # as pods see it
     network: ClusterNetwork
+    namespace: str = NS  # the FineTuneJobs' (and the S3 Secret's)
 
-    def get(self, kind: str, name: str, namespace: str = NS) -> dict[str, Any]:
-        out = self.plane.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        out = self.plane.kubectl("get", kind, name, "-n", namespace or self.namespace, "-o", "json", check=False)
         return json.loads(out) if out.startswith("{") else {}
 
     def status(self, name: str) -> dict[str, Any]:
         return dict(self.get("finetunejob", name).get("status") or {})
 
     def pods(self, job: str) -> list[dict[str, Any]]:
-        out = self.plane.kubectl("get", "pods", "-n", NS, "-l", f"finetune.dev/job={job}", "-o", "json")
+        out = self.plane.kubectl("get", "pods", "-n", self.namespace, "-l", f"finetune.dev/job={job}", "-o", "json")
         return list(json.loads(out)["items"])
 
     def diagnose(self, job: str) -> str:
         status = f"status: {json.dumps(self.status(job), indent=1)}"
-        return f"{status}\n{pods_diagnosis(self.plane, self.nodes, NS, 'trainer', f'finetune.dev/job={job}')}"
+        pods = pods_diagnosis(self.plane, self.nodes, self.namespace, "trainer", f"finetune.dev/job={job}")
+        return f"{status}\n{pods}"
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,7 @@ def cluster(node_cluster: NodeCluster, shipped_s3: str) -> Iterator[Cluster]:
 def _job(name: str, cluster: Cluster, **spec: Any) -> dict[str, Any]:
     """The README example, for CPU: the same model, data, method and gate, fewer rows, no GPU."""
     doc = yaml.safe_load((REPO / "examples" / "tweets-lora.yaml").read_text())
-    doc["metadata"] = {"name": name, "namespace": NS}
+    doc["metadata"] = {"name": name, "namespace": cluster.namespace}
     body = doc["spec"]
     body["s3"] = {"endpoint": cluster.pod_s3, "region": REGION, "secretRef": {"name": S3_SECRET}}
     body["output"] = {**body["output"], "uri": f"s3://models/out/{name}/"}

@@ -112,6 +112,8 @@ class AddressingStyle(StrEnum):
 
 class Phase(StrEnum):
     PENDING = "Pending"
+    QUEUED = "Queued"  # Kueue holds the Job until it admits it (status.conditions' Queued says why)
+    PREEMPTED = "Preempted"  # Kueue took the quota back: the pods save a checkpoint and stop, then it queues again
     INITIALIZING = "Initializing"
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"

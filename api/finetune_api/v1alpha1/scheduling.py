@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints
 
-from .base import DNS_LABEL, DNS_SUBDOMAIN, NAME_MAX, SpecModel
+from .base import DNS_LABEL, DNS_SUBDOMAIN, NAME_MAX, CelRule, SpecModel
 
 LABEL_KEY = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
@@ -58,4 +58,20 @@ class SchedulingSpec(SpecModel):
         max_length=63,
         pattern=DNS_LABEL,
         description="Kueue LocalQueue: the Job is created suspended with the kueue.x-k8s.io/queue-name label, and runs when Kueue admits it.",
+    )
+    workload_priority_class: str | None = Field(
+        default=None,
+        max_length=NAME_MAX,
+        pattern=DNS_SUBDOMAIN,
+        description="Kueue WorkloadPriorityClass of the job within its queue (the kueue.x-k8s.io/priority-class "
+        "label): a higher one is admitted first and may preempt a lower one, which saves a checkpoint and resumes "
+        "from it when admitted again. Needs queueName.",
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            rule="!has(self.workloadPriorityClass) || has(self.queueName)",
+            message="spec.scheduling.workloadPriorityClass is Kueue's: set spec.scheduling.queueName too",
+            field="workloadPriorityClass",
+        ),
     )

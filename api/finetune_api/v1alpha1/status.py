@@ -16,7 +16,8 @@ class Condition(SpecModel):
 
     type: str = Field(
         max_length=64,
-        description="Condition type: Validated, Initialized, Running, Complete, Failed, Suspended, GatePassed.",
+        description="Condition type: Validated, Queued, Preempted, Initialized, Running, Complete, Failed, "
+        "Suspended, GatePassed.",
     )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(
@@ -84,6 +85,22 @@ class OutputStatus(SpecModel):
     )
 
 
+class QueueStatus(SpecModel):
+    """What sharing the cluster through Kueue cost this job: time waiting for quota, and preemptions."""
+
+    name: str = Field(max_length=63, description="The Kueue LocalQueue (spec.scheduling.queueName).")
+    queued_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds spent waiting for admission, every finished wait included (after a preemption "
+        "too); a wait under way counts from waitingSince.",
+    )
+    preemptions: int = Field(default=0, ge=0, description="How often Kueue preempted the job so far.")
+    waiting_since: datetime | None = Field(
+        default=None, description="When the latest wait for admission began (under way while phase is Queued)."
+    )
+
+
 class Failure(SpecModel):
     """Why the job failed."""
 
@@ -111,7 +128,8 @@ class FineTuneJobStatus(SpecModel):
     """Observed state of a FineTuneJob."""
 
     phase: Phase | None = Field(
-        default=None, description="Pending, Initializing, Running, Succeeded, Failed or Suspended."
+        default=None,
+        description="Pending, Queued, Preempted, Initializing, Running, Succeeded, Failed or Suspended.",
     )
     conditions: list[Condition] | None = Field(default=None, max_length=16, description="Conditions, one per type.")
     observed_generation: int | None = Field(default=None, ge=0, description="The .metadata.generation last acted on.")
@@ -122,6 +140,7 @@ class FineTuneJobStatus(SpecModel):
     progress: Progress | None = Field(default=None, description="Training progress.")
     metrics: Metrics | None = Field(default=None, description="Training and evaluation metrics.")
     output: OutputStatus | None = Field(default=None, description="The published output.")
+    queue: QueueStatus | None = Field(default=None, description="Kueue: time queued and preemptions (queued jobs).")
     failure: Failure | None = Field(default=None, description="Set when phase is Failed.")
     last_checkpoint: str | None = Field(default=None, max_length=URI_MAX, description="The newest complete checkpoint.")
     storage: StorageHealth | None = Field(default=None, description="Object storage health, from the trainer.")

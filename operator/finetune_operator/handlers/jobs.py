@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from finetune_api import GROUP, PLURAL, VERSION
+from finetune_api.v1alpha1.enums import Phase
 
 from ..metrics import OPERATOR_METRICS
 from ..naming import JOB_LABEL
@@ -26,6 +27,7 @@ from ..resource import Observed
 from .runtime import Key, Runtime, current
 
 LOG = logging.getLogger("finetune_operator")
+KUEUE_POLL_SECONDS = 5.0
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -79,7 +81,19 @@ def sync_from_children(runtime: Runtime, key: Key) -> None:
     if owner is None or (obj := Observed.of(owner)).finished:
         return
     # A Job exists only for a spec that passed preflight, so the spec parses.
-    sync_status(api, obj, parse(owner), Snapshot.read(api, namespace, name))
+    job = parse(owner)
+    sync_status(api, obj, job, Snapshot.read(api, namespace, name, queued=job.spec.queue_name is not None))
+
+
+def _waiting_on_kueue(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") in (Phase.QUEUED, Phase.PREEMPTED)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=KUEUE_POLL_SECONDS, idle=KUEUE_POLL_SECONDS, when=_waiting_on_kueue)
+def waiting_on_kueue(body: kopf.Body, **_: Any) -> None:
+    """Kueue's reason moves on its Workload, which no event here watches (Kueue may not even be installed):
+    while a job waits on Kueue, its status is synced on this beat as well."""
+    current().status_syncs.add(Observed.of(body).key)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=15, when=lambda spec, **_: bool(spec.get("ttlAfterFinished")))

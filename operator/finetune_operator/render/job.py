@@ -9,7 +9,7 @@ from finetune_api.exit_codes import NON_RETRYABLE
 from finetune_api.pod_contract import CONTAINER
 from finetune_api.resolved import ResolvedJob
 
-from ..naming import KUEUE_QUEUE_LABEL, job_name, labels
+from ..naming import KUEUE_PRIORITY_LABEL, KUEUE_QUEUE_LABEL, job_name, labels
 from ..settings import OperatorSettings
 from .pod import pod_template
 
@@ -35,6 +35,9 @@ def job(job: ResolvedJob, settings: OperatorSettings) -> dict[str, Any]:
     queue = spec.queue_name
     if queue:
         meta_labels[KUEUE_QUEUE_LABEL] = queue
+    priority = spec.scheduling.workload_priority_class if spec.scheduling else None
+    if priority:
+        meta_labels[KUEUE_PRIORITY_LABEL] = priority
     body: dict[str, Any] = {
         "backoffLimit": spec.retries,
         # Kueue admits a queued Job by unsuspending it, so queued Jobs start suspended.

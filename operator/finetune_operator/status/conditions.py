@@ -13,13 +13,15 @@ from .observe import Observation
 # Which condition types are True in each phase.
 TRUE_IN: dict[Phase, set[str]] = {
     Phase.PENDING: {"Validated"},
+    Phase.QUEUED: {"Validated", "Queued"},
+    Phase.PREEMPTED: {"Validated", "Preempted"},
     Phase.INITIALIZING: {"Validated", "Initialized"},
     Phase.RUNNING: {"Validated", "Initialized", "Running"},
     Phase.SUCCEEDED: {"Validated", "Initialized", "Complete"},
     Phase.FAILED: {"Failed"},
     Phase.SUSPENDED: {"Validated", "Suspended"},
 }
-TYPES = ("Validated", "Initialized", "Running", "Complete", "Failed", "Suspended")
+TYPES = ("Validated", "Queued", "Preempted", "Initialized", "Running", "Complete", "Failed", "Suspended")
 # From what the trainer reports of its store (status.storage), while the trainer runs; with the reason of
 # the Event that says it holds no more.
 STORAGE_TYPES = {"StorageRetrying": "StorageRecovered", "CheckpointsFailing": "CheckpointsSaved"}

@@ -16,6 +16,8 @@ from finetune_api.exit_codes import CLASS_OF_EXIT
 from finetune_api.pod_contract import CONTAINER, TerminationMessage
 from finetune_api.v1alpha1.enums import FailureClass, Phase
 
+from .kueue import NOT_SEEN, KueueView
+
 PERMANENT_IMAGE_ERRORS = {"InvalidImageName", "ErrImageNeverPull"}
 IMAGE_ERRORS = PERMANENT_IMAGE_ERRORS | {"ErrImagePull", "ImagePullBackOff"}
 
@@ -111,7 +113,22 @@ def _newest_failed(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(failed, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp", ""), default=None)
 
 
-def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], queued: bool = False) -> Observation:
+def _queued(kueue: KueueView, pods: list[dict[str, Any]], attempts: int) -> Observation:
+    """A Job Kueue holds: preempted while its pods still stop (saving their checkpoint), else queued, with
+    Kueue's own reason (its Workload's) where it gave one."""
+    stopping = [p for p in pods if (p.get("status") or {}).get("phase") in ("Pending", "Running")]
+    if kueue.preempted and stopping:
+        message = f"{kueue.preempted}; the trainer saves a checkpoint and the job queues again"
+        return Observation(Phase.PREEMPTED, "Preempted", message, attempts=attempts)
+    waiting = kueue.waiting or "waiting for Kueue to admit the Job"
+    if kueue.preempted:  # its pods are gone (the sync may not have seen them stop): queued again, and why
+        return Observation(Phase.QUEUED, "Preempted", f"preempted ({kueue.preempted}); {waiting}", attempts=attempts)
+    return Observation(Phase.QUEUED, "Queued", waiting, attempts=attempts)
+
+
+def observe(
+    job: dict[str, Any] | None, pods: list[dict[str, Any]], queued: bool = False, kueue: KueueView = NOT_SEEN
+) -> Observation:
     if job is None:
         return Observation(Phase.PENDING, "JobNotCreated", "the trainer Job is being created")
     status = job.get("status") or {}
@@ -145,8 +162,8 @@ def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], queued: bool
         )
         return Observation(Phase.FAILED, str(cls), message, cls, code, attempts, times["start_time"], finished)
     if _condition(job, "Suspended") or (job.get("spec") or {}).get("suspend"):
-        if queued and not status.get("startTime"):
-            return Observation(Phase.PENDING, "Queued", "waiting for Kueue to admit the Job", attempts=attempts)
+        if queued and (not status.get("startTime") or kueue.preempted):
+            return _queued(kueue, pods, attempts)
         return Observation(
             Phase.SUSPENDED, "Suspended", "spec.suspend is true; no trainer pods run", attempts=attempts, **times
         )

@@ -13,6 +13,7 @@ from finetune_api.v1alpha1.enums import FailureClass, Phase
 from finetune_api.v1alpha1.job import FineTuneJob
 from finetune_operator.resource import Observed
 from finetune_operator.status.conditions import conditions
+from finetune_operator.status.kueue import NOT_SEEN, kueue_view
 from finetune_operator.status.observe import observe
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tweets-lora.yaml"
@@ -102,11 +103,54 @@ def test_image_pull_errors_and_unschedulable_pods() -> None:
     assert obs.phase == Phase.PENDING and obs.reason == "Unschedulable" and "nvidia.com/gpu" in obs.message
 
 
-def test_queued_by_kueue_is_pending_then_suspended_after_start() -> None:
+def test_queued_by_kueue_is_queued_then_suspended_after_start() -> None:
     suspended = {"spec": {"suspend": True}, "status": {}}
-    assert observe(suspended, [], queued=True).reason == "Queued"
+    assert observe(suspended, [], queued=True).phase == Phase.QUEUED
     started = {"spec": {"suspend": True}, "status": {"startTime": "t0"}}
     assert observe(started, [], queued=True).phase == Phase.SUSPENDED
+
+
+QUOTA = (
+    "couldn't assign flavors to pod set main: insufficient unused quota for cpu in flavor default-flavor, 1 more needed"
+)
+PREEMPTION = "Preempted to accommodate a workload (UID: u2, JobUID: j2) due to prioritization in the ClusterQueue"
+
+
+def _workload(*conditions: tuple[str, str, str, str], evictions: int = 0) -> dict[str, object]:
+    stats = {"evictions": [{"reason": "Preempted", "underlyingCause": "InClusterQueue", "count": evictions}]}
+    return {
+        "status": {
+            "conditions": [{"type": t, "status": s, "reason": r, "message": m} for t, s, r, m in conditions],
+            **({"schedulingStats": stats} if evictions else {}),
+        }
+    }
+
+
+def test_a_queued_job_shows_kueues_own_reason() -> None:
+    waiting = kueue_view(_workload(("QuotaReserved", "False", "Pending", QUOTA)))
+    obs = observe({"spec": {"suspend": True}, "status": {}}, [], queued=True, kueue=waiting)
+    assert (obs.phase, obs.reason, obs.message) == (Phase.QUEUED, "Queued", QUOTA)
+    assert kueue_view(None) == NOT_SEEN and not NOT_SEEN.waiting
+
+
+def test_a_preempted_job_is_preempted_while_its_pods_stop_then_queued() -> None:
+    view = kueue_view(
+        _workload(
+            ("Evicted", "True", "Preempted", PREEMPTION), ("QuotaReserved", "False", "Pending", QUOTA), evictions=1
+        )
+    )
+    assert view.preempted == PREEMPTION and view.preemptions == 1 and not view.admitted
+    # Kueue suspended the Job; the Job controller has not cleared startTime yet, and the pod still saves.
+    job = {"spec": {"suspend": True}, "status": {"startTime": "t0", "active": 1}}
+    stopping = observe(job, [_pod("Running", running={})], queued=True, kueue=view)
+    assert stopping.phase == Phase.PREEMPTED and PREEMPTION in stopping.message and "checkpoint" in stopping.message
+    gone = observe({"spec": {"suspend": True}, "status": {}}, [], queued=True, kueue=view)
+    assert gone.phase == Phase.QUEUED and gone.message == f"preempted ({PREEMPTION}); {QUOTA}"
+    assert gone.reason == "Preempted", "the Event of Running -> Queued says why, if the sync missed the pods stop"
+    cleared = kueue_view(
+        _workload(("Evicted", "False", "Admitted", ""), ("Admitted", "True", "Admitted", ""), evictions=1)
+    )
+    assert not cleared.preempted and cleared.admitted and cleared.preemptions == 1
 
 
 def test_condition_times_move_only_on_change() -> None:

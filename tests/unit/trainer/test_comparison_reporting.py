@@ -49,6 +49,15 @@ def test_model_card_has_a_few_shot_column_and_the_forgetting_figures() -> None:
     assert "trainable parameters: 10 of 100 (10.00%)" in card and "steps: 4" in card
 
 
+def test_model_card_says_what_sharing_the_cluster_cost() -> None:
+    assert "shared cluster" not in model_card("job", "spec: {}", MEASURED, "s3://m/"), "not queued: not a word"
+    queued = MEASURED.model_copy(
+        update={"cost": MEASURED.cost.model_copy(update={"queued_seconds": 312.4, "preemptions": 1})}
+    )
+    card = model_card("job", "spec: {}", queued, "s3://m/")
+    assert "shared cluster (Kueue): 312 s queued before admission, preempted 1 time" in card, card
+
+
 def test_encoder_few_shot_is_shown_as_not_applicable_with_its_reason() -> None:
     measured = MEASURED.model_copy(
         update={"few_shot": FewShot(shots=3, not_applicable="bert is an encoder model"), "forgetting": None}

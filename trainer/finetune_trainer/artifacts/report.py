@@ -68,7 +68,7 @@ Fine-tuned from `{base_model}` by finetune-operator.
 ## Training
 
 - trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)
-- steps: {m.steps}, train runtime: {_fmt(m.cost.train_seconds)} s
+- steps: {m.steps}, train runtime: {_fmt(m.cost.train_seconds)} s{_queue_line(m)}
 
 ## Data hygiene
 
@@ -80,6 +80,16 @@ Fine-tuned from `{base_model}` by finetune-operator.
 {spec_yaml.strip()}
 ```
 """
+
+
+def _queue_line(m: RunMeasurements) -> str:
+    if m.cost.queued_seconds is None:
+        return ""
+    times = "time" if m.cost.preemptions == 1 else "times"
+    return (
+        f"\n- shared cluster (Kueue): {m.cost.queued_seconds:.0f} s queued before admission, "
+        f"preempted {m.cost.preemptions or 0} {times} (each resumed from its last checkpoint)"
+    )
 
 
 def _few_shot_note(few: FewShot | None) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from finetune_api import GROUP, PLURAL, VERSION
 from finetune_api.measurements import status_metrics
 from finetune_api.pod_contract import Owner, in_cluster_server, status_patch
-from finetune_api.v1alpha1.status import FineTuneJobStatus, Progress, StorageHealth
+from finetune_api.v1alpha1.status import FineTuneJobStatus, Progress, QueueStatus, StorageHealth
 
 from .progress import ProgressState
 
@@ -113,5 +113,24 @@ class KubernetesStatusSink:
         except OSError as exc:
             log.warning("could not write progress to the FineTuneJob status: %s", exc)
 
+    def queue(self) -> QueueStatus | None:
+        """What sharing the cluster cost this job so far (status.queue, the operator's), or None: not queued,
+        or the read failed (the model card then says nothing of it)."""
+        request = urllib.request.Request(self.url, headers={"Authorization": f"Bearer {self.token}"})  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=self.context) as answer:  # noqa: S310
+                status = FineTuneJobStatus.model_validate((json.loads(answer.read()) or {}).get("status") or {})
+        except (OSError, ValueError) as exc:
+            log.warning("could not read the FineTuneJob's queue status: %s", exc)
+            return None
+        return status.queue
+
     def close(self) -> None:
         pass
+
+
+def own_queue_cost(namespace: str, name: str) -> dict[str, Any]:
+    """Cost fields (measurements.Cost) of the time this job waited in its Kueue queue, when in a cluster."""
+    sink = KubernetesStatusSink.in_cluster(namespace, name)
+    queue = sink.queue() if sink else None
+    return {"queued_seconds": queue.queued_seconds, "preemptions": queue.preemptions} if queue else {}

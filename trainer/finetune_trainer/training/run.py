@@ -29,6 +29,7 @@ from ..errors import DataError, OutOfMemory, Preempted
 from ..evaluation.metrics import add_perplexity
 from ..methods import get_method
 from ..methods.base import MethodContext, count_parameters
+from ..observability.kube_status import own_queue_cost
 from ..observability.progress import Reporter
 from ..storage.store import check_output_location
 from . import comparisons, loop
@@ -96,6 +97,9 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
         log.info("rank %d of %d: trained; rank 0 publishes", dist.process_index, dist.num_processes)
         dist.wait_for_everyone()
         return RunResult(job.spec.output.uri, None, measured)
+    if queue_cost := own_queue_cost(job.metadata.namespace or "default", job.metadata.name):
+        reporter.update(cost=queue_cost)
+        measured = reporter.measure()
     out = work / "output"
     save_output(ctx, adapted.model, adapted.produces_adapter, measured, out)
     result = publish_output(ctx, out, measured, etags, checkpoints.fingerprint)
