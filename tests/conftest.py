@@ -91,6 +91,15 @@ def shipped_s3(s3_endpoint: str) -> str:
     return s3_endpoint
 
 
+@pytest.fixture(scope="session")
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real MLflow tracking server on 127.0.0.1 (sqlite backend, local artifact root, artifacts served)."""
+    from tests.support.mlflow_server import mlflow_server
+
+    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
+        yield url
+
+
 def wait_for(
     probe: Callable[[], Any], what: str, timeout: float = 120, diagnose: Callable[[], str] = str, interval: float = 0.5
 ) -> Any:

@@ -43,6 +43,13 @@ ENV_IMAGE = "FINETUNE_IMAGE"
 # this bounds the wait for one whose node vanished without a word.
 ENV_COLLECTIVE_TIMEOUT = "FINETUNE_COLLECTIVE_TIMEOUT_SECONDS"
 DEFAULT_COLLECTIVE_TIMEOUT_SECONDS = 1800  # torch.distributed's own default, for a trainer run outside a pod
+# MLflow's own variable names: the tracking server, and the credentials a spec.tracking.mlflow.secretRef holds.
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+TRACKING_CREDENTIALS = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+)  # torch.distributed's own default, for a trainer run outside a pod
 
 
 class Owner(StrEnum):
@@ -52,7 +59,7 @@ class Owner(StrEnum):
 
 # The trainer knows how training goes; the operator knows what Kubernetes observed. Phase, conditions
 # and output come from observed state only, so they are the operator's even though the trainer causes them.
-TRAINER_FIELDS = frozenset({"progress", "metrics", "last_checkpoint", "storage"})
+TRAINER_FIELDS = frozenset({"progress", "metrics", "last_checkpoint", "storage", "tracking"})
 OPERATOR_FIELDS = frozenset(FineTuneJobStatus.model_fields) - TRAINER_FIELDS
 # A FineTuneExperiment's status is the operator's alone: its report Job publishes to S3 and writes no status.
 Status = FineTuneJobStatus | FineTuneExperimentStatus

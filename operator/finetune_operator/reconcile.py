@@ -31,7 +31,7 @@ from .naming import job_name
 from .render import render
 from .resource import Observed
 from .settings import OperatorSettings
-from .status.conditions import STORAGE_TYPES, conditions, storage_conditions_stale
+from .status.conditions import TRAINER_TYPES, conditions, trainer_conditions_stale
 from .status.kueue import NOT_SEEN, KueueView, kueue_view, queue_status
 from .status.observe import Observation, observe
 
@@ -90,12 +90,12 @@ def needs_reconcile(event_type: str | None, body: Mapping[str, Any]) -> bool:
 
 
 def needs_status_sync(event_type: str | None, body: Mapping[str, Any]) -> bool:
-    """Yes for a status write of the trainer's that the conditions do not show yet (its store failing or
-    recovered): a status sync turns it into conditions and Events, as a pod or Job event would."""
+    """Yes for a status write of the trainer's that the conditions do not show yet (its store or tracking server
+    failing or recovered): a status sync turns it into conditions and Events, as a pod or Job event would."""
     obj = Observed.of(body)
     if event_type == "DELETED" or obj.deleting or obj.finished:
         return False
-    return storage_conditions_stale(obj.status.conditions, obj.status.storage)
+    return trainer_conditions_stale(obj.status)
 
 
 def reject(api: KubeApi, obj: Observed, problems: list[str]) -> None:
@@ -123,7 +123,11 @@ class Snapshot:
 
     @classmethod
     def read(cls, api: KubeApi, namespace: str, name: str, queued: bool = False) -> Snapshot:
-        job = api.get_job(namespace, job_name(name))
+        return cls.of(api, namespace, name, api.get_job(namespace, job_name(name)), queued)
+
+    @classmethod
+    def of(cls, api: KubeApi, namespace: str, name: str, job: dict[str, Any] | None, queued: bool) -> Snapshot:
+        """Around a Job already read: its pods, and its Workload when it is queued."""
         uid = (job or {}).get("metadata", {}).get("uid")
         view = kueue_view(api.kueue_workload(namespace, uid)) if queued and uid else NOT_SEEN
         return cls(job, api.trainer_pods(namespace, name), view)
@@ -159,9 +163,7 @@ def ensure(api: KubeApi, obj: Observed, job: ResolvedJob, settings: OperatorSett
     if bool((existing.get("spec") or {}).get("suspend")) != suspend and not _queued_unadmitted(job):
         api.set_job_suspend(namespace, job_name(name), suspend)
         return Snapshot.read(api, namespace, name, queued)  # changed under us: read it afresh
-    if queued:
-        return Snapshot.read(api, namespace, name, queued)  # with what Kueue says of it
-    return Snapshot(existing, api.trainer_pods(namespace, name))
+    return Snapshot.of(api, namespace, name, existing, queued)
 
 
 def _queued_unadmitted(job: FineTuneJob) -> bool:
@@ -181,7 +183,7 @@ def sync_status(api: KubeApi, obj: Observed, job: FineTuneJob, seen: Snapshot) -
         observed_generation=obj.generation,
         job_name=job_name(obj.name),
         attempts=obs.attempts,
-        conditions=conditions(old.conditions, obs, obj.generation, now(), storage=old.storage),
+        conditions=conditions(old.conditions, obs, obj.generation, now(), reported=old),
         start_time=obs.start_time,  # RFC 3339 text from the Job, parsed by the model
         completion_time=(obs.completion_time or old.completion_time or now()) if obs.phase.is_terminal else None,
         failure=Failure(reason=obs.failure, message=obs.message[:4000], exit_code=obs.exit_code)
@@ -201,7 +203,7 @@ def sync_status(api: KubeApi, obj: Observed, job: FineTuneJob, seen: Snapshot) -
             obs.reason,
             f"{old.phase or 'New'} -> {obs.phase.value}: {obs.message}",
         )
-    _storage_events(api, obj, old.conditions, status.conditions or [])
+    _trainer_events(api, obj, old.conditions, status.conditions or [])
     # Every pod and Job event lands here; most change nothing, and an unchanged status is not written.
     patch = status_patch(status, Owner.OPERATOR)
     before = owned_part(old, Owner.OPERATOR)
@@ -214,17 +216,17 @@ def _preemptions(old: FineTuneJobStatus) -> int:
     return old.queue.preemptions if old.queue else 0
 
 
-def _storage_events(api: KubeApi, obj: Observed, before: list[Condition] | None, after: list[Condition]) -> None:
-    """A Warning when the trainer's store starts failing it (retrying, or checkpoints not saved), and when it
-    recovers: the conditions hold the state, the Events the history."""
+def _trainer_events(api: KubeApi, obj: Observed, before: list[Condition] | None, after: list[Condition]) -> None:
+    """A Warning when the trainer's store or tracking server starts failing it (retrying, checkpoints not saved,
+    tracking records dropped), and when it recovers: the conditions hold the state, the Events the history."""
     was = {c.type: c.status for c in before or []}
     for cond in after:
-        if cond.type not in STORAGE_TYPES or was.get(cond.type, "False") == cond.status:
+        if cond.type not in TRAINER_TYPES or was.get(cond.type, "False") == cond.status:
             continue
         if cond.status == "True":
             api.record_event(dict(obj.body), WARNING, cond.type, cond.message)
         else:
-            api.record_event(dict(obj.body), NORMAL, STORAGE_TYPES[cond.type], f"{cond.type} no longer holds")
+            api.record_event(dict(obj.body), NORMAL, TRAINER_TYPES[cond.type], f"{cond.type} no longer holds")
 
 
 def expired(obj: Observed, job: FineTuneJob) -> bool:

@@ -47,6 +47,11 @@ class OperatorSettings(BaseSettings):
         description="Extra environment of trainer containers (JSON object), e.g. HTTPS_PROXY or NCCL settings; "
         "never credentials, and never a variable the operator sets itself.",
     )
+    mlflow_uri: str = Field(
+        default="",
+        description="MLflow tracking server of jobs whose spec.tracking.mlflow names no uri "
+        "(Helm: tracking.mlflow.uri).",
+    )
     metrics_port: int = Field(default=8080, description="Port of the operator's own Prometheus endpoint; 0: none.")
     heartbeat_file: str = Field(
         default="",

@@ -60,6 +60,10 @@ class Cluster:
     def status(self, name: str) -> dict[str, Any]:
         return dict(self.get("finetunejob", name).get("status") or {})
 
+    def step(self, name: str) -> int:
+        """The training step the job last reported in its status."""
+        return int((self.status(name).get("progress") or {}).get("step") or 0)
+
     def pods(self, job: str) -> list[dict[str, Any]]:
         out = self.plane.kubectl("get", "pods", "-n", self.namespace, "-l", f"finetune.dev/job={job}", "-o", "json")
         return list(json.loads(out)["items"])
@@ -305,10 +309,8 @@ def test_deleted_pod_resumes_from_its_checkpoint(cluster: Cluster) -> None:
     _apply(cluster, doc)
     started = time.monotonic()
 
-    def step() -> int:
-        return int((cluster.status(name).get("progress") or {}).get("step") or 0)
-
-    at = _wait("training to pass step 15", lambda: step() >= 15 and step(), 900, lambda: cluster.diagnose(name))
+    at = _wait("training to pass step 15", lambda: cluster.step(name) >= 15 and cluster.step(name), 900,
+               lambda: cluster.diagnose(name))  # fmt: skip
     (first,) = cluster.pods(name)
     pod = first["metadata"]["name"]
     # The kubelet removes a deleted pod's log folder: an open handle keeps what the trainer printed.
@@ -465,10 +467,8 @@ def test_a_deleted_rank_restarts_the_whole_group_from_the_last_checkpoint(cluste
     started = time.monotonic()
     _apply(cluster, doc)
 
-    def step() -> int:
-        return int((cluster.status(name).get("progress") or {}).get("step") or 0)
-
-    at = _wait("training to pass step 15", lambda: step() >= 15 and step(), 900, lambda: cluster.diagnose(name))
+    at = _wait("training to pass step 15", lambda: cluster.step(name) >= 15 and cluster.step(name), 900,
+               lambda: cluster.diagnose(name))  # fmt: skip
     first = {p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]: p for p in cluster.pods(name)}
     # The policy, as rendered: torchrun never restarts a rank in place; every collective is bounded.
     rendered = cluster.get("job", name)["spec"]

@@ -10,16 +10,20 @@ chart (tests/node/kueue.py) and a ClusterQueue whose CPU quota fits one trainer.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.prometheus import query, run_prometheus
+
 from . import kueue
 from .cluster import NodeCluster, create_s3_secret, install_operator, uninstall_operator
 from .kubelet import NODE_LABEL
-from .test_journey import Cluster, _apply, _job, _wait
+from .test_journey import Cluster, _apply, _job, _scraped, _wait
 
 pytestmark = pytest.mark.node
 NS = "queued"
@@ -129,7 +133,7 @@ def test_jobs_wait_in_the_queue_whole_and_run_in_turn(queued: Cluster) -> None:
         assert "Queued" in reasons and reasons.index("Queued") < len(reasons) - 1, reasons
 
 
-def test_a_preempted_job_saves_a_checkpoint_and_resumes_after_the_higher_one(queued: Cluster) -> None:
+def test_a_preempted_job_saves_a_checkpoint_and_resumes_after_the_higher_one(queued: Cluster, tmp_path: Path) -> None:
     name, steps_total = "low", 60
     low = _queued_job(
         queued,
@@ -143,10 +147,8 @@ def test_a_preempted_job_saves_a_checkpoint_and_resumes_after_the_higher_one(que
     started = time.monotonic()
     _apply(queued, low)
 
-    def step() -> int:
-        return int((queued.status(name).get("progress") or {}).get("step") or 0)
-
-    at = _wait("low to pass step 8", lambda: step() >= 8 and step(), 900, lambda: queued.diagnose(name))
+    at = _wait("low to pass step 8", lambda: queued.step(name) >= 8 and queued.step(name), 900,
+               lambda: queued.diagnose(name))  # fmt: skip
     high = _queued_job(queued, "high", kueue.HIGH, dataset={"maxSamples": 400, "maxEvalSamples": 100})
     _apply(queued, high)
     _wait("low to be queued again", lambda: _phase(queued, name) == "Queued", 300, lambda: queued.diagnose(name))
@@ -172,6 +174,32 @@ def test_a_preempted_job_saves_a_checkpoint_and_resumes_after_the_higher_one(que
     trained = [entry["step"] for entry in metrics["loss_history"] if "train_loss" in entry]
     print(f"preempted job's loss history (steps): {trained}")
     assert trained == list(range(1, steps_total + 1)), trained
+    # What sharing cost, where a user reads it: the model card, and the operator's series in Prometheus.
+    card = s3.get_object(Bucket="models", Key=f"out/{name}/README.md")["Body"].read().decode()
+    (line,) = [line for line in card.splitlines() if "shared cluster (Kueue)" in line]
+    assert re.search(r"\d+ s queued before admission, preempted 1 time\b", line), line
+    queued_s = int(re.search(r"(\d+) s queued", line).group(1))  # type: ignore[union-attr]
+    assert abs(queued_s - status["queue"]["queuedSeconds"]) <= 1, (line, status["queue"])
+    print(f"preempted job's model card: {line.strip()}")
+    series = _operator_series(
+        queued, tmp_path, "finetune_operator_preemptions_total", "finetune_operator_queue_wait_seconds_count"
+    )
+    assert series["finetune_operator_preemptions_total"] == 1, series
+    assert series["finetune_operator_queue_wait_seconds_count"] >= 1, series
+
+
+def _operator_series(cluster: Cluster, folder: Path, *names: str) -> dict[str, float]:
+    """The operator's series for this namespace's queue, as Prometheus scrapes them through the metrics Service."""
+    trainers = folder / "trainers.json"
+    trainers.write_text("[]")
+    selector = f'{{namespace="{NS}",queue="{kueue.LOCAL_QUEUE}"}}'
+    with run_prometheus({}, folder, scrape_configs=_scraped(cluster, trainers), netns=cluster.network.hub) as url:
+
+        def scraped() -> dict[str, float] | None:
+            found = {n: query(url, f"sum({n}{selector})") for n in names}
+            return {n: float(r[0]["value"][1]) for n, r in found.items()} if all(found.values()) else None
+
+        return dict(_wait("Prometheus to scrape the operator's queue series", scraped, 60))
 
 
 def test_an_experiment_wider_than_the_quota_completes_every_variant_through_the_queue(queued: Cluster) -> None:

@@ -125,6 +125,9 @@ PROSE = {
     "spec.model.tokenizerUri",
     "spec.s3.endpoint",
     "spec.image",
+    "spec.tracking.mlflow.uri",  # the operator's setting (test_render_tracking_env)
+    "spec.tracking.mlflow.experiment",  # test_tracking_names_default_to_the_namespace_and_the_job
+    "spec.tracking.mlflow.registeredModel",
 }
 
 

@@ -9,6 +9,7 @@ from .enums import (
     Phase,
     Precision,
     SaveMode,
+    ServingTarget,
     TaskType,
 )
 from .job import FineTuneJob, FineTuneJobSpec
@@ -26,5 +27,6 @@ __all__ = [
     "Phase",
     "Precision",
     "SaveMode",
+    "ServingTarget",
     "TaskType",
 ]

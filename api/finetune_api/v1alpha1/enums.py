@@ -70,6 +70,12 @@ class Optimizer(StrEnum):
     ADAFACTOR = "adafactor"
 
 
+class ServingTarget(StrEnum):
+    """The server an output must load in (finetune_api.serving holds its rules)."""
+
+    VLLM = "vllm"
+
+
 class SaveMode(StrEnum):
     ADAPTER = "adapter"
     MERGED = "merged"

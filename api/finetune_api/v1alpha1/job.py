@@ -19,6 +19,7 @@ from .scheduling import SchedulingSpec
 from .status import FineTuneJobStatus
 from .storage import S3Spec
 from .task import TaskSpec
+from .tracking import TrackingSpec
 from .training import TrainingSpec
 
 IMAGE = r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
@@ -54,6 +55,9 @@ class FineTuneJobSpec(SpecModel):
     )
     output: OutputSpec = Field(description="Where the tuned model, manifest and checkpoints go.")
     s3: S3Spec | None = Field(default=None, description="The S3-compatible store for s3:// URIs.")
+    tracking: TrackingSpec | None = Field(
+        default=None, description="Experiment tracking (MLflow): parameters, metrics, artifacts, a model version."
+    )
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="GPUs, nodes, CPU and memory per pod.")
     scheduling: SchedulingSpec | None = Field(
         default=None, description="Node selection, tolerations, priority and Kueue queue."

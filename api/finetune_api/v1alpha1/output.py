@@ -6,7 +6,7 @@ from pydantic import Field
 
 from . import defaults
 from .base import NO_CREDENTIALS, NO_PARENT_SEGMENTS, STORAGE_URI, URI_MAX, SpecModel, cel
-from .enums import SaveMode
+from .enums import SaveMode, ServingTarget
 
 
 class OutputSpec(SpecModel):
@@ -24,6 +24,15 @@ class OutputSpec(SpecModel):
             "For adapter methods: adapter (PEFT folder, loads with PeftModel.from_pretrained), merged "
             "(adapter folded into full weights; lora, qlora and ia3 only) or both. Methods that train the "
             "model itself always write the full model."
+        ),
+    )
+    serving: ServingTarget | None = Field(
+        default=None,
+        description=(
+            "The server the output must load in. vllm: a spec whose output vLLM cannot serve (a LoRA rank that is "
+            "not an allowed --max-lora-rank, a classification task, IA3 without the merged model, prompt or prefix "
+            "tuning) is refused before training. Unset: the same rules give warnings, and the manifest and model "
+            "card say how each folder of the output is served."
         ),
     )
     checkpoint_every: int = Field(

@@ -124,6 +124,19 @@ class StorageHealth(SpecModel):
     )
 
 
+class TrackingStatus(SpecModel):
+    """Where the run is recorded (MLflow), reported by the trainer; the operator shows `failing` as the
+    TrackingFailing condition."""
+
+    run_id: str | None = Field(default=None, max_length=64, description="The MLflow run (a resumed job continues it).")
+    url: str | None = Field(default=None, max_length=URI_MAX, description="The run's page on the tracking server.")
+    failing: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Set while the tracking server cannot be reached or is too slow; training goes on without it.",
+    )
+
+
 class FineTuneJobStatus(SpecModel):
     """Observed state of a FineTuneJob."""
 
@@ -144,3 +157,4 @@ class FineTuneJobStatus(SpecModel):
     failure: Failure | None = Field(default=None, description="Set when phase is Failed.")
     last_checkpoint: str | None = Field(default=None, max_length=URI_MAX, description="The newest complete checkpoint.")
     storage: StorageHealth | None = Field(default=None, description="Object storage health, from the trainer.")
+    tracking: TrackingStatus | None = Field(default=None, description="The MLflow run, from the trainer.")

@@ -14,8 +14,18 @@ from pathlib import Path
 from ..durations import duration_seconds
 from ..resolve import resolve_task
 from ..resolved import ClassificationTask, PromptCompletionTask
+from ..serving import Form, adapter_facts_of_spec, serving_plan, vllm_lora_rules
 from ..storage_uri import DATA_EXTENSIONS, StorageUri, parse_uri
-from ..v1alpha1.enums import METRICS_BY_TASK, CausalFormat, GateAgainst, MethodType, Metric, TaskType
+from ..v1alpha1.enums import (
+    METRICS_BY_TASK,
+    CausalFormat,
+    GateAgainst,
+    MethodType,
+    Metric,
+    SaveMode,
+    ServingTarget,
+    TaskType,
+)
 from ..v1alpha1.job import FineTuneJobSpec
 from .problems import Problem, Severity
 
@@ -269,3 +279,30 @@ def local_paths_in_cluster_need_a_mount(spec: FineTuneJobSpec) -> Iterator[Probl
                 Severity.WARNING,
                 source="check",
             )
+
+
+@check
+def output_is_servable(spec: FineTuneJobSpec) -> Iterator[Problem]:
+    """vLLM's rules (finetune_api.serving): warnings by default, errors when spec.output.serving asks for vLLM."""
+    method, task, asked = spec.method.type, spec.task.type, spec.output.serving == ServingTarget.VLLM
+    if asked and task != TaskType.CAUSAL_LM:
+        yield Problem(
+            "spec.output.serving",
+            "vllm serves text generation, and this is a sequence-classification job",
+            "use task causal-lm, or leave spec.output.serving unset and load the classifier with transformers",
+            source="check",
+        )
+        return
+    lora = method in (MethodType.LORA, MethodType.QLORA) and spec.output.save != SaveMode.MERGED
+    severity = Severity.ERROR if asked else Severity.WARNING
+    if lora and task == TaskType.CAUSAL_LM:
+        for broken in vllm_lora_rules(adapter_facts_of_spec(spec.method.r, task)):
+            yield Problem("spec.method.r", f"vLLM: {broken.rule}", broken.fix, severity, source="check")
+    plan = serving_plan(method, spec.output.save, task, adapter_facts_of_spec(spec.method.r, task))
+    if asked and not lora and all(s.form == Form.NOT_SERVABLE for s in plan):
+        yield Problem(
+            "spec.output.serving",
+            f"vllm cannot serve this output: {'; '.join(s.reason for s in plan)}",
+            "leave spec.output.serving unset, or pick a method whose output vLLM serves",
+            source="check",
+        )

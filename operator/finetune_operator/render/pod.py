@@ -17,6 +17,8 @@ from finetune_api.pod_contract import (
     HF_HOME,
     STATUS_FILE,
     TERMINATION_LOG,
+    TRACKING_CREDENTIALS,
+    TRACKING_URI_ENV,
     WORK_DIR,
 )
 from finetune_api.resolved import ResolvedJob
@@ -49,6 +51,7 @@ def _env(job: ResolvedJob, settings: OperatorSettings) -> list[dict[str, Any]]:
         if ref.session_token_key:
             keys.append(("AWS_SESSION_TOKEN", ref.session_token_key))
         env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}} for var, key in keys]
+    env += _tracking_env(job, settings)
     if spec.resources.nodes > 1 or spec.resources.gpus > 1:
         env.append({"name": ENV_COLLECTIVE_TIMEOUT, "value": str(settings.collective_timeout_seconds)})
     if spec.resources.nodes > 1:
@@ -65,6 +68,23 @@ def _env(job: ResolvedJob, settings: OperatorSettings) -> list[dict[str, Any]]:
         ]
     ours = {var["name"] for var in env}
     env += [{"name": k, "value": v} for k, v in sorted(settings.trainer_env.items()) if k not in ours]
+    return env
+
+
+def _tracking_env(job: ResolvedJob, settings: OperatorSettings) -> list[dict[str, Any]]:
+    """MLflow's own variables: the server (the spec's, else the chart's), and credentials from the Secret the
+    spec names, by reference and each optional (a token, or a user and password)."""
+    mlflow = job.spec.tracking.mlflow if job.spec.tracking else None
+    if mlflow is None:
+        return []
+    env: list[dict[str, Any]] = []
+    if uri := mlflow.uri or settings.mlflow_uri:
+        env.append({"name": TRACKING_URI_ENV, "value": uri})
+    if ref := mlflow.secret_ref:
+        env += [
+            {"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": var, "optional": True}}}
+            for var in TRACKING_CREDENTIALS
+        ]
     return env
 
 

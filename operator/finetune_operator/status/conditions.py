@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from finetune_api.v1alpha1.enums import Phase
-from finetune_api.v1alpha1.status import Condition, StorageHealth
+from finetune_api.v1alpha1.status import Condition, FineTuneJobStatus
 
 from .observe import Observation
 
@@ -22,9 +22,13 @@ TRUE_IN: dict[Phase, set[str]] = {
     Phase.SUSPENDED: {"Validated", "Suspended"},
 }
 TYPES = ("Validated", "Queued", "Preempted", "Initialized", "Running", "Complete", "Failed", "Suspended")
-# From what the trainer reports of its store (status.storage), while the trainer runs; with the reason of
-# the Event that says it holds no more.
-STORAGE_TYPES = {"StorageRetrying": "StorageRecovered", "CheckpointsFailing": "CheckpointsSaved"}
+# From what the trainer reports of its dependencies (status.storage, status.tracking), while the trainer runs;
+# with the reason of the Event that says it holds no more.
+TRAINER_TYPES = {
+    "StorageRetrying": "StorageRecovered",
+    "CheckpointsFailing": "CheckpointsSaved",
+    "TrackingFailing": "TrackingRecovered",
+}
 
 
 def conditions(
@@ -32,8 +36,9 @@ def conditions(
     obs: Observation,
     generation: int,
     now: dt.datetime,
-    storage: StorageHealth | None = None,
+    reported: FineTuneJobStatus | None = None,
 ) -> list[Condition]:
+    """`reported`: the status as it stands, for the trainer's words on its store and tracking server."""
     old = {c.type: c for c in previous or []}
     true = set(TRUE_IN[obs.phase])
     if obs.phase == Phase.FAILED and obs.validated:
@@ -52,8 +57,8 @@ def conditions(
                 observed_generation=generation,
             )
         )
-    said = storage_messages(storage) if obs.phase in (Phase.INITIALIZING, Phase.RUNNING) else {}
-    for kind in STORAGE_TYPES:
+    said = trainer_messages(reported) if obs.phase in (Phase.INITIALIZING, Phase.RUNNING) else {}
+    for kind in TRAINER_TYPES:
         message = said.get(kind)
         prior = old.get(kind)
         status = "True" if message else "False"
@@ -70,15 +75,20 @@ def conditions(
     return out
 
 
-def storage_messages(storage: StorageHealth | None) -> dict[str, str]:
-    """The storage conditions that hold, by type, with the trainer's words."""
-    if storage is None:
+def trainer_messages(status: FineTuneJobStatus | None) -> dict[str, str]:
+    """The trainer-reported conditions that hold, by type, with the trainer's words."""
+    if status is None:
         return {}
-    said = {"StorageRetrying": storage.retrying, "CheckpointsFailing": storage.checkpoints_failing}
+    storage, tracking = status.storage, status.tracking
+    said = {
+        "StorageRetrying": storage.retrying if storage else None,
+        "CheckpointsFailing": storage.checkpoints_failing if storage else None,
+        "TrackingFailing": tracking.failing if tracking else None,
+    }
     return {kind: message for kind, message in said.items() if message}
 
 
-def storage_conditions_stale(previous: list[Condition] | None, storage: StorageHealth | None) -> bool:
-    """Whether the trainer's report of its store has moved on from the conditions that show it."""
-    shown = {c.type: c.message for c in previous or [] if c.type in STORAGE_TYPES and c.status == "True"}
-    return shown != storage_messages(storage)
+def trainer_conditions_stale(status: FineTuneJobStatus) -> bool:
+    """Whether the trainer's report has moved on from the conditions that show it."""
+    shown = {c.type: c.message for c in status.conditions or [] if c.type in TRAINER_TYPES and c.status == "True"}
+    return shown != trainer_messages(status)

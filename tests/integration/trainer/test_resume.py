@@ -18,13 +18,15 @@ pytestmark = pytest.mark.training
 TOTAL = 40
 
 
-def test_sigkill_then_restart_resumes_without_repeating_steps(shipped_s3: str, tmp_path: Path) -> None:
+def test_sigkill_then_restart_resumes_without_repeating_steps(shipped_s3: str, mlflow_uri: str, tmp_path: Path) -> None:
+    """The resumed attempt continues the run in S3 and the one in MLflow, neither with a step twice."""
     job = tweets_job(
         "resume",
         shipped_s3,
         dataset={"maxSamples": 640, "maxEvalSamples": 64},
         training={"maxSteps": TOTAL, "batchSize": 16, "loggingSteps": 1},
         output={"checkpointEvery": 10, "keepCheckpoints": 2},
+        tracking={"mlflow": {"uri": mlflow_uri, "experiment": "resumed"}},
     )
     config = tmp_path / "job.yaml"
     config.write_text(yaml.safe_dump(job.model_dump(by_alias=True, exclude_none=True, mode="json")))
@@ -61,6 +63,16 @@ def test_sigkill_then_restart_resumes_without_repeating_steps(shipped_s3: str, t
     # Every step once: those up to the checkpoint from its trainer state, the rest from the resumed run.
     assert logged == list(range(1, TOTAL + 1)), "the resumed run repeated or skipped steps"
     assert len(checkpoints.complete()) <= 2, "checkpoint retention was not applied"
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment = client.get_experiment_by_name("resumed")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])  # one run for both attempts
+    assert "MLflow: continuing run " + run.info.run_id in log
+    tracked = sorted(m.step for m in client.get_metric_history(run.info.run_id, "train_loss"))
+    assert tracked == list(range(1, TOTAL + 1)), f"MLflow holds each step once: {tracked}"
+    assert run.info.status == "FINISHED"
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_as_preempted(shipped_s3: str, tmp_path: Path) -> None:

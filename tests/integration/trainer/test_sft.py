@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ def sft_s3(shipped_s3: str) -> str:
     return shipped_s3
 
 
-def sft_job(name: str, endpoint: str, task: dict[str, Any], train: str) -> FineTuneJob:
+def sft_job(
+    name: str, endpoint: str, task: dict[str, Any], train: str, extra: dict[str, Any] | None = None
+) -> FineTuneJob:
     doc = {
         "apiVersion": "finetune.dev/v1alpha1",
         "kind": "FineTuneJob",
@@ -46,11 +49,12 @@ def sft_job(name: str, endpoint: str, task: dict[str, Any], train: str) -> FineT
             "s3": {"endpoint": endpoint},
         },
     }
-    return FineTuneJob.model_validate(merge(doc, {}))
+    return FineTuneJob.model_validate(merge(doc, extra or {}))
 
 
-def _reload_eval_loss(job: FineTuneJob, adapter_dir: Path, work: Path) -> float:
-    """Load base + adapter with peft, evaluate on the same eval rows the trainer used."""
+def _reload_eval_loss(job: FineTuneJob, adapter_dir: Path, work: Path, merged: bool = False) -> float:
+    """Load base + adapter with peft (or, `merged`, the folder alone with plain transformers), evaluate on the
+    same eval rows the trainer used."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
@@ -63,7 +67,10 @@ def _reload_eval_loss(job: FineTuneJob, adapter_dir: Path, work: Path) -> float:
     job = resolve_job(job, model_facts(base_dir, job.spec, tokenizer))  # the same rows the trainer read
     data = load_records(job.spec, work)
     tokenize(data, job.spec, tokenizer)
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter_dir)
+    if merged:
+        model = AutoModelForCausalLM.from_pretrained(adapter_dir)
+    else:
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter_dir)
     args = TrainingArguments(
         output_dir=str(work / "eval"),
         per_device_eval_batch_size=8,
@@ -85,17 +92,36 @@ def test_alpaca_prompt_completion_lora(sft_s3: str, tmp_path: Path) -> None:
         "inputColumn": "input",
         "completionColumn": "output",
     }
-    job = sft_job("sft-alpaca", sft_s3, task, "s3://data/sft/alpaca_en_demo.json")
+    # The adapter, and the merged model beside it (issue 24).
+    both = {"spec": {"output": {"save": "both"}}}
+    job = sft_job("sft-alpaca", sft_s3, task, "s3://data/sft/alpaca_en_demo.json", both)
     code, result = execute(
         job, RunOptions(work_dir=tmp_path / "run", progress_bar=False, termination_log=str(tmp_path / "t"))
     )
     assert code == 0 and result is not None, (tmp_path / "t").read_text()
     base, tuned = result.measured.baseline["eval_loss"], result.measured.tuned["eval_loss"]
     assert tuned < base, f"eval loss {base:.4f} -> {tuned:.4f}"
-    adapter = tmp_path / "published"
-    open_store(job.spec.output.uri, job.spec.s3).download_all(adapter, prefix="adapter/")
-    reloaded = _reload_eval_loss(job, adapter, tmp_path / "reload")
+    published, store = tmp_path / "published", open_store(job.spec.output.uri, job.spec.s3)
+    store.download_all(published)
+    reloaded = _reload_eval_loss(job, published / "adapter", tmp_path / "reload")
     assert reloaded == pytest.approx(tuned, rel=1e-3), "the published adapter does not reproduce the logged eval loss"
+    # The merged weights load with plain transformers, no PEFT, and score what the adapter scored: merging
+    # folds B @ A * alpha / r into each weight, exact up to fp32 rounding, hence the tolerance of 1e-4.
+    merged = _reload_eval_loss(job, published / "model", tmp_path / "reload", merged=True)
+    assert merged == pytest.approx(reloaded, rel=1e-4), f"merged {merged:.6f} vs adapter {reloaded:.6f}"
+    assert not (published / "model" / "adapter_config.json").exists()
+    manifest = json.loads(store.read_bytes("manifest.json"))
+    listed = {f["path"] for f in manifest["files"]}
+    assert {"model/model.safetensors", "adapter/adapter_model.safetensors"} <= listed, sorted(listed)
+    assert manifest["serving"] == [
+        {"path": "adapter/", "form": "vllm-lora", "maxLoraRank": 8},
+        {"path": "model/", "form": "vllm-model"},
+    ]
+    card = (published / "README.md").read_text()
+    serve = "vllm serve ./base --enable-lora --lora-modules sft-alpaca=./sft-alpaca --max-lora-rank 8"
+    assert serve in card and "aws s3 sync s3://models/out/sft-alpaca/adapter/ ./sft-alpaca" in card, card
+    assert "kind: LLMInferenceService" in card and "uri: s3://models/out/sft-alpaca/adapter/" in card, card
+    print(card[card.index("## Serving") : card.index("## Data hygiene")])
 
 
 def test_chat_lora_packing_asked_on_sdpa(sft_s3: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

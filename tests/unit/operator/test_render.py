@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from finetune_api.pod_contract import CONFIG_FILE, ENV_COLLECTIVE_TIMEOUT
+from finetune_api.pod_contract import CONFIG_FILE, ENV_COLLECTIVE_TIMEOUT, TRACKING_CREDENTIALS, TRACKING_URI_ENV
 from finetune_api.resolve import resolve_job
 from finetune_api.validation import validate_document, validate_file
 from finetune_operator.render import render
@@ -165,3 +165,28 @@ def test_torchrun_gives_a_sigtermed_rank_the_pods_grace_period_less_its_own_exit
     waited = int(arg.split("=")[1])
     assert 30 < waited < SETTINGS.termination_grace_seconds, arg
     assert shutdown_timeout(5) >= 1
+
+
+def _tracked_env(mlflow: dict[str, Any], settings: OperatorSettings) -> list[dict[str, Any]]:
+    doc = yaml.safe_load((EXAMPLES_DIR / "tweets-lora.yaml").read_text())
+    doc["spec"]["tracking"] = {"mlflow": mlflow}
+    doc["metadata"]["namespace"] = "default"
+    result = validate_document(doc)
+    assert result.errors == [] and result.job is not None, result.errors
+    job = next(o for o in render(resolve_job(result.job, pod=settings.pod_defaults), settings).objects
+               if o["kind"] == "Job")  # fmt: skip
+    return list(job["spec"]["template"]["spec"]["containers"][0]["env"])
+
+
+def test_render_tracking_env() -> None:
+    """Issue 24: the spec's server, else the chart's; credentials from the named Secret, by reference only."""
+    chart = OperatorSettings(mlflow_uri="http://mlflow.mlops:5000")
+    env = {e["name"]: e for e in _tracked_env({"experiment": "e"}, chart)}
+    assert env[TRACKING_URI_ENV]["value"] == "http://mlflow.mlops:5000"
+    assert not set(TRACKING_CREDENTIALS) & set(env), "no Secret named: no credential variables"
+    own = {e["name"]: e for e in _tracked_env({"uri": "http://mine:5000", "secretRef": {"name": "ml"}}, chart)}
+    assert own[TRACKING_URI_ENV]["value"] == "http://mine:5000"
+    for var in TRACKING_CREDENTIALS:
+        assert own[var] == {"name": var, "valueFrom": {"secretKeyRef": {"name": "ml", "key": var, "optional": True}}}
+    untracked = {e["name"] for e in _pod_spec({"gpus": 0})["containers"][0]["env"]}
+    assert TRACKING_URI_ENV not in untracked

@@ -185,3 +185,24 @@ def test_the_trainers_storage_report_becomes_conditions_and_events_once() -> Non
     assert conds["CheckpointsFailing"]["status"] == "False"
     assert ("Normal", "CheckpointsSaved") in api.events
     assert [e for e in api.events if e[1] == "CheckpointsFailing"] == [("Warning", "CheckpointsFailing")]
+
+
+def test_a_failing_tracking_server_becomes_a_condition_and_clears() -> None:
+    """Issue 24: the trainer's status.tracking.failing shows as TrackingFailing, with Events on both edges."""
+    from finetune_operator.reconcile import needs_status_sync
+
+    api = RecordingApi(RUNNING_JOB, [RUNNING_POD])
+    seen = Snapshot(RUNNING_JOB, [RUNNING_POD])
+    _sync(api, None, seen)
+    failing = "MLflow at http://mlflow:5000 failed on metrics of step 4: timed out; training goes on without it"
+    reported = {**api.patches[-1], "tracking": {"runId": "abc", "failing": failing}}
+    assert needs_status_sync("MODIFIED", _body(reported))
+    _sync(api, reported, seen)
+    conds = {c["type"]: c for c in api.patches[-1]["conditions"]}
+    assert conds["TrackingFailing"]["status"] == "True" and conds["TrackingFailing"]["message"] == failing
+    assert ("Warning", "TrackingFailing") in api.events
+    recovered = {**reported, "conditions": api.patches[-1]["conditions"], "tracking": {"runId": "abc"}}
+    assert needs_status_sync("MODIFIED", _body(recovered))
+    _sync(api, recovered, seen)
+    assert {c["type"]: c["status"] for c in api.patches[-1]["conditions"]}["TrackingFailing"] == "False"
+    assert ("Normal", "TrackingRecovered") in api.events

@@ -41,7 +41,7 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
 
 
-def model_card(job: str, spec_yaml: str, m: RunMeasurements, base_model: str) -> str:
+def model_card(job: str, spec_yaml: str, m: RunMeasurements, base_model: str, serving: str = "") -> str:
     baseline, tuned, few = m.baseline, m.tuned, m.few_shot
     keys = [k for k in EVAL_KEYS if k in tuned or k in baseline]
     few_col = f" few-shot ({few.shots} shots) |" if few else ""
@@ -70,6 +70,7 @@ Fine-tuned from `{base_model}` by finetune-operator.
 - trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)
 - steps: {m.steps}, train runtime: {_fmt(m.cost.train_seconds)} s{_queue_line(m)}
 
+{serving}
 ## Data hygiene
 
 {chr(10).join("- " + line for line in m.hygiene.lines())}

@@ -19,7 +19,7 @@ from typing import Any
 from finetune_api import GROUP, PLURAL, VERSION
 from finetune_api.measurements import status_metrics
 from finetune_api.pod_contract import Owner, in_cluster_server, status_patch
-from finetune_api.v1alpha1.status import FineTuneJobStatus, Progress, QueueStatus, StorageHealth
+from finetune_api.v1alpha1.status import FineTuneJobStatus, Progress, QueueStatus, StorageHealth, TrackingStatus
 
 from .progress import ProgressState
 
@@ -59,6 +59,11 @@ def trainer_status(state: ProgressState) -> FineTuneJobStatus:
         )
         if state.storage_retries or state.checkpoints_failing
         else None,
+        tracking=TrackingStatus(
+            run_id=state.tracking_run_id, url=_clip(state.tracking_url), failing=_clip(state.tracking_failing)
+        )
+        if state.tracking_run_id or state.tracking_failing
+        else None,
     )
 
 
@@ -71,6 +76,8 @@ def status_body(state: ProgressState) -> dict[str, Any]:
     if "storage" in body:
         # A merge patch clears a field only by naming it null: a retry that ended, checkpoints saved again.
         body["storage"] = {"retrying": None, "checkpointsFailing": None, **body["storage"]}
+    if "tracking" in body:
+        body["tracking"] = {"failing": None, **body["tracking"]}
     return {"status": body}
 
 

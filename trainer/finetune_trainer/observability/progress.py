@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -35,6 +36,9 @@ class ProgressState:
     storage_retries: dict[str, int] = field(default_factory=dict)  # by operation (download, upload, GetObject...)
     storage_retrying: str | None = None  # the latest word on an operation being retried now
     checkpoints_failing: str | None = None  # why the last checkpoint could not be saved, until one is
+    tracking_run_id: str | None = None  # the MLflow run
+    tracking_url: str | None = None
+    tracking_failing: str | None = None  # why the tracking server is not taking records, until it does
     measured: RunMeasurements | None = None  # set once the headline metric is known (the resolved spec)
     started: float = field(default_factory=time.time)
 
@@ -114,23 +118,26 @@ class Reporter:
     def __init__(self, sinks: list[Sink]) -> None:
         self.sinks = sinks
         self.state = ProgressState()
+        self._lock = threading.RLock()  # the tracking thread reports too
 
     def update(self, cost: Mapping[str, Any] | None = None, **changes: Any) -> None:
         """Live fields of the state; `cost`: fields of the measured cost (throughput, memory), in the same update."""
-        for key, value in changes.items():
-            setattr(self.state, key, value)
-        measured = self.state.measured
-        if cost and measured is not None:
-            self.state.measured = measured.model_copy(update={"cost": measured.cost.model_copy(update=cost)})
-        self._publish()
+        with self._lock:
+            for key, value in changes.items():
+                setattr(self.state, key, value)
+            measured = self.state.measured
+            if cost and measured is not None:
+                self.state.measured = measured.model_copy(update={"cost": measured.cost.model_copy(update=cost)})
+            self._publish()
 
     def measure(self, **changes: Any) -> RunMeasurements:
         """Fields of the run's measurements, as a stage measured them; returns the record so far."""
-        if self.state.measured is None:
-            raise RuntimeError("measure() before the headline metric is known: update(measured=...) first")
-        self.state.measured = self.state.measured.model_copy(update=changes)
-        self._publish()
-        return self.state.measured
+        with self._lock:
+            if self.state.measured is None:
+                raise RuntimeError("measure() before the headline metric is known: update(measured=...) first")
+            self.state.measured = self.state.measured.model_copy(update=changes)
+            self._publish()
+            return self.state.measured
 
     def _publish(self) -> None:
         for sink in self.sinks:

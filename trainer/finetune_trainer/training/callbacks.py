@@ -14,6 +14,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from ..errors import StorageError
 from ..observability.memory import PeakMemory
 from ..observability.progress import Reporter
+from ..observability.tracking import Tracker
 from .checkpoints import CheckpointStore
 
 log = logging.getLogger(__name__)
@@ -150,3 +151,27 @@ class PreemptionCallback(TrainerCallback):
         if self.requested:
             control.should_save = True
             control.should_training_stop = True
+
+
+class TrackingCallback(TrainerCallback):
+    """The loop's numbers into MLflow, per logged step (train_loss, learning_rate, eval_*)."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kw: Any,
+    ) -> None:
+        names = {"loss": "train_loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm"}
+        values = {
+            names.get(key, key): float(value)
+            for key, value in (logs or {}).items()
+            if (key in names or key.startswith("eval_")) and isinstance(value, int | float)
+        }
+        if values:
+            self.tracker.metrics(values, state.global_step)

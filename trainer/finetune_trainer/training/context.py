@@ -12,6 +12,7 @@ import torch
 from finetune_api.resolved import ResolvedJob, ResolvedSpec
 
 from ..observability.progress import Reporter
+from ..observability.tracking import Tracker
 from .data_plan import PreparedData
 
 
@@ -25,6 +26,7 @@ class RunContext:
     work: Path  # downloads (shared by an experiment's runs)
     reporter: Reporter
     dist: Any  # accelerate's PartialState
+    tracker: Tracker | None = None  # MLflow, on the main process of a tracked job
 
     @property
     def spec(self) -> ResolvedSpec:

@@ -13,13 +13,15 @@ from typing import Any
 import yaml
 
 from finetune_api.measurements import RunMeasurements, manifest_metrics
-from finetune_api.pod_contract import ENV_IMAGE
+from finetune_api.pod_contract import ENV_IMAGE, MANIFEST
+from finetune_api.serving import ADAPTER_FOLDER, MODEL_FOLDER, Servable
 from finetune_api.v1alpha1.enums import SaveMode
 from finetune_api.v1alpha1.job import FineTuneJob
 
 from ..artifacts import publish
 from ..artifacts.manifest import build_manifest
 from ..artifacts.report import loss_curve, model_card
+from ..artifacts.serving import plan_output, serving_section
 from ..errors import GateNotMet
 from ..storage import open_store
 from ..storage.verification import VERIFIED
@@ -45,17 +47,25 @@ def metrics_json(job: FineTuneJob, measured: RunMeasurements) -> str:
     return json.dumps({**measured.model_dump(mode="json"), "spec": resolved_spec(job)}, indent=2)
 
 
-def save_output(ctx: RunContext, model: Any, adapter: bool, measured: RunMeasurements, out: Path) -> None:
+@dataclass(frozen=True)
+class Saved:
+    """The output folder written locally, and how each of its weights folders is served."""
+
+    folder: Path
+    serving: list[Servable]
+
+
+def save_output(ctx: RunContext, model: Any, adapter: bool, measured: RunMeasurements, out: Path) -> Saved:
     """Everything published, written locally first: weights, metrics.json, the resolved job, card and curve."""
     out.mkdir(parents=True, exist_ok=True)
     job, tokenizer = ctx.job, ctx.tokenizer
-    save, spec = job.spec.output.save, job.spec
+    save, spec = job.spec.output.save, ctx.spec
     if not adapter:
-        _save(model, tokenizer, out / "model")
+        _save(model, tokenizer, out / MODEL_FOLDER)
     if adapter and save in (SaveMode.ADAPTER, SaveMode.BOTH):
-        _save(model, tokenizer, out / "adapter")
+        _save(model, tokenizer, out / ADAPTER_FOLDER)
     if adapter and save in (SaveMode.MERGED, SaveMode.BOTH):
-        _save(model.merge_and_unload(), tokenizer, out / "model")  # after the adapter: merging unloads it
+        _save(model.merge_and_unload(), tokenizer, out / MODEL_FOLDER)  # after the adapter: merging unloads it
     (out / "metrics.json").write_text(metrics_json(job, measured))
     job_yaml = yaml.safe_dump(
         job.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"}), sort_keys=False
@@ -65,7 +75,10 @@ def save_output(ctx: RunContext, model: Any, adapter: bool, measured: RunMeasure
     few = measured.few_shot.scores if measured.few_shot else {}
     levels = {"zero-shot": measured.baseline.get("eval_loss"), "few-shot": few.get("eval_loss")}
     loss_curve(measured.loss_history, out / "loss_curve.png", f"{name}: {spec.method.type} on {spec.task.type}", levels)
-    (out / "README.md").write_text(model_card(name, job_yaml, measured, spec.model.uri))
+    plan = plan_output(out, spec)
+    serving = serving_section(plan, name, spec.output.uri, spec.model.uri)
+    (out / "README.md").write_text(model_card(name, job_yaml, measured, spec.model.uri, serving))
+    return Saved(out, plan)
 
 
 def _save(model: Any, tokenizer: Any, folder: Path) -> None:
@@ -74,10 +87,10 @@ def _save(model: Any, tokenizer: Any, folder: Path) -> None:
 
 
 def publish_output(
-    ctx: RunContext, out: Path, measured: RunMeasurements, etags: dict[str, str], fingerprint: str | None
+    ctx: RunContext, saved: Saved, measured: RunMeasurements, etags: dict[str, str], fingerprint: str | None
 ) -> RunResult:
     """Stage, then (gate permitting) promote with the manifest written last."""
-    job, spec, gate = ctx.job, ctx.spec, measured.gate
+    job, spec, gate, out = ctx.job, ctx.spec, measured.gate, saved.folder
     store = open_store(spec.output.uri, spec.s3)
     lineage = {
         "job": {"name": job.metadata.name, "namespace": job.metadata.namespace},
@@ -95,6 +108,7 @@ def publish_output(
         "seed": spec.training.seed,
         "method": str(spec.method.type),
         "metrics": manifest_metrics(measured),
+        "serving": [servable.record() for servable in saved.serving],
         "image": os.environ.get(ENV_IMAGE, ""),
         "fingerprint": fingerprint,  # whose output this is (training/ownership.py)
         "spec": resolved_spec(job),
@@ -106,4 +120,5 @@ def publish_output(
         store.write_bytes(f"{staging}/{publish.GATE_NOTE}", gate.model_dump_json(indent=2).encode())
         raise GateNotMet(f"{gate.explanation}; artifacts kept at {store.uri.join(staging)} without a manifest")
     manifest_uri = publish.promote(store, staging, manifest)
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))  # a local copy, for the tracking server
     return RunResult(spec.output.uri, manifest_uri, measured, out)

@@ -31,9 +31,16 @@ from ..methods import get_method
 from ..methods.base import MethodContext, count_parameters
 from ..observability.kube_status import own_queue_cost
 from ..observability.progress import Reporter
+from ..observability.tracking import ending, final_metrics, open_tracker, track_output
 from ..storage.store import check_output_location
 from . import comparisons, loop
-from .callbacks import CheckpointSyncCallback, PreemptionCallback, ProgressCallback, history_points
+from .callbacks import (
+    CheckpointSyncCallback,
+    PreemptionCallback,
+    ProgressCallback,
+    TrackingCallback,
+    history_points,
+)
 from .checkpoints import CheckpointStore
 from .context import RunContext
 from .data_plan import PreparedData, load_records, tokenize
@@ -41,7 +48,7 @@ from .gating import refuse_inapplicable_gate, verdict
 from .model_loading import fetch_model, fetch_tokenizer, load_model, load_tokenizer, model_facts
 from .ownership import claim_run
 from .precision import PrecisionPlan, plan_precision
-from .results import RunResult, publish_output, save_output
+from .results import RunResult, publish_output, resolved_spec, save_output
 
 log = logging.getLogger(__name__)
 BASELINE = "baseline.json"  # beside the checkpoints, so a resumed run reuses its baseline
@@ -79,13 +86,22 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     checkpoints = claim_run(job, data.hashes, etags)  # refuses another run's checkpoints and output
     run = plan_run(job.spec, len(data.train or ()), metric, checkpoints, work)
     model = load_model(model_dir, job.spec, data.labels, run.dtype, tokenizer)
-    ctx = RunContext(job, data, tokenizer, model_dir, run.dtype, downloads or work, reporter, dist)
+    tracker = open_tracker(job, checkpoints.store, reporter) if dist.is_main_process else None
+    ctx = RunContext(job, data, tokenizer, model_dir, run.dtype, downloads or work, reporter, dist, tracker)
+    with ending(tracker):
+        return measure_train_publish(ctx, model, run, etags, work / "output")
 
+
+def measure_train_publish(ctx: RunContext, model: Any, run: RunPlan, etags: dict[str, str], out: Path) -> RunResult:
+    """From the loaded model to the published output: untouched, adapted, trained, evaluated, gated, published."""
+    job, reporter, dist, tokenizer = ctx.job, ctx.reporter, ctx.dist, ctx.tokenizer
     if job.spec.evaluation.baseline:
         measure_baseline(ctx, model, run)
     as_is = functools.partial(evaluate_as_is, model, run, tokenizer=tokenizer)
     comparisons.untouched(ctx, model, as_is, run.checkpoints, run.eval_batch)
-    adapted = apply_method(model, run, model_dir, reporter)
+    adapted = apply_method(model, run, ctx.model_dir, reporter)
+    if ctx.tracker:
+        ctx.tracker.params(resolved_spec(job))
     trained = train(ctx, adapted, run)
     evaluate_tuned(trained, run, reporter)
     comparisons.forgotten(ctx, trained.trainer.model, run.eval_batch)
@@ -100,9 +116,12 @@ def run_job(job: FineTuneJob, work: Path, reporter: Reporter, downloads: Path | 
     if queue_cost := own_queue_cost(job.metadata.namespace or "default", job.metadata.name):
         reporter.update(cost=queue_cost)
         measured = reporter.measure()
-    out = work / "output"
-    save_output(ctx, adapted.model, adapted.produces_adapter, measured, out)
-    result = publish_output(ctx, out, measured, etags, checkpoints.fingerprint)
+    saved = save_output(ctx, adapted.model, adapted.produces_adapter, measured, out)
+    if ctx.tracker:
+        ctx.tracker.metrics(final_metrics(measured), measured.steps or 0)
+    result = publish_output(ctx, saved, measured, etags, run.checkpoints.fingerprint)
+    if ctx.tracker:
+        track_output(ctx.tracker, job, saved.folder)
     log.info("rank %d of %d published %s", dist.process_index, dist.num_processes, result.manifest_uri)
     reporter.update(phase="Succeeded")
     dist.wait_for_everyone()
@@ -234,7 +253,13 @@ def train(ctx: RunContext, adapted: Adapted, run: RunPlan) -> Trained:
         data_collator=collators.train,
         eval_collator=collators.eval,
         optimizers=(adapted.optimizer, None),
-        callbacks=[progress, CheckpointSyncCallback(run.checkpoints, reporter), preemption, *_early_stopping(run)],
+        callbacks=[
+            progress,
+            CheckpointSyncCallback(run.checkpoints, reporter),
+            preemption,
+            *_early_stopping(run),
+            *([TrackingCallback(ctx.tracker)] if ctx.tracker else []),
+        ],
         **loop.metric_functions(spec),
     )
     trainer.remove_callback(PrinterCallback)  # our progress bar and metrics replace its printing
