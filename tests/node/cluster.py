@@ -292,12 +292,20 @@ def chart_values(replicas: int) -> dict[str, Any]:
     }
 
 
-def install_operator(cluster: NodeCluster, replicas: int) -> float:
+@dataclass(frozen=True)
+class PodMlflow:
+    """The tests' MLflow server (on 127.0.0.1), and the URL pods reach it at: the hub's address, forwarded."""
+
+    url: str
+    pod_url: str
+
+
+def install_operator(cluster: NodeCluster, replicas: int, extra: dict[str, Any] | None = None) -> float:
     """`helm install --wait` of the chart (the CRDs are applied already: the chart adopts nothing it did not
-    create); returns the seconds until every replica was Ready."""
+    create), with `extra` values on top; returns the seconds until every replica was Ready."""
     plane = cluster.plane
     values = plane.root / "operator-values.yaml"
-    values.write_text(yaml.safe_dump(chart_values(replicas)))
+    values.write_text(yaml.safe_dump({**chart_values(replicas), **(extra or {})}))
     started = time.monotonic()
     helm(plane, "install", RELEASE, str(CHART), "-n", RELEASE_NS, "--create-namespace", "-f", str(values),
          "--set", "crds.install=false", "--wait", "--timeout=300s",

@@ -15,7 +15,7 @@ import pytest
 from tests.controlplane.cluster import ControlPlane
 from tests.support import caches
 
-from .cluster import NodeCluster, running_error
+from .cluster import NodeCluster, PodMlflow, running_error
 from .docker_engine import BuiltImage, DockerEngine, build_all, ensure_base_image
 from .docker_engine import missing_tools as missing_build_tools
 from .kubelet import ensure_pause_image, node_cache_error
@@ -78,3 +78,18 @@ def node_cluster(docker_engine: DockerEngine, images: Images, s3_endpoint: str) 
 @pytest.fixture(scope="session")
 def node_plane(node_cluster: NodeCluster) -> ControlPlane:
     return node_cluster.plane
+
+
+@pytest.fixture(scope="session")
+def pod_mlflow(node_cluster: NodeCluster, mlflow_uri: str) -> Iterator[PodMlflow]:
+    from tests.controlplane.cluster import stop_processes
+
+    from .forwarder import start as start_forwarder
+
+    port = int(mlflow_uri.rsplit(":", 1)[1])
+    hub, hub_ip = node_cluster.network.hub, node_cluster.network.hub_ip
+    forwarder = start_forwarder(
+        [(f"{hub}/{hub_ip}:{port}", f"127.0.0.1:{port}")], log=node_cluster.plane.root / "mlflow-forwarder.log"
+    )
+    yield PodMlflow(mlflow_uri, f"http://{hub_ip}:{port}")
+    stop_processes([forwarder])

@@ -27,6 +27,7 @@ from .cluster import (
     RELEASE_NS,
     S3_SECRET,
     NodeCluster,
+    PodMlflow,
     create_s3_secret,
     install_operator,
     pods_diagnosis,
@@ -75,10 +76,11 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(node_cluster: NodeCluster, shipped_s3: str) -> Iterator[Cluster]:
+def cluster(node_cluster: NodeCluster, shipped_s3: str, pod_mlflow: PodMlflow) -> Iterator[Cluster]:
     """The chart installed as a platform team would (install_operator: no host network and no API server
-    override), two replicas with peering."""
-    seconds = install_operator(node_cluster, replicas=2)
+    override), two replicas with peering, and the tests' MLflow server as the operator-wide tracking default."""
+    tracking = {"tracking": {"mlflow": {"uri": pod_mlflow.pod_url}}}
+    seconds = install_operator(node_cluster, replicas=2, extra=tracking)
     print(f"helm install --wait: both operator replicas Ready in {seconds:.0f} s")
     plane = node_cluster.plane
     plane.kubectl("create", "namespace", NS)
@@ -200,7 +202,8 @@ def happy_run(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Ite
     scraped = _scraped(cluster, trainers)
     with run_prometheus({}, folder, scrape_configs=scraped, netns=cluster.network.hub) as prometheus:
         started = time.monotonic()
-        _apply(cluster, _job(name, cluster))
+        # Tracked in MLflow at the chart's server (the spec names none), from the pod across the pod network.
+        _apply(cluster, _job(name, cluster, tracking={"mlflow": {"experiment": "journey"}}))
 
         def finished() -> bool:
             _list_trainers(cluster, name, trainers)
@@ -268,6 +271,26 @@ def test_prometheus_scrapes_the_trainer_pod_and_the_operators_service(happy_run:
     assert steps and float(steps[0]["value"][1]) > 0, steps
     loss = query(prometheus, 'max_over_time(finetune_trainer_train_loss{finetunejob="tweets-lora"}[30m])')
     assert loss and 0 < float(loss[0]["value"][1]) < 10, loss
+
+
+def test_the_run_is_tracked_in_mlflow_at_the_charts_server(
+    cluster: Cluster, happy_run: tuple[Observed, str], pod_mlflow: PodMlflow
+) -> None:
+    """Issue 24: the operator passes the chart's tracking.mlflow.uri; the trainer pod records the run there."""
+    from mlflow import MlflowClient
+
+    status = cluster.status("tweets-lora")
+    tracking = status.get("tracking") or {}
+    client = MlflowClient(tracking_uri=pod_mlflow.url)
+    run = client.get_run(tracking["runId"])
+    assert run.info.status == "FINISHED" and run.info.run_name == "tweets-lora", run.info
+    assert tracking["url"].startswith(pod_mlflow.pod_url) and not tracking.get("failing"), tracking
+    assert run.data.params["method.type"] == "lora" and run.data.params["tracking.mlflow.experiment"] == "journey"
+    assert run.data.metrics["tuned.eval_accuracy"] == pytest.approx(status["metrics"]["evalMetric"], abs=1e-4)
+    (version,) = client.search_model_versions(f"run_id='{run.info.run_id}'")
+    assert version.name == "tweets-lora" and version.source == "s3://models/out/tweets-lora/", version
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions.get("TrackingFailing") == "False", conditions
 
 
 def test_bad_data_fails_with_data_error_and_no_retry(cluster: Cluster) -> None:

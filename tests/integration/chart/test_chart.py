@@ -53,6 +53,7 @@ def test_lint_is_clean(helm: str) -> None:
             "metrics.podMonitor.enabled=true",
             "image.digest=sha256:" + "a" * 64,
             "crds.keep=false",
+            "tracking.mlflow.uri=http://mlflow.mlops:5000",
         ),
     ],
     ids=["defaults", "custom"],
@@ -87,6 +88,8 @@ def test_rendered_objects_are_secure(helm: str, sets: tuple[str, ...]) -> None:
         assert "--namespace=team-a" in container["args"] and "--all-namespaces" not in container["args"]
         assert "@sha256:" in container["image"]
         assert {"ServiceMonitor", "PodMonitor"} <= kinds
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["FINETUNE_OPERATOR_MLFLOW_URI"] == "http://mlflow.mlops:5000", "the operator-wide MLflow default"
 
 
 @pytest.mark.parametrize("name", ["finetunejob", "finetuneexperiment"])
@@ -106,7 +109,14 @@ def test_chart_crd_is_the_generated_one(helm: str, name: str) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["replicaCount=0", "image.pullPolicy=Sometimes", "bogus=1", "trainer.defaultMemory=lots", "image.digest=latest"],
+    [
+        "replicaCount=0",
+        "image.pullPolicy=Sometimes",
+        "bogus=1",
+        "trainer.defaultMemory=lots",
+        "image.digest=latest",
+        "tracking.mlflow.uri=mlflow:5000",
+    ],
 )
 def test_values_schema_rejects_bad_values(helm: str, bad: str) -> None:
     args = [helm, "template", "ft", str(CHART), "--kube-version", KUBE_VERSION, "--set", bad]
