@@ -3,6 +3,7 @@ client, and a tracking server that is dead or hung costs a warning, never the ru
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from finetune_trainer.main import RunOptions, execute
-from finetune_trainer.observability.tracking import Tracker
+from finetune_trainer.tracking.tracker import Tracker
 from tests.integration.trainer.jobs import tweets_job
 
 pytestmark = pytest.mark.training
@@ -106,3 +107,47 @@ def test_a_dead_tracking_server_is_a_warning_and_the_records_are_dropped(caplog:
     assert "failed on metrics of step 1" in str(said.get("tracking_failing")), said
     assert tracker.run_id is None
     assert "training goes on without it" in caplog.text
+
+
+def test_an_experiment_is_a_parent_run_with_its_variants_nested(
+    shipped_s3: str, mlflow_uri: str, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    from finetune_api.experiment.expand import expand
+    from finetune_api.v1alpha1.experiment import FineTuneExperiment
+    from finetune_trainer.experiment.local import run_experiment
+
+    template = tweets_job("unused", shipped_s3, training={"maxSteps": 8, "batchSize": 16, "loggingSteps": 4})
+    spec = template.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+    spec["tracking"] = {"mlflow": {"uri": mlflow_uri, "experiment": "comparisons"}}
+    spec["output"] = {"uri": "s3://models/out/ranks/"}
+    experiment = FineTuneExperiment.model_validate(
+        {
+            "apiVersion": "finetune.dev/v1alpha1",
+            "kind": "FineTuneExperiment",
+            "metadata": {"name": "ranks", "namespace": "tests"},
+            "spec": {
+                "template": spec,
+                "variants": [{"name": f"r{r}", "method": {"type": "lora", "r": r}} for r in (4, 8)],
+                "select": {"metric": "accuracy"},
+            },
+        }
+    )
+    outcome = run_experiment(experiment, expand(experiment), tmp_path, progress_bar=False, out=io.StringIO())
+    assert [r.phase for r in outcome.rows] == ["Succeeded", "Succeeded"], outcome.rows
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    found = client.get_experiment_by_name("comparisons")
+    assert found is not None
+    runs = {r.info.run_name: r for r in client.search_runs([found.experiment_id])}
+    assert set(runs) == {"ranks", "ranks-r4", "ranks-r8"}, set(runs)
+    parent = runs["ranks"]
+    for child in ("ranks-r4", "ranks-r8"):
+        assert runs[child].data.tags.get("mlflow.parentRunId") == parent.info.run_id, runs[child].data.tags
+        variant = child.removeprefix("ranks-")
+        tuned = runs[child].data.metrics["tuned.eval_accuracy"]
+        assert parent.data.metrics[f"{variant}.accuracy"] == pytest.approx(tuned), parent.data.metrics
+    assert {"comparison.png", "comparison.md", "comparison.json"} <= {
+        a.path for a in client.list_artifacts(parent.info.run_id)
+    }
+    assert parent.info.status == "FINISHED" and parent.data.params["variants"] == "r4,r8"

@@ -8,7 +8,8 @@ from finetune_api.v1alpha1.enums import Metric
 from finetune_api.v1alpha1.job import FineTuneJob
 from finetune_trainer.observability.kube_status import status_body
 from finetune_trainer.observability.progress import ProgressState
-from finetune_trainer.observability.tracking import experiment_name, final_metrics, flatten, registered_model_name
+from finetune_trainer.tracking.job_run import experiment_name, final_metrics, registered_model_name
+from finetune_trainer.tracking.tracker import flatten
 
 
 def _job(tracking: dict[str, object]) -> FineTuneJob:

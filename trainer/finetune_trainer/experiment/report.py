@@ -26,6 +26,7 @@ from ..artifacts import publish
 from ..artifacts.manifest import build_manifest
 from ..errors import StorageError
 from ..storage import open_store
+from ..tracking.experiment_run import track_experiment
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def write_report(
             "variants": [r.model_dump(by_alias=True, exclude_none=True, mode="json") for r in rows],
         }
         (folder / "comparison.json").write_text(json.dumps(table, indent=2))
+        track_experiment(experiment, metric, rows, folder)
         lineage: dict[str, object] = {
             "experiment": {"name": experiment.metadata.name, "namespace": experiment.metadata.namespace},
             "variants": {r.name: (r.output.manifest if r.output else None) for r in rows},

@@ -14,7 +14,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from ..errors import StorageError
 from ..observability.memory import PeakMemory
 from ..observability.progress import Reporter
-from ..observability.tracking import Tracker
+from ..tracking.tracker import Tracker
 from .checkpoints import CheckpointStore
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import torch
 from finetune_api.resolved import ResolvedJob, ResolvedSpec
 
 from ..observability.progress import Reporter
-from ..observability.tracking import Tracker
+from ..tracking.tracker import Tracker
 from .data_plan import PreparedData
 
 

@@ -31,8 +31,8 @@ from ..methods import get_method
 from ..methods.base import MethodContext, count_parameters
 from ..observability.kube_status import own_queue_cost
 from ..observability.progress import Reporter
-from ..observability.tracking import ending, final_metrics, open_tracker, track_output
 from ..storage.store import check_output_location
+from ..tracking.job_run import ending, final_metrics, open_tracker, track_output
 from . import comparisons, loop
 from .callbacks import (
     CheckpointSyncCallback,
