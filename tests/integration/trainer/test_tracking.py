@@ -4,6 +4,7 @@ client, and a tracking server that is dead or hung costs a warning, never the ru
 from __future__ import annotations
 
 import io
+import json
 import socket
 import threading
 import time
@@ -151,3 +152,20 @@ def test_an_experiment_is_a_parent_run_with_its_variants_nested(
         a.path for a in client.list_artifacts(parent.info.run_id)
     }
     assert parent.info.status == "FINISHED" and parent.data.params["variants"] == "r4,r8"
+
+
+def test_a_job_whose_tracking_server_is_dead_succeeds_and_says_so(
+    shipped_s3: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    job = tweets_job("untracked", shipped_s3, tracking={"mlflow": {"uri": dead}})
+    status = tmp_path / "status.json"
+    options = RunOptions(
+        work_dir=tmp_path / "run", progress_bar=False, termination_log=str(tmp_path / "t"), status_file=status
+    )
+    code, result = execute(job, options)
+    assert code == 0 and result is not None and result.manifest_uri, (tmp_path / "t").read_text()
+    reported = json.loads(status.read_text())
+    assert reported["phase"] == "Succeeded" and f"MLflow at {dead} failed" in reported["tracking_failing"], reported
+    assert "training goes on without it" in caplog.text
