@@ -199,4 +199,16 @@ CASES = [
     Case("zero-runtime", {"spec.maxRuntime": "0h"}, "spec.maxRuntime", "check"),
     Case("headline-metric-mismatch", {"spec.evaluation.metric": "perplexity"}, "spec.evaluation.metric", "check"),
     Case("duplicate-labels", {"spec.task.labels": ["a", "b", "a"]}, "spec.task.labels", "check"),
+    Case("vllm-serving-classifier", {"spec.output.serving": "vllm"}, "spec.output.serving", "check"),
+    Case(
+        "vllm-serving-rank-24",
+        {
+            "spec.task": {"type": "causal-lm", "textColumn": "text"},
+            "spec.evaluation.gate.metric": "eval-loss",
+            "spec.method.r": 24,
+            "spec.output.serving": "vllm",
+        },
+        "spec.method.r",
+        "check",
+    ),
 ]

@@ -150,3 +150,14 @@ def test_validate_refuses_vllm_serving_for_what_vllm_cannot_serve() -> None:
 def test_a_default_causal_lora_says_nothing() -> None:
     assert _serving(_sft({"type": "lora"})) == []
     assert _serving(_sft({"type": "prompt-tuning"})) == [], "not asked for vLLM: the card says it, no warning"
+
+
+def test_the_operator_refuses_a_vllm_output_it_cannot_serve_before_any_object() -> None:
+    from finetune_operator.reconcile import preflight
+    from finetune_operator.settings import OperatorSettings
+
+    pod = OperatorSettings().pod_defaults
+    job, problems = preflight(_sft({"type": "lora", "r": 24}, {"serving": "vllm"}), pod)
+    assert job is None and len(problems) == 1 and "rank 24 is not an allowed --max-lora-rank" in problems[0]
+    job, problems = preflight(_sft({"type": "lora", "r": 24}), pod)
+    assert job is not None and problems == [], "a warning never stops the job"
