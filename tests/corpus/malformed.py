@@ -199,6 +199,12 @@ CASES = [
     Case("zero-runtime", {"spec.maxRuntime": "0h"}, "spec.maxRuntime", "check"),
     Case("headline-metric-mismatch", {"spec.evaluation.metric": "perplexity"}, "spec.evaluation.metric", "check"),
     Case("duplicate-labels", {"spec.task.labels": ["a", "b", "a"]}, "spec.task.labels", "check"),
+    Case(
+        "tracking-uri-with-password",
+        {"spec.tracking": {"mlflow": {"uri": "http://ml:secret@mlflow:5000"}}},
+        "spec.tracking.mlflow.uri",
+        "cel",
+    ),
     Case("vllm-serving-classifier", {"spec.output.serving": "vllm"}, "spec.output.serving", "check"),
     Case(
         "vllm-serving-rank-24",

@@ -83,6 +83,8 @@ QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 # API server echo the whole value (the password with it), while the NO_CREDENTIALS rule refuses it
 # with a message that names only the field.
 USERINFO = r"[^\x00-\x20/@]+@"
+# A server's http(s) URL: an S3 endpoint, a tracking server.
+HTTP_URL = rf"^https?://({USERINFO})?[A-Za-z0-9.-]+(:[0-9]{{1,5}})?(/[A-Za-z0-9._~/-]*)?$"
 # Where a model, dataset or output lives: s3://bucket/key, a local or mounted path, or (models
 # only, enforced elsewhere) a Hub id such as org/name. Control characters are never allowed.
 STORAGE_URI = (
@@ -102,9 +104,16 @@ NO_PARENT_SEGMENTS = CelRule(
     message="must not contain '..' path segments; give the full path to the object",
 )
 # The message says where credentials belong; as a Forbidden error the API server does not repeat the value.
+_WITH_USERINFO = "!self.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/]*@')"
 NO_CREDENTIALS = CelRule(
-    rule="!self.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/]*@')",
+    rule=_WITH_USERINFO,
     message=f"must not carry credentials (user:password@ in the URL); {WHERE_CREDENTIALS_GO}",
+    reason="FieldValueForbidden",
+)
+NO_TRACKING_CREDENTIALS = CelRule(
+    rule=_WITH_USERINFO,
+    message="must not carry credentials (user:password@ in the URL); put MLFLOW_TRACKING_TOKEN, or "
+    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, in a Secret named by spec.tracking.mlflow.secretRef",
     reason="FieldValueForbidden",
 )
 

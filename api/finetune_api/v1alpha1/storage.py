@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import DNS_SUBDOMAIN, NAME_MAX, NO_CREDENTIALS, USERINFO, SpecModel, cel
+from .base import DNS_SUBDOMAIN, HTTP_URL, NAME_MAX, NO_CREDENTIALS, SpecModel, cel
 from .enums import AddressingStyle
 
 SECRET_KEY_NAME = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 - a pattern for key names, not a secret
@@ -41,7 +41,7 @@ class S3Spec(SpecModel):
         default=None,
         max_length=512,
         # A user:password@ part passes the pattern only to meet NO_CREDENTIALS, which never echoes it.
-        pattern=rf"^https?://({USERINFO})?[A-Za-z0-9.-]+(:[0-9]{{1,5}})?(/[A-Za-z0-9._~/-]*)?$",
+        pattern=HTTP_URL,
         json_schema_extra=cel(NO_CREDENTIALS),
         description="Endpoint URL of an S3-compatible store (e.g. http://minio.storage:9000). Default: AWS S3 (or AWS_ENDPOINT_URL).",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import DNS_SUBDOMAIN, NAME_MAX, NO_CREDENTIALS, USERINFO, SpecModel, cel
+from .base import DNS_SUBDOMAIN, HTTP_URL, NAME_MAX, NO_TRACKING_CREDENTIALS, SpecModel, cel
 
 EXPERIMENT_NAME = r"^[^\x00-\x1f]{1,256}$"
 
@@ -23,8 +23,8 @@ class MlflowTracking(SpecModel):
     uri: str | None = Field(
         default=None,
         max_length=512,
-        pattern=rf"^https?://({USERINFO})?[A-Za-z0-9.-]+(:[0-9]{{1,5}})?(/[A-Za-z0-9._~/-]*)?$",
-        json_schema_extra=cel(NO_CREDENTIALS),
+        pattern=HTTP_URL,
+        json_schema_extra=cel(NO_TRACKING_CREDENTIALS),
         description="Tracking server URL, e.g. http://mlflow.mlops:5000. Default: the operator's (Helm value tracking.mlflow.uri).",
     )
     experiment: str | None = Field(
