@@ -367,14 +367,16 @@ def test_deleted_pod_resumes_from_its_checkpoint(cluster: Cluster) -> None:
     assert trained == list(range(1, steps_total + 1)), trained
 
 
-def test_two_variant_experiment_runs_to_its_promoted_output(cluster: Cluster) -> None:
-    """A FineTuneExperiment of two variants in real containers: both jobs, the report step, the promotion."""
+def test_two_variant_experiment_runs_to_its_promoted_output(cluster: Cluster, pod_mlflow: PodMlflow) -> None:
+    """A FineTuneExperiment of two variants in real containers: both jobs, the report step, the promotion; in
+    MLflow (the chart's server) one parent run with both variants' runs nested."""
     import boto3
 
     name = "tx"
     template = _job(name, cluster, dataset={"maxSamples": 600, "maxEvalSamples": 100})["spec"]
     template.pop("evaluation", None)
     template["evaluation"] = {"baseline": True}
+    template["tracking"] = {"mlflow": {"experiment": "journey-experiments"}}
     experiment = {
         "apiVersion": "finetune.dev/v1alpha1",
         "kind": "FineTuneExperiment",
@@ -416,6 +418,16 @@ def test_two_variant_experiment_runs_to_its_promoted_output(cluster: Cluster) ->
         assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["path"]
     winner = json.loads(s3.get_object(Bucket="models", Key=f"out/tx/{best}/manifest.json")["Body"].read())
     assert {f["sha256"] for f in promoted["files"]} == {f["sha256"] for f in winner["files"]}, "the best one's files"
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=pod_mlflow.url)
+    found = client.get_experiment_by_name("journey-experiments")
+    assert found is not None, "the report step's pod reached the tracking server"
+    runs = {r.info.run_name: r for r in client.search_runs([found.experiment_id])}
+    assert set(runs) == {"tx", "tx-r4", "tx-r16"}, set(runs)
+    for child in ("tx-r4", "tx-r16"):
+        assert runs[child].data.tags.get("mlflow.parentRunId") == runs["tx"].info.run_id, runs[child].data.tags
+    assert "comparison.png" in {a.path for a in client.list_artifacts(runs["tx"].info.run_id)}
 
 
 def _run_to_end(cluster: Cluster, doc: dict[str, Any], timeout: float = 900) -> tuple[dict[str, Any], float]:

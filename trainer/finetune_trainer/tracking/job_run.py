@@ -21,6 +21,7 @@ from ..storage.store import Store
 from .tracker import RUN_ID_FILE, Tracker, flatten
 
 log = logging.getLogger(__name__)
+PREEMPTED_CLOSE_SECONDS = 10.0
 
 
 def final_metrics(measured: RunMeasurements) -> dict[str, float]:
@@ -90,7 +91,8 @@ def ending(tracker: Tracker | None) -> Iterator[None]:
     try:
         yield
     except Preempted:
-        tracker.close(None)
+        # Within the pod's grace period, after the checkpoint: a hung server must not eat what is left of it.
+        tracker.close(None, wait=PREEMPTED_CLOSE_SECONDS)
         raise
     except BaseException:
         tracker.close("FAILED")
