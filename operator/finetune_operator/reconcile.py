@@ -69,6 +69,19 @@ def preflight(body: Mapping[str, Any], pod: PodDefaults) -> tuple[ResolvedJob | 
         return None, _messages(exc)
 
 
+def warn_once(api: KubeApi, obj: Observed, job: FineTuneJob) -> None:
+    """The spec's warnings (a LoRA rank vLLM pads, remote code allowed, ...) as Warning Events, at the first
+    reconcile only: `kubectl describe ftj` shows what `finetune validate` would have said."""
+    if obj.status.job_name:
+        return
+    for problem in spec_warnings(job):
+        api.record_event(dict(obj.body), WARNING, "SpecWarning", problem)
+
+
+def spec_warnings(job: FineTuneJob) -> list[str]:
+    return [p.render() for p in run_checks(job.spec) if p.severity == Severity.WARNING]
+
+
 def _messages(exc: ValidationError) -> list[str]:
     return [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
 

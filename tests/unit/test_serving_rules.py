@@ -161,3 +161,24 @@ def test_the_operator_refuses_a_vllm_output_it_cannot_serve_before_any_object() 
     assert job is None and len(problems) == 1 and "rank 24 is not an allowed --max-lora-rank" in problems[0]
     job, problems = preflight(_sft({"type": "lora", "r": 24}), pod)
     assert job is not None and problems == [], "a warning never stops the job"
+
+
+def test_the_operator_shows_a_warning_as_an_event_at_the_first_reconcile_only() -> None:
+    from finetune_operator.reconcile import parse, warn_once
+    from finetune_operator.resource import Observed
+
+    class Events:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, str, str]] = []
+
+        def record_event(self, body: dict[str, Any], kind: str, reason: str, message: str) -> None:
+            self.events.append((kind, reason, message))
+
+    doc = {**_sft({"type": "lora", "r": 24}), "status": {}}
+    doc["metadata"] = {**doc["metadata"], "namespace": "default", "uid": "u1"}
+    api = Events()
+    warn_once(api, Observed.of(doc), parse(doc))  # type: ignore[arg-type]
+    ((kind, reason, message),) = api.events
+    assert (kind, reason) == ("Warning", "SpecWarning") and "rank 24" in message and "fix: set spec.method.r" in message
+    warn_once(api, Observed.of({**doc, "status": {"jobName": "sft"}}), parse(doc))  # type: ignore[arg-type]
+    assert len(api.events) == 1, "once: a later reconcile says nothing again"

@@ -22,6 +22,7 @@ from ..reconcile import (
     preflight,
     reject,
     sync_status,
+    warn_once,
 )
 from ..resource import Observed
 from .runtime import Key, Runtime, current
@@ -57,6 +58,7 @@ def reconcile(runtime: Runtime, key: Key) -> None:
                 reject(api, obj, problems)
                 LOG.info("[%s/%s] rejected: %s", *key, "; ".join(problems))
                 return
+            warn_once(api, obj, job)
             obs = sync_status(api, obj, job, ensure(api, obj, job, runtime.settings))
         except Exception as exc:
             runtime.report_failure(body, exc)
