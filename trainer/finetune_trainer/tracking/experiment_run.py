@@ -8,12 +8,11 @@ import threading
 import time
 from pathlib import Path
 
-from finetune_api.pod_contract import TRACKING_URI_ENV
 from finetune_api.v1alpha1.enums import Metric
 from finetune_api.v1alpha1.experiment import FineTuneExperiment
 from finetune_api.v1alpha1.experiment_status import VariantStatus
 
-from .tracker import CLIENT_ENV, CLOSE_SECONDS
+from .tracker import CLIENT_ENV, CLOSE_SECONDS, JOB_TAG, experiment_id, experiment_label, server_uri
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,7 @@ def track_experiment(experiment: FineTuneExperiment, metric: Metric, rows: list[
     variant's run nested under it. Bounded like a job's run: a dead or hung server costs a warning."""
     template = experiment.spec.template
     wanted = template.tracking.mlflow if template.tracking else None
-    uri = (wanted.uri if wanted else None) or os.environ.get(TRACKING_URI_ENV)
+    uri = server_uri(wanted) if wanted else None
     if wanted is None or not uri:
         return
     for key, value in CLIENT_ENV.items():
@@ -32,13 +31,12 @@ def track_experiment(experiment: FineTuneExperiment, metric: Metric, rows: list[
     from mlflow import MlflowClient
 
     name = experiment.metadata.name
-    experiment_label = wanted.experiment or experiment.metadata.namespace or "default"
+    label = experiment_label(wanted, experiment.metadata.namespace)
 
     def record() -> None:
         client = MlflowClient(tracking_uri=uri)
-        found = client.get_experiment_by_name(experiment_label)
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment_label)
-        parent = client.create_run(experiment_id, run_name=name, tags={"finetune.dev/experiment": name}).info.run_id
+        in_experiment = experiment_id(client, label)
+        parent = client.create_run(in_experiment, run_name=name, tags={"finetune.dev/experiment": name}).info.run_id
         stamp = int(time.time() * 1000)
         scores = [
             mlflow.entities.Metric(f"{r.name}.{metric}", r.metric, stamp, 0) for r in rows if r.metric is not None
@@ -51,7 +49,7 @@ def track_experiment(experiment: FineTuneExperiment, metric: Metric, rows: list[
         for path in sorted(folder.iterdir()):
             client.log_artifact(parent, str(path))
         for row in rows:
-            runs = client.search_runs([experiment_id], f"tags.`finetune.dev/job` = '{row.job}'", max_results=1,
+            runs = client.search_runs([in_experiment], f"tags.`{JOB_TAG}` = '{row.job}'", max_results=1,
                                       order_by=["attributes.start_time DESC"])  # fmt: skip
             for run in runs:
                 client.set_tag(run.info.run_id, "mlflow.parentRunId", parent)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,11 +13,12 @@ from typing import Any
 from finetune_api.measurements import RunMeasurements
 from finetune_api.pod_contract import MANIFEST, TRACKING_URI_ENV
 from finetune_api.resolved import ResolvedJob
+from finetune_api.v1alpha1.tracking import MlflowTracking
 
 from ..errors import Preempted
 from ..observability.progress import Reporter
 from ..storage.store import Store
-from .tracker import RUN_ID_FILE, Tracker, flatten
+from .tracker import JOB_TAG, RUN_ID_FILE, Tracker, experiment_label, flatten, server_uri
 
 log = logging.getLogger(__name__)
 PREEMPTED_CLOSE_SECONDS = 10.0
@@ -45,7 +45,7 @@ def open_tracker(job: ResolvedJob, store: Store, reporter: Reporter) -> Tracker 
     wanted = job.spec.tracking.mlflow if job.spec.tracking else None
     if wanted is None:
         return None
-    uri = wanted.uri or os.environ.get(TRACKING_URI_ENV)
+    uri = server_uri(wanted)
     if not uri:
         message = f"spec.tracking.mlflow names no uri and {TRACKING_URI_ENV} is unset: the run is not tracked"
         log.warning(message)
@@ -59,14 +59,14 @@ def open_tracker(job: ResolvedJob, store: Store, reporter: Reporter) -> Tracker 
     def keep(run_id: str) -> None:
         store.write_bytes(RUN_ID_FILE, json.dumps({"runId": run_id, "uri": uri}).encode())
 
-    tags = {"finetune.dev/job": name, "finetune.dev/namespace": namespace, "finetune.dev/method": job.spec.method.type}
+    tags = {JOB_TAG: name, "finetune.dev/namespace": namespace, "finetune.dev/method": job.spec.method.type}
     return Tracker(uri, experiment_name(job), name, stored, keep, reporter.update, tags)
 
 
 def experiment_name(job: ResolvedJob) -> str:
     """spec.tracking.mlflow.experiment, by default the job's namespace."""
     wanted = job.spec.tracking.mlflow if job.spec.tracking else None
-    return (wanted.experiment if wanted else None) or job.metadata.namespace or "default"
+    return experiment_label(wanted or MlflowTracking(), job.metadata.namespace)
 
 
 def registered_model_name(job: ResolvedJob) -> str:

@@ -20,7 +20,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from finetune_api.pod_contract import TRACKING_URI_ENV
+from finetune_api.v1alpha1.tracking import MlflowTracking
+
 log = logging.getLogger(__name__)
+JOB_TAG = "finetune.dev/job"  # on each job's run: an experiment's parent finds its variants' runs by it
 RUN_ID_FILE = "mlflow-run.json"  # beside the checkpoints
 BACKOFF_SECONDS = 30.0
 CLOSE_SECONDS = 60.0  # the most a finished run waits for the server to take its last records
@@ -32,6 +36,22 @@ PARAM_MAX = 6000  # characters of one parameter's value the server stores
 # server answers again): Reporter.update.
 Report = Callable[..., None]
 Op = Callable[[Any, str], None]  # (client, run id)
+
+
+def server_uri(wanted: MlflowTracking) -> str | None:
+    """The spec's server, else the one the operator passes (its chart's default)."""
+    return wanted.uri or os.environ.get(TRACKING_URI_ENV)
+
+
+def experiment_label(wanted: MlflowTracking, namespace: str | None) -> str:
+    """spec.tracking.mlflow.experiment, by default the namespace."""
+    return wanted.experiment or namespace or "default"
+
+
+def experiment_id(client: Any, name: str) -> str:
+    """The MLflow experiment called `name`, made on first use."""
+    found = client.get_experiment_by_name(name)
+    return str(found.experiment_id) if found else str(client.create_experiment(name))
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -186,13 +206,12 @@ class Tracker:
             self.run_id = stored
             self._report(tracking_run_id=stored, tracking_url=self._url(run.info.experiment_id, stored))
             return stored
-        experiment = client.get_experiment_by_name(self.experiment)
-        experiment_id = experiment.experiment_id if experiment else client.create_experiment(self.experiment)
-        run = client.create_run(experiment_id, run_name=self.run_name, tags=self.tags)
+        in_experiment = experiment_id(client, self.experiment)
+        run = client.create_run(in_experiment, run_name=self.run_name, tags=self.tags)
         self.run_id = run.info.run_id
         self._store(self.run_id)
         log.info("MLflow: run %s in experiment %r at %s", self.run_id, self.experiment, self.uri)
-        self._report(tracking_run_id=self.run_id, tracking_url=self._url(experiment_id, self.run_id))
+        self._report(tracking_run_id=self.run_id, tracking_url=self._url(in_experiment, self.run_id))
         return self.run_id
 
     def _url(self, experiment_id: str, run_id: str) -> str:
